@@ -1,0 +1,189 @@
+"""SchemaRegistry: the JSON Schemas of request bodies, and their failures as Telnyx problems.
+
+Every ``schemas/<name>.schema.json`` (draft 2020-12) is read and compiled once. ``validate(name, body)``
+returns one :class:`Problem` per failing field; the API answers them with HTTP 422 in Telnyx's envelope::
+
+    {"errors": [{"code": "10032", "title": "Invalid enumerated value",
+                 "detail": "The value must be one of: both_tracks, inbound_track, outbound_track.",
+                 "source": {"pointer": "/stream_track"}}]}
+
+Default codes by keyword: ``required`` 10004, ``enum``/``const`` 10032, ``type`` 10015, lengths, sizes and
+ranges 10033, anything else (``pattern``, ``format``, ...) 10015. The keywords ``x-telnyx-code``,
+``x-telnyx-title`` and ``x-telnyx-detail`` on the (sub)schema that holds the failing keyword replace those
+defaults, except for ``required``, which always reports 10004 at the missing property. A field that fails
+several keywords is reported once, for the first failing keyword in the schema's own key order. The table
+of codes is in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+
+SUFFIX = ".schema.json"
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+_BOUND_WORDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "above", "exclusiveMaximum": "below"}
+_SIZE_UNITS = {"Length": "characters", "Items": "items", "Properties": "properties"}
+_EXTENSIONS = ("x-telnyx-code", "x-telnyx-title", "x-telnyx-detail")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One entry of Telnyx's ``errors`` array."""
+
+    code: str  # Telnyx code, a digit string
+    title: str
+    detail: str
+    pointer: str | None  # RFC 6901 pointer into the body, rendered as source.pointer
+
+
+class SchemaError(Exception):
+    """A schema file is unreadable or invalid; the message starts with the file's path."""
+
+
+class SchemaRegistry:
+    """Compiled validators for every ``*.schema.json`` of one directory."""
+
+    def __init__(self, validators: dict[str, Any]) -> None:
+        self._validators = validators
+
+    @classmethod
+    def load(cls, directory: Path) -> SchemaRegistry:
+        paths = sorted(directory.glob(f"*{SUFFIX}"))
+        if not paths:
+            raise SchemaError(f"{directory}: no *{SUFFIX} files")
+        return cls({path.name.removesuffix(SUFFIX): _compile(path) for path in paths})
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self._validators)
+
+    def validate(self, name: str, body: object) -> list[Problem]:
+        """Problems of ``body`` against schema ``name``, sorted by pointer; [] when valid. KeyError if unknown."""
+        validator = self._validators[name]
+        if not isinstance(body, dict):
+            return [Problem("10015", "Invalid request body", "The request body must be a JSON object.", None)]
+        found: dict[str | None, Problem] = {}
+        for error in validator.iter_errors(body):
+            for problem in _problems(error):
+                found.setdefault(problem.pointer, problem)  # the first failing keyword of a field wins
+        return sorted(found.values(), key=lambda problem: problem.pointer or "")
+
+
+def default_schema_dir() -> Path:
+    """The repository's ``schemas/`` directory, next to the ``emulator`` package."""
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+def _compile(path: Path) -> Any:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError covers bad JSON and bad UTF-8
+        raise SchemaError(f"{path}: {exc}") from None
+    if not isinstance(schema, dict):
+        raise SchemaError(f"{path}: the top level must be a JSON object")
+    if schema.get("$schema", DRAFT_2020_12) != DRAFT_2020_12:
+        raise SchemaError(f"{path}: $schema must be {DRAFT_2020_12}")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise SchemaError(f"{path}: at {_pointer(exc.absolute_path) or '/'}: {exc.message}") from None
+    _check_extensions(path, schema, ())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _check_extensions(path: Path, node: object, where: tuple[str | int, ...]) -> None:
+    """x-telnyx-* values are strings, codes are digit strings, and a code comes with its title."""
+    if isinstance(node, dict):
+        for key in _EXTENSIONS:
+            if key in node and not isinstance(node[key], str):
+                raise SchemaError(f"{path}: at {_pointer((*where, key))}: must be a string")
+        code = node.get("x-telnyx-code")
+        if code is not None and not (code.isascii() and code.isdigit()):
+            raise SchemaError(f"{path}: at {_pointer((*where, 'x-telnyx-code'))}: must be a digit string")
+        if code is not None and "x-telnyx-title" not in node:
+            raise SchemaError(f"{path}: at {_pointer(where) or '/'}: x-telnyx-code needs an x-telnyx-title")
+        for key, value in node.items():
+            _check_extensions(path, value, (*where, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_extensions(path, value, (*where, index))
+
+
+def _problems(error: Any) -> Iterator[Problem]:
+    path: tuple[str | int, ...] = tuple(error.absolute_path)
+    keyword: str = error.validator or ""  # None for a `false` subschema
+    if keyword == "required":
+        # One error per missing name, but the error does not say which: report them all, the caller dedups.
+        for name in error.validator_value:
+            if name not in error.instance:
+                label = _label((*path, name))
+                detail = f"The '{label}' parameter is required and cannot be blank."
+                yield Problem("10004", "Missing required parameter", detail, _pointer((*path, name)))
+        return
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    code, title, detail = _default(keyword, error.validator_value, schema, _label(path))
+    yield Problem(
+        schema.get("x-telnyx-code", code),
+        schema.get("x-telnyx-title", title),
+        schema.get("x-telnyx-detail", detail),
+        _pointer(path) if path else None,
+    )
+
+
+def _default(keyword: str, value: Any, schema: dict[str, Any], label: str) -> tuple[str, str, str]:
+    subject = f"The '{label}' parameter" if label else "The request body"
+    if keyword == "type":
+        types = [value] if isinstance(value, str) else value
+        return "10015", "Invalid value", f"{subject} must be {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}."
+    if keyword in ("enum", "const"):
+        return "10032", "Invalid enumerated value", f"The value must be one of: {_choices(value, keyword)}."
+    if keyword in _BOUND_WORDS:
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None and high is not None:
+            return "10033", "Value outside of range", f"The value is outside of allowed range {low} to {high}"
+        return "10033", "Value outside of range", f"The value must be {_BOUND_WORDS[keyword]} {value}."
+    stem = keyword[3:]
+    if keyword[:3] in ("min", "max") and stem in _SIZE_UNITS:
+        low, high = schema.get(f"min{stem}"), schema.get(f"max{stem}")
+        if low is not None and high is not None:
+            bounds = f"between {low} and {high}"
+        else:
+            bounds = f"at least {value}" if keyword.startswith("min") else f"at most {value}"
+        return "10033", "Value outside of range", f"{subject} must have {bounds} {_SIZE_UNITS[stem]}."
+    if keyword in ("pattern", "format"):
+        return "10015", "Invalid value", f"{subject} has an invalid format."
+    return "10015", "Invalid value", f"{subject} is invalid."
+
+
+def _choices(value: Any, keyword: str) -> str:
+    values: Sequence[Any] = value if keyword == "enum" else [value]
+    if all(isinstance(v, str) for v in values):
+        return ", ".join(sorted(values))  # sorted, as in Telnyx's own 10032 example ("dual, single")
+    return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+
+
+def _label(path: Sequence[str | int]) -> str:
+    """``custom_parameters[0].name`` for the path ("custom_parameters", 0, "name")."""
+    label = ""
+    for part in path:
+        label += f"[{part}]" if isinstance(part, int) else f".{part}" if label else part
+    return label
+
+
+def _pointer(path: Sequence[str | int]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
