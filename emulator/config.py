@@ -1,0 +1,118 @@
+"""Settings: one frozen dataclass, read from ``TELNYX_EMULATOR_*`` environment variables and CLI flags.
+
+Every field has an environment variable (``ENV_VARS`` below) so ``uvicorn --factory
+emulator.app:create_app`` and containers can be configured without flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TELNYX_EMULATOR_"
+CALL_CODECS = ("PCMU", "PCMA", "G722", "L16")
+
+
+class ConfigError(Exception):
+    """A setting has a value the emulator cannot use; the message names the setting."""
+
+
+def _default_scenario_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # 1 = real time; 10 = ten times faster; 0 = as fast as the stream target reads.
+    speed: float = 1.0
+    # A scenario name (file stem in scenario_dir) or a path to a YAML file.
+    scenario: str = "default"
+    scenario_dir: Path = field(default_factory=_default_scenario_dir)
+    # Empty: any non-empty Bearer token is accepted (like a sandbox); else only these.
+    api_keys: frozenset[str] = frozenset()
+    # The codec of the emulated call: what `stream_codec: default` streams.
+    call_codec: str = "PCMU"
+    # TLS for wss:// stream targets: extra CA bundle to trust, or no verification at all.
+    ca_file: Path | None = None
+    insecure_tls: bool = False
+    connect_timeout: float = 10.0
+    # Telnyx ignores a repeated command_id on the same call for 60 s.
+    command_id_window: float = 60.0
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.speed < 0:
+            raise ConfigError(f"speed: must be >= 0, got {self.speed}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: must be 0..65535, got {self.port}")
+        if self.call_codec not in CALL_CODECS:
+            raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
+        if self.connect_timeout <= 0:
+            raise ConfigError(f"connect_timeout: must be > 0, got {self.connect_timeout}")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            raise ConfigError(f"log_level: unknown level {self.log_level!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from ``environ`` (``TELNYX_EMULATOR_*``); ``overrides`` (e.g. CLI flags) win."""
+        values: dict[str, Any] = {}
+        for name, (suffix, cast) in ENV_VARS.items():
+            raw = environ.get(ENV_PREFIX + suffix)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = cast(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{ENV_PREFIX}{suffix}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def parse_api_keys(raw: str) -> frozenset[str]:
+    return frozenset(key.strip() for key in raw.split(",") if key.strip())
+
+
+ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "host": ("HOST", str),
+    "port": ("PORT", _int),
+    "speed": ("SPEED", _float),
+    "scenario": ("SCENARIO", str),
+    "scenario_dir": ("SCENARIO_DIR", Path),
+    "api_keys": ("API_KEYS", parse_api_keys),
+    "call_codec": ("CALL_CODEC", str),
+    "ca_file": ("CA_FILE", Path),
+    "insecure_tls": ("INSECURE_TLS", _bool),
+    "connect_timeout": ("CONNECT_TIMEOUT", _float),
+    "log_level": ("LOG_LEVEL", str.lower),
+}

@@ -1,0 +1,118 @@
+"""Errors, and their rendering as Telnyx's error envelope.
+
+Exception tree::
+
+    EmulatorError
+    ├── ApiError(status, problems)         a request the emulator answers with {"errors": [...]}
+    │   ├── ValidationFailed               422, one problem per JSON Schema failure
+    │   ├── MalformedRequest               400, the body is not JSON
+    │   ├── Unauthorized                   401 code 10009
+    │   ├── NotFound / MethodNotAllowed    404 code 10005 / 405
+    │   └── CallError                      422 call-state codes: 90015, 90018, 90034, 90048
+    └── (startup) ConfigError, ScenarioError, SchemaError live beside what they check
+
+Envelope (codes are digit strings; keys without a value are left out, as Telnyx does)::
+
+    {"errors": [{"code": "10032", "title": "Invalid enumerated value",
+                 "detail": "The value must be one of: ...", "source": {"pointer": "/stream_track"}}]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from emulator.schemas import Problem
+
+
+class EmulatorError(Exception):
+    """Base of every error the emulator raises on purpose."""
+
+
+class ApiError(EmulatorError):
+    """Answered to the client as ``status`` + Telnyx error envelope."""
+
+    def __init__(self, status: int, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(f"{p.code} {p.title}" for p in problems))
+        self.status = status
+        self.problems = tuple(problems)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"errors": [problem_json(p) for p in self.problems]}
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    entry: dict[str, Any] = {"code": problem.code, "title": problem.title}
+    if problem.detail:
+        entry["detail"] = problem.detail
+    if problem.pointer is not None:
+        entry["source"] = {"pointer": problem.pointer}
+    return entry
+
+
+class ValidationFailed(ApiError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(422, problems)
+
+
+class MalformedRequest(ApiError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, [Problem("10015", "Bad Request", detail, None)])
+
+
+class Unauthorized(ApiError):
+    def __init__(self) -> None:
+        detail = "The required authentication headers were either invalid or not included in the request."
+        super().__init__(401, [Problem("10009", "Authentication failed", detail, None)])
+
+
+class NotFound(ApiError):
+    def __init__(self, detail: str = "The requested resource or URL could not be found.") -> None:
+        super().__init__(404, [Problem("10005", "Resource not found", detail, None)])
+
+
+class MethodNotAllowed(ApiError):
+    def __init__(self, method: str) -> None:
+        detail = f"The {method} method is not allowed for this resource."
+        super().__init__(405, [Problem("10005", "Method not allowed", detail, None)])
+
+
+class CallError(ApiError):
+    """A command the call's state does not allow (Telnyx answers these with 422)."""
+
+    def __init__(self, code: str, title: str, detail: str, pointer: str | None = None) -> None:
+        super().__init__(422, [Problem(code, title, detail, pointer)])
+
+
+def invalid_call_control_id() -> CallError:
+    return CallError(
+        "90015", "Invalid Call Control ID", "The call_control_id provided was not valid.", "/call_control_id"
+    )
+
+
+def call_ended() -> CallError:
+    return CallError("90018", "Call has already ended", "This call is no longer active and can't receive commands.")
+
+
+def call_not_answered() -> CallError:
+    return CallError(
+        "90034",
+        "Call has not been answered yet",
+        "This call can't receive this command because it has not been answered yet.",
+    )
+
+
+def streaming_not_used() -> CallError:
+    return CallError(
+        "90048", "Media Streaming is not used.", "This command can only be issued when media streaming is used."
+    )
+
+
+def unsupported_codec(field: str, codec: str, supported: Sequence[str]) -> ValidationFailed:
+    detail = f"The emulator does not stream {codec} audio yet; use one of: {', '.join(supported)}."
+    return ValidationFailed([Problem("10032", "Codec not supported by the emulator", detail, f"/{field}")])
+
+
+def internal_error() -> ApiError:
+    detail = "The emulator hit an unexpected error; its log has the details."
+    return ApiError(500, [Problem("10001", "Internal error", detail, None)])

@@ -1,0 +1,101 @@
+"""The emulator's state as plain data: calls, their streams, and what a stream was asked to do."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class CallState(enum.StrEnum):
+    PARKED = "parked"  # an incoming call that rings and waits for `answer`
+    BRIDGING = "bridging"  # an outgoing call (dial) that has not been answered yet
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class Direction(enum.StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class StreamTrack(enum.StrEnum):
+    INBOUND = "inbound_track"
+    OUTBOUND = "outbound_track"
+    BOTH = "both_tracks"
+
+
+class StreamState(enum.StrEnum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    STOPPED = "stopped"  # ended cleanly: scenario over, streaming_stop, hangup or shutdown
+    FAILED = "failed"  # never connected, or the target dropped the connection
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """Everything a media stream needs, fixed when the command that starts it is accepted."""
+
+    stream_id: str
+    call_control_id: str
+    call_leg_id: str
+    call_session_id: str
+    user_id: str
+    from_: str
+    to: str
+    stream_url: str
+    track: StreamTrack
+    codec: str  # the codec actually streamed (``default`` already resolved to the call's codec)
+    auth_token: str | None = None
+    client_state: str | None = None
+    custom_parameters: tuple[tuple[str, str], ...] = ()
+    bidirectional_mode: str = "mp3"
+    bidirectional_codec: str = "PCMU"
+    bidirectional_sampling_rate: int = 8000
+    bidirectional_target_legs: str = "opposite"
+    scenario: str = "default"
+
+
+@dataclass(slots=True)
+class StreamRecord:
+    """What happened to one stream, readable while it runs and after it ends."""
+
+    spec: StreamSpec
+    state: StreamState = StreamState.CONNECTING
+    # Why the stream ended: completed, stopped, hangup, shutdown, connection_failed, disconnected.
+    end_reason: str | None = None
+    error: str | None = None
+    frames_sent: int = 0
+    media_frames_sent: int = 0
+    frames_received: int = 0
+    close_code: int | None = None
+    # Pacing: how late frames left against their absolute schedule, in seconds.
+    max_lateness: float = 0.0
+    # Set by streaming_stop/hangup at once, so a second stop finds nothing left to stop.
+    stop_requested: bool = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in (StreamState.CONNECTING, StreamState.STREAMING) and not self.stop_requested
+
+
+@dataclass(slots=True)
+class Call:
+    call_control_id: str
+    call_leg_id: str
+    call_session_id: str
+    connection_id: str
+    from_: str
+    to: str
+    direction: Direction
+    state: CallState
+    client_state: str | None = None
+    scenario: str | None = None  # None: the server's default scenario
+    streams: dict[str, StreamRecord] = field(default_factory=dict)
+    history: list[tuple[float, CallState]] = field(default_factory=list)
+
+    @property
+    def is_alive(self) -> bool:
+        return self.state is not CallState.ENDED
+
+    def active_streams(self) -> list[StreamRecord]:
+        return [record for record in self.streams.values() if record.is_active]

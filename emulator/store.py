@@ -1,0 +1,117 @@
+"""CallStore: every call the emulator knows, legal state changes, and command_id deduplication.
+
+Synchronous and free of I/O on purpose: the HTTP layer checks, runs and records a command without
+an ``await`` in between, so concurrent identical requests cannot both pass the dedup check.
+"""
+
+from __future__ import annotations
+
+from emulator.errors import call_ended, call_not_answered, invalid_call_control_id
+from emulator.ids import IdFactory
+from emulator.models import Call, CallState, Direction
+
+# Which state changes a call may make; anything else is a bug in a command, not a user error.
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    CallState.PARKED: frozenset({CallState.ANSWERED, CallState.ENDED}),
+    CallState.BRIDGING: frozenset({CallState.ANSWERED, CallState.ENDED}),
+    CallState.ANSWERED: frozenset({CallState.ENDED}),
+    CallState.ENDED: frozenset(),
+}
+
+# Numbers from the 555-01xx range reserved for fiction, for calls the emulator invents.
+LENIENT_FROM = "+13125550100"
+LENIENT_TO = "+13125550199"
+LENIENT_CONNECTION_ID = "1000000000000000001"
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+class CallStore:
+    """In-memory calls of one emulator instance."""
+
+    def __init__(self, ids: IdFactory, *, strict: bool = False, command_id_window: float = 60.0) -> None:
+        self.ids = ids
+        self.strict = strict
+        self.command_id_window = command_id_window
+        self.calls: dict[str, Call] = {}
+        # (call_control_id, command_id) -> expiry; insertion order is expiry order (one window).
+        self._commands: dict[tuple[str, str], float] = {}
+
+    def create(
+        self,
+        *,
+        direction: Direction,
+        state: CallState,
+        from_: str,
+        to: str,
+        connection_id: str,
+        now: float,
+        call_control_id: str | None = None,
+        client_state: str | None = None,
+    ) -> Call:
+        call = Call(
+            call_control_id=call_control_id or self.ids.call_control_id(),
+            call_leg_id=self.ids.time_uuid(),
+            call_session_id=self.ids.time_uuid(),
+            connection_id=connection_id,
+            from_=from_,
+            to=to,
+            direction=direction,
+            state=state,
+            client_state=client_state,
+        )
+        call.history.append((now, state))
+        self.calls[call.call_control_id] = call
+        return call
+
+    def lookup(self, call_control_id: str, now: float) -> Call:
+        """The call for a command. Lenient mode treats an unseen id as an answered call."""
+        call = self.calls.get(call_control_id)
+        if call is not None:
+            return call
+        if self.strict:
+            raise invalid_call_control_id()
+        return self.create(
+            direction=Direction.INCOMING,
+            state=CallState.ANSWERED,
+            from_=LENIENT_FROM,
+            to=LENIENT_TO,
+            connection_id=LENIENT_CONNECTION_ID,
+            now=now,
+            call_control_id=call_control_id,
+        )
+
+    def transition(self, call: Call, state: CallState, now: float) -> None:
+        if state not in TRANSITIONS[call.state]:
+            raise IllegalTransition(f"{call.call_control_id}: {call.state} -> {state}")
+        call.state = state
+        call.history.append((now, state))
+
+    def is_duplicate(self, call_control_id: str, command_id: str, now: float) -> bool:
+        self._expire(now)
+        return (call_control_id, command_id) in self._commands
+
+    def remember_command(self, call_control_id: str, command_id: str, now: float) -> None:
+        key = (call_control_id, command_id)
+        self._commands.pop(key, None)
+        self._commands[key] = now + self.command_id_window
+
+    def _expire(self, now: float) -> None:
+        while self._commands:
+            key, expiry = next(iter(self._commands.items()))
+            if expiry > now:
+                break
+            del self._commands[key]
+
+
+def require_alive(call: Call) -> None:
+    if call.state is CallState.ENDED:
+        raise call_ended()
+
+
+def require_answered(call: Call) -> None:
+    require_alive(call)
+    if call.state is not CallState.ANSWERED:
+        raise call_not_answered()

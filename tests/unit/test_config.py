@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulator.config import ConfigError, Settings
+
+
+def test_defaults_are_local_and_real_time():
+    settings = Settings()
+    assert (settings.host, settings.port, settings.speed, settings.scenario) == ("127.0.0.1", 8000, 1.0, "default")
+    assert settings.api_keys == frozenset()
+
+
+def test_environment_variables_are_read_and_overrides_win():
+    environ = {
+        "TELNYX_EMULATOR_PORT": "9001",
+        "TELNYX_EMULATOR_SPEED": "0",
+        "TELNYX_EMULATOR_API_KEYS": "a, b,,",
+        "TELNYX_EMULATOR_INSECURE_TLS": "yes",
+        "TELNYX_EMULATOR_CA_FILE": "/tmp/ca.pem",
+        "TELNYX_EMULATOR_LOG_LEVEL": "DEBUG",
+    }
+    settings = Settings.from_env(environ, port=9002, host=None)
+    assert settings.port == 9002 and settings.speed == 0 and settings.host == "127.0.0.1"
+    assert settings.api_keys == frozenset({"a", "b"}) and settings.insecure_tls is True
+    assert settings.ca_file == Path("/tmp/ca.pem") and settings.log_level == "debug"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"TELNYX_EMULATOR_PORT": "http"}, "TELNYX_EMULATOR_PORT: expected an integer, got 'http'"),
+        ({"TELNYX_EMULATOR_SPEED": "fast"}, "TELNYX_EMULATOR_SPEED: expected a number, got 'fast'"),
+        ({"TELNYX_EMULATOR_INSECURE_TLS": "maybe"}, "TELNYX_EMULATOR_INSECURE_TLS: expected true or false"),
+        ({"TELNYX_EMULATOR_SPEED": "-1"}, "speed: must be >= 0"),
+        ({"TELNYX_EMULATOR_CALL_CODEC": "OPUS"}, "call_codec: must be one of PCMU, PCMA, G722, L16"),
+        ({"TELNYX_EMULATOR_PORT": "70000"}, "port: must be 0..65535"),
+    ],
+)
+def test_bad_settings_name_the_variable(environ, message):
+    with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env(environ)
