@@ -13,22 +13,26 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from emulator.admin import admin_routes
 from emulator.auth import BearerAuth
 from emulator.clock import Clock, RealClock
-from emulator.config import Settings
+from emulator.config import ConfigError, Settings
 from emulator.errors import ApiError
 from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
 from emulator.routes import api_routes, render_api_error, render_http_exception, render_unexpected
-from emulator.runtime import Runtime
+from emulator.runtime import Runtime, WebhookDefaults
 from emulator.scenarios import load_scenarios
 from emulator.schemas import SchemaRegistry, default_schema_dir
+from emulator.signing import SigningKey, load_or_create_key
 from emulator.state import EmulatorState
 from emulator.store import CallStore
+from emulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +46,72 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def build_state(settings: Settings, *, clock: Clock | None = None, ids: IdFactory | None = None) -> EmulatorState:
+def signing_key(settings: Settings) -> SigningKey:
+    if settings.signing_key is not None:
+        try:
+            return SigningKey.from_private_b64(settings.signing_key)
+        except ValueError as exc:
+            raise ConfigError(f"signing_key: {exc}") from None
+    return load_or_create_key(settings.signing_key_file)
+
+
+def build_state(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> EmulatorState:
     ids = ids or IdFactory()
     clock = clock or RealClock(settings.speed)
     library = MediaLibrary(load_scenarios(settings.scenario_dir), settings.scenario)
     # Encode the default scenario now, so the first stream does not pay for it.
     library.media(library.default, settings.call_codec)
-    runtime = Runtime(library, clock, ssl_context=tls_context(settings), connect_timeout=settings.connect_timeout)
-    return EmulatorState(
+    store = CallStore(ids, strict=settings.strict_calls, command_id_window=settings.command_id_window)
+    key = signing_key(settings)
+    runtime = Runtime(
+        library,
+        clock,
+        store,
+        ids,
+        lambda: state.context(),
+        ssl_context=tls_context(settings),
+        connect_timeout=settings.connect_timeout,
+        webhook_defaults=WebhookDefaults(settings.webhook_url, settings.webhook_failover_url),
+    )
+    # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
+    http = httpx.AsyncClient(transport=transport, follow_redirects=False)
+    runtime.webhooks = WebhookSender(
+        http,
+        key,
+        timeout=settings.webhook_timeout,
+        retry_delays=settings.webhook_retry_delays,
+        spawn=runtime.spawn,
+    )
+    state = EmulatorState(
         settings=settings,
         schemas=SchemaRegistry.load(default_schema_dir()),
         library=library,
-        store=CallStore(ids, command_id_window=settings.command_id_window),
+        store=store,
         ids=ids,
         clock=clock,
         runtime=runtime,
+        signing_key=key,
+        http=http,
         user_id=ids.uuid4(),
     )
+    return state
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, ids: IdFactory | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     settings = settings or Settings.from_env(os.environ)
-    state = build_state(settings, clock=clock, ids=ids)
+    state = build_state(settings, clock=clock, ids=ids, transport=transport)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -73,9 +119,10 @@ def create_app(
             yield
         finally:
             await state.runtime.aclose()
+            await state.http.aclose()
 
     app = Starlette(
-        routes=api_routes(),
+        routes=api_routes() + admin_routes(),
         middleware=[Middleware(BearerAuth, api_keys=settings.api_keys)],
         exception_handlers={
             ApiError: render_api_error,

@@ -19,7 +19,7 @@ from emulator.scenarios import ScenarioError
 from emulator.schemas import SchemaError
 
 PROG = "telnyx-emulator"
-COMMANDS = ("serve",)
+COMMANDS = ("serve", "call")
 
 
 def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,10 +58,47 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     )
     serve.add_argument("--connect-timeout", type=float, help="seconds to open a stream WebSocket (env CONNECT_TIMEOUT)")
     serve.add_argument(
+        "--strict-calls",
+        action="store_true",
+        default=None,
+        help="unknown call_control_id -> 422 90015 instead of an answered call (env STRICT_CALLS)",
+    )
+    serve.add_argument("--webhook-url", help="the Call Control App's webhook URL (env WEBHOOK_URL)")
+    serve.add_argument("--webhook-failover-url", help="tried when the webhook URL fails (env WEBHOOK_FAILOVER_URL)")
+    serve.add_argument(
+        "--webhook-timeout", type=float, help="seconds a webhook may take to answer (env WEBHOOK_TIMEOUT)"
+    )
+    serve.add_argument(
+        "--signing-key-file",
+        type=Path,
+        help="file keeping the Ed25519 webhook signing key (default ~/.telnyx-emulator/signing-key; "
+        "env SIGNING_KEY_FILE; env SIGNING_KEY gives the key itself)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         help="log verbosity (default info; env LOG_LEVEL)",
     )
+
+
+def _call_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    call = subparsers.add_parser(
+        "call",
+        help="simulate an incoming call on a running emulator",
+        description="Ring the app: a running emulator creates a parked incoming call and sends call.initiated "
+        "to the webhook URL. The app answers it through the REST API.",
+    )
+    call.add_argument("--from", dest="from_", required=True, metavar="NUMBER", help="caller's number (E.164)")
+    call.add_argument("--to", required=True, metavar="NUMBER", help="the app's number that is called (E.164)")
+    call.add_argument("--scenario", help="what the caller says: a scenario name or .yaml path on the emulator")
+    call.add_argument("--webhook-url", help="send this call's webhooks here instead of the emulator's default")
+    call.add_argument(
+        "--emulator",
+        default=None,
+        metavar="URL",
+        help="the running emulator (default http://127.0.0.1:8000; env TELNYX_EMULATOR_URL)",
+    )
+    call.add_argument("--api-key", help="Bearer key for the emulator (default: env TELNYX_API_KEY, else 'emulator')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(subparsers)
+    _call_parser(subparsers)
     return parser
 
 
@@ -89,6 +127,11 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             "insecure_tls",
             "connect_timeout",
             "log_level",
+            "strict_calls",
+            "webhook_url",
+            "webhook_failover_url",
+            "webhook_timeout",
+            "signing_key_file",
         )
     }
     if args.api_keys:
@@ -103,6 +146,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
+    if args.command == "call":
+        return place_call(args, environ)
     try:
         settings = settings_from_args(args, environ)
         return serve(settings)
@@ -128,7 +173,9 @@ def serve(settings: Settings) -> int:
     print(
         f"{PROG} {__version__}: Telnyx API at http://{settings.host}:{settings.port}/v2\n"
         f"  scenario {state.library.default!r} ({media.duration_ms / 1000:.1f} s), speed {settings.speed:g}x, "
-        f"call codec {settings.call_codec}; accepts {auth}",
+        f"call codec {settings.call_codec}; accepts {auth}\n"
+        f"  webhooks to {settings.webhook_url or '(none: set --webhook-url or dial/answer webhook_url)'}\n"
+        f"  webhook public key (TELNYX_PUBLIC_KEY): {state.signing_key.public_key_b64()}",
         flush=True,
     )
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
@@ -140,3 +187,30 @@ def serve(settings: Settings) -> int:
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+def place_call(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import httpx
+
+    base = (args.emulator or environ.get("TELNYX_EMULATOR_URL") or "http://127.0.0.1:8000").rstrip("/")
+    key = args.api_key or environ.get("TELNYX_API_KEY") or "emulator"
+    body = {"from": args.from_, "to": args.to}
+    if args.scenario:
+        body["scenario"] = args.scenario
+    if args.webhook_url:
+        body["webhook_url"] = args.webhook_url
+    try:
+        response = httpx.post(f"{base}/_emulator/calls", json=body, headers={"Authorization": f"Bearer {key}"})
+    except httpx.HTTPError as exc:
+        print(f"{PROG}: error: cannot reach the emulator at {base}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 201:
+        try:
+            problems = "; ".join(e.get("detail") or e["title"] for e in response.json()["errors"])
+        except (ValueError, KeyError, TypeError):
+            problems = response.text
+        print(f"{PROG}: error: {response.status_code}: {problems}", file=sys.stderr)
+        return 2 if response.status_code in (401, 422) else 1
+    call = response.json()["data"]
+    print(f"incoming call {call['call_control_id']} from {call['from']} to {call['to']}: ringing (call.initiated sent)")
+    return 0

@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from emulator import events
 from emulator.errors import ValidationFailed, streaming_not_used, unsupported_codec
 from emulator.ids import IdFactory
-from emulator.models import Call, StreamRecord, StreamSpec, StreamTrack
+from emulator.models import Call, CallState, Direction, StreamRecord, StreamSpec, StreamTrack
+from emulator.scenarios import Callee
 from emulator.schemas import Problem
 from emulator.store import CallStore, require_alive, require_answered
 
@@ -29,7 +31,9 @@ class CommandContext:
     user_id: str
     call_codec: str  # what `stream_codec: default` resolves to
     scenario: str  # the server's default scenario
-    now: float
+    now: float  # monotonic seconds, for the store's bookkeeping
+    timestamp: str  # the same moment as ISO 8601 UTC, for payloads
+    connection_id: str = "1000000000000000001"  # the emulated Call Control App
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,25 @@ class StopStreams:
     reason: str
 
 
-Effect = StartStream | StopStreams
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Send a webhook about ``call``."""
+
+    call: Call
+    event_type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A dialed call rings; after ``callee.ring_ms`` the callee does what ``callee.outcome`` says."""
+
+    call: Call
+    callee: Callee
+    timeout_secs: int
+
+
+Effect = StartStream | StopStreams | Emit | Ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +83,114 @@ class Action:
     run: Command
 
 
+def _note_client_state(call: Call, body: Mapping[str, Any]) -> None:
+    # Telnyx echoes the client_state of the latest command that set one in later webhooks.
+    if body.get("client_state") is not None:
+        call.client_state = body["client_state"]
+
+
+def dial(ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee: Callee) -> tuple[Call, Outcome]:
+    """``POST /v2/calls``: an outgoing call that rings, then is answered (or not) by the scenario's callee."""
+    call = store.create(
+        direction=Direction.OUTGOING,
+        state=CallState.BRIDGING,
+        from_=body["from"],
+        to=body["to"] if isinstance(body["to"], str) else body["to"][0],
+        connection_id=body["connection_id"],
+        now=ctx.now,
+        client_state=body.get("client_state"),
+    )
+    call.webhook_url = body.get("webhook_url")
+    call.webhook_failover_url = body.get("webhook_failover_url")
+    effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call))]
+    if body.get("stream_url"):
+        record = open_stream(ctx, call, body)
+        if body.get("stream_establish_before_call_originate"):
+            effects.append(StartStream(record))
+        else:
+            call.pending_stream = record
+    effects.append(Ring(call, callee, body.get("timeout_secs", 30)))
+    data = {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "is_alive": False,
+        "record_type": "call",
+    }
+    return call, Outcome(data, tuple(effects))
+
+
+def callee_answers(ctx: CommandContext, store: CallStore, call: Call) -> Outcome:
+    """The ring timer fired and the callee picks up."""
+    if call.state is not CallState.BRIDGING:
+        return Outcome(OK)  # hung up while ringing
+    return _answer(ctx, store, call)
+
+
+def callee_hangs_up(ctx: CommandContext, store: CallStore, call: Call, cause: str) -> Outcome:
+    """The dialed call ends before an answer: busy, rejected, or nobody picked up in time."""
+    if call.state is not CallState.BRIDGING:
+        return Outcome(OK)
+    return _end(ctx, store, call, cause=cause, source="callee")
+
+
+def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    require_alive(call)
+    _note_client_state(call, body)
+    if body.get("webhook_url"):
+        call.webhook_url = body["webhook_url"]
+    if call.state is CallState.ANSWERED:
+        # Lenient calls are born answered, so the SDK's own examples can answer them: nothing to do.
+        return Outcome(OK)
+    if call.direction is Direction.OUTGOING:
+        detail = "Only an incoming call that is still ringing can be answered."
+        raise ValidationFailed([Problem("10015", "Invalid call state", detail, None)])
+    if body.get("stream_url"):
+        call.pending_stream = open_stream(ctx, call, body)
+    return _answer(ctx, store, call)
+
+
+def _answer(ctx: CommandContext, store: CallStore, call: Call) -> Outcome:
+    store.transition(call, CallState.ANSWERED, ctx.now)
+    call.start_time = ctx.timestamp
+    effects: list[Effect] = [Emit(call, "call.answered", events.call_answered(call))]
+    if call.pending_stream is not None:
+        effects.append(StartStream(call.pending_stream))
+        call.pending_stream = None
+    return Outcome(OK, tuple(effects))
+
+
+def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    require_alive(call)
+    _note_client_state(call, body)
+    if call.state is CallState.BRIDGING:  # the app gives up on its own dialed call before the answer
+        return _end(ctx, store, call, cause="originator_cancel", source="caller")
+    return _end(ctx, store, call, cause="normal_clearing", source=events.app_hangup_source(call))
+
+
+def _end(ctx: CommandContext, store: CallStore, call: Call, *, cause: str, source: str) -> Outcome:
+    store.transition(call, CallState.ENDED, ctx.now)
+    call.end_time = ctx.timestamp
+    call.pending_stream = None
+    effects: list[Effect] = [Emit(call, "call.hangup", events.call_hangup(call, cause, source))]
+    active = call.active_streams()
+    for record in active:
+        record.stop_requested = True
+    if active:
+        effects.append(StopStreams(tuple(active), "hangup"))
+    return Outcome(OK, tuple(effects))
+
+
 def streaming_start(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     require_answered(call)
+    _note_client_state(call, body)
     record = open_stream(ctx, call, body)
     return Outcome(OK, (StartStream(record),))
 
 
 def streaming_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     require_alive(call)
+    _note_client_state(call, body)
     active = call.active_streams()
     if not active:
         raise streaming_not_used()
@@ -123,6 +245,8 @@ def open_stream(ctx: CommandContext, call: Call, body: Mapping[str, Any]) -> Str
 
 
 ACTIONS: dict[str, Action] = {
+    "answer": Action("answer", answer),
+    "hangup": Action("hangup", hangup),
     "streaming_start": Action("streaming_start", streaming_start),
     "streaming_stop": Action("streaming_stop", streaming_stop),
 }

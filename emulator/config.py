@@ -44,6 +44,17 @@ class Settings:
     # Telnyx ignores a repeated command_id on the same call for 60 s.
     command_id_window: float = 60.0
     log_level: str = "info"
+    # Unknown call_control_id: lenient (an answered call appears) or strict (422 90015).
+    strict_calls: bool = False
+    # The emulated Call Control App's webhook settings; dial/answer webhook_url overrides per call.
+    webhook_url: str | None = None
+    webhook_failover_url: str | None = None
+    webhook_timeout: float = 2.0
+    # Pauses between attempts on one URL; after the last, the failover URL gets the same schedule.
+    webhook_retry_delays: tuple[float, ...] = (1.0, 2.0)
+    # Ed25519 signing key: base64 of the 32-byte private seed, or a file that keeps one across runs.
+    signing_key: str | None = None
+    signing_key_file: Path = field(default_factory=lambda: Path.home() / ".telnyx-emulator" / "signing-key")
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -54,6 +65,10 @@ class Settings:
             raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
         if self.connect_timeout <= 0:
             raise ConfigError(f"connect_timeout: must be > 0, got {self.connect_timeout}")
+        if self.webhook_timeout <= 0:
+            raise ConfigError(f"webhook_timeout: must be > 0, got {self.webhook_timeout}")
+        if any(delay < 0 for delay in self.webhook_retry_delays):
+            raise ConfigError(f"webhook_retry_delays: must be >= 0, got {self.webhook_retry_delays}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log_level: unknown level {self.log_level!r}")
 
@@ -99,6 +114,10 @@ def _int(raw: str) -> int:
         raise ValueError(f"expected an integer, got {raw!r}") from None
 
 
+def parse_delays(raw: str) -> tuple[float, ...]:
+    return tuple(_float(part) for part in raw.split(",") if part.strip())
+
+
 def parse_api_keys(raw: str) -> frozenset[str]:
     return frozenset(key.strip() for key in raw.split(",") if key.strip())
 
@@ -115,4 +134,11 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "insecure_tls": ("INSECURE_TLS", _bool),
     "connect_timeout": ("CONNECT_TIMEOUT", _float),
     "log_level": ("LOG_LEVEL", str.lower),
+    "strict_calls": ("STRICT_CALLS", _bool),
+    "webhook_url": ("WEBHOOK_URL", str),
+    "webhook_failover_url": ("WEBHOOK_FAILOVER_URL", str),
+    "webhook_timeout": ("WEBHOOK_TIMEOUT", _float),
+    "webhook_retry_delays": ("WEBHOOK_RETRY_DELAYS", parse_delays),
+    "signing_key": ("SIGNING_KEY", str),
+    "signing_key_file": ("SIGNING_KEY_FILE", Path),
 }

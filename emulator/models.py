@@ -90,6 +90,13 @@ class Call:
     state: CallState
     client_state: str | None = None
     scenario: str | None = None  # None: the server's default scenario
+    # Per-call webhook destination (dial/answer webhook_url); None: the app's default.
+    webhook_url: str | None = None
+    webhook_failover_url: str | None = None
+    start_time: str | None = None  # ISO 8601, when answered
+    end_time: str | None = None
+    # A stream requested on dial, opened when the callee answers.
+    pending_stream: StreamRecord | None = None
     streams: dict[str, StreamRecord] = field(default_factory=dict)
     history: list[tuple[float, CallState]] = field(default_factory=list)
 

@@ -1,5 +1,5 @@
-"""The public Telnyx API: ``/v2/calls/{call_control_id}/actions/{action}``. Handlers stay thin:
-parse, validate against ``schemas/``, deduplicate by command_id, run the command, apply effects."""
+"""The public Telnyx API under ``/v2``. Handlers stay thin: parse, validate against ``schemas/``,
+deduplicate by command_id, run the pure command, hand its effects to the runtime."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.commands import ACTIONS, CommandContext
+from emulator import commands
+from emulator.commands import ACTIONS
 from emulator.errors import (
     ApiError,
     MalformedRequest,
@@ -20,6 +21,7 @@ from emulator.errors import (
     ValidationFailed,
     internal_error,
 )
+from emulator.models import Call
 from emulator.schemas import Problem
 from emulator.state import EmulatorState
 
@@ -35,39 +37,94 @@ async def read_body(request: Request) -> Any:
         raise MalformedRequest("The request body is not valid JSON.") from None
 
 
+async def validated_body(request: Request, schema: str) -> dict[str, Any]:
+    state: EmulatorState = request.app.state.emulator
+    body = await read_body(request)
+    problems = state.schemas.validate(schema, body)
+    if problems:
+        raise ValidationFailed(problems)
+    assert isinstance(body, dict)  # every schema requires an object
+    return body
+
+
+def _data(data: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"data": data})
+
+
 async def call_action(request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
     call_control_id: str = request.path_params["call_control_id"]
     action = ACTIONS.get(request.path_params["action"])
     if action is None:
         raise NotFound(f"Unknown call action '{request.path_params['action']}'.")
-    body = await read_body(request)
-    problems = state.schemas.validate(action.schema, body)
-    if problems:
-        raise ValidationFailed(problems)
+    body = await validated_body(request, action.schema)
     # From here to the answer nothing awaits: check, run and remember are one atomic step, so
     # identical requests arriving together cannot both run.
-    now = state.clock.monotonic()
-    call = state.store.lookup(call_control_id, now)
+    context = state.context()
+    call = state.store.lookup(call_control_id, context.now)
     command_id = body.get("command_id")
-    if command_id is not None and state.store.is_duplicate(call_control_id, command_id, now):
-        return JSONResponse({"data": {"result": "ok"}})
-    context = CommandContext(
-        ids=state.ids,
-        user_id=state.user_id,
-        call_codec=state.settings.call_codec,
-        scenario=state.library.default,
-        now=now,
-    )
+    if command_id is not None:
+        seen = state.store.seen_command(call_control_id, command_id, context.now)
+        if seen is not None:
+            return _data(seen)
     outcome = action.run(context, state.store, call, body)
     if command_id is not None:
-        state.store.remember_command(call_control_id, command_id, now)
+        state.store.remember_command(call_control_id, command_id, context.now, outcome.data)
     state.runtime.apply(outcome.effects)
-    return JSONResponse({"data": outcome.data})
+    return _data(outcome.data)
+
+
+async def dial(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    body = await validated_body(request, "dial")
+    context = state.context()
+    command_id = body.get("command_id")
+    if command_id is not None:
+        # Dial has no call yet: Telnyx ignores a repeated command_id on dial account-wide.
+        seen = state.store.seen_command("", command_id, context.now)
+        if seen is not None:
+            return _data(seen)
+    scenario = state.library.scenarios[state.library.default]
+    _call, outcome = commands.dial(context, state.store, body, scenario.callee)
+    if command_id is not None:
+        state.store.remember_command("", command_id, context.now, outcome.data)
+    state.runtime.apply(outcome.effects)
+    return _data(outcome.data)
+
+
+def call_resource(call: Call) -> dict[str, Any]:
+    """A call as ``GET /v2/calls/{call_control_id}`` shows it."""
+    data: dict[str, Any] = {
+        "record_type": "call",
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "is_alive": call.is_alive,
+    }
+    if call.client_state is not None:
+        data["client_state"] = call.client_state
+    if call.start_time is not None:
+        data["start_time"] = call.start_time
+    if call.end_time is not None:
+        data["end_time"] = call.end_time
+    if len(call.history) > 1 and call.start_time is not None:
+        answered = next((at for at, s in call.history if s == "answered"), None)
+        ended = call.history[-1][0] if not call.is_alive else None
+        if answered is not None and ended is not None:
+            data["call_duration"] = round(ended - answered)
+    return data
+
+
+async def retrieve_call(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    call = state.store.lookup(request.path_params["call_control_id"], state.clock.monotonic())
+    return _data(call_resource(call))
 
 
 def api_routes() -> list[Route]:
     return [
+        Route("/v2/calls", dial, methods=["POST"]),
+        Route("/v2/calls/{call_control_id}", retrieve_call, methods=["GET"]),
         Route("/v2/calls/{call_control_id}/actions/{action}", call_action, methods=["POST"]),
     ]
 
@@ -80,14 +137,13 @@ async def render_api_error(request: Request, exc: Exception) -> Response:
 async def render_http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 (unknown route, wrong method) in Telnyx's envelope."""
     assert isinstance(exc, HTTPException)
+    headers = exc.headers
     if exc.status_code == 405:
         error: ApiError = MethodNotAllowed(request.method)
-        headers = exc.headers
     elif exc.status_code == 404:
-        error, headers = NotFound(), None
+        error = NotFound()
     else:
         error = ApiError(exc.status_code, [Problem("10015", "Bad Request", str(exc.detail), None)])
-        headers = exc.headers
     return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
 
 

@@ -1,7 +1,8 @@
-"""Runtime: the one owner of background work. Turns command effects into stream tasks.
+"""Runtime: the one owner of background work. Turns command effects into tasks.
 
 Every task goes through ``spawn``, which logs and records an unexpected exception instead of letting
-asyncio drop it; ``wait_idle`` lets tests await quiescence instead of sleeping.
+asyncio drop it; ``wait_idle`` lets tests await quiescence instead of sleeping. The runtime also
+observes streams and turns what happens to them into webhooks, as Telnyx does.
 """
 
 from __future__ import annotations
@@ -9,17 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from emulator import commands, events
 from emulator.clock import Clock
-from emulator.commands import Effect, StartStream, StopStreams
+from emulator.commands import CommandContext, Effect, Emit, Ring, StartStream, StopStreams
+from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
-from emulator.models import StreamRecord
+from emulator.models import Call, StreamRecord, StreamState
+from emulator.store import CallStore
 from emulator.streaming import StreamSession
+from emulator.webhooks import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
+
+# What a dialed callee's outcome ends the call with (hangup_cause).
+CALLEE_CAUSES = {"busy": "user_busy", "reject": "call_rejected", "no_answer": "timeout"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +37,36 @@ class TaskFailure:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookDefaults:
+    """The emulated Call Control App's webhook URLs."""
+
+    url: str | None = None
+    failover_url: str | None = None
+
+
 class Runtime:
     def __init__(
         self,
         library: MediaLibrary,
         clock: Clock,
+        store: CallStore,
+        ids: IdFactory,
+        context: Callable[[], CommandContext],
         *,
         ssl_context: ssl.SSLContext | None,
         connect_timeout: float,
+        webhook_defaults: WebhookDefaults = WebhookDefaults(),
     ) -> None:
         self.library = library
         self.clock = clock
+        self.store = store
+        self.ids = ids
+        self.context = context
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
+        self.webhook_defaults = webhook_defaults
+        self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
         self.failures: list[TaskFailure] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,7 +101,13 @@ class Runtime:
         return len(self._tasks)
 
     async def wait_idle(self) -> None:
-        await self._idle.wait()
+        """Until no stream, ring timer or webhook delivery is left running."""
+        while True:
+            await self._idle.wait()
+            if self.webhooks is not None:
+                await self.webhooks.wait_idle()
+            if self._idle.is_set():
+                return
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Stop every stream with a ``stop`` frame, give them ``grace`` seconds, then cancel."""
@@ -87,6 +119,8 @@ class Runtime:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self.webhooks is not None:
+            await self.webhooks.aclose(grace)
 
     # -- effects -----------------------------------------------------------------------------
 
@@ -99,6 +133,35 @@ class Runtime:
                     session = self.sessions.get(record.spec.stream_id)
                     if session is not None:
                         session.request_stop(effect.reason)
+            elif isinstance(effect, Emit):
+                self.emit(effect.call, effect.event_type, effect.payload)
+            elif isinstance(effect, Ring):
+                self.spawn(self._ring(effect), name=f"ring-{effect.call.call_control_id}")
+
+    def emit(self, call: Call, event_type: str, payload: dict[str, Any]) -> None:
+        if self.webhooks is None:
+            return
+        event = build_event(event_type, payload, event_id=self.ids.event_id(), occurred_at=datetime.now(UTC))
+        url = call.webhook_url or self.webhook_defaults.url
+        failover = call.webhook_failover_url or self.webhook_defaults.failover_url
+        target = WebhookTarget(url, failover) if url else None
+        self.webhooks.send(call.call_control_id, target, event)
+
+    async def _ring(self, ring: Ring) -> None:
+        call, callee = ring.call, ring.callee
+        if callee.outcome == "no_answer":
+            await self._sleep(ring.timeout_secs)
+        else:
+            await self._sleep(callee.ring_ms / 1000)
+        if callee.outcome == "answer":
+            outcome = commands.callee_answers(self.context(), self.store, call)
+        else:
+            outcome = commands.callee_hangs_up(self.context(), self.store, call, CALLEE_CAUSES[callee.outcome])
+        self.apply(outcome.effects)
+
+    async def _sleep(self, call_seconds: float) -> None:
+        now = self.clock.monotonic()
+        await asyncio.sleep(max(0.0, self.clock.media_deadline(now, call_seconds) - now))
 
     def _start_stream(self, record: StreamRecord) -> None:
         spec = record.spec
@@ -125,8 +188,26 @@ class Runtime:
 
     # -- StreamObserver ----------------------------------------------------------------------
 
+    def _call_of(self, record: StreamRecord) -> Call | None:
+        return self.store.calls.get(record.spec.call_control_id)
+
     def stream_connected(self, record: StreamRecord) -> None:
-        log.debug("stream %s connected", record.spec.stream_id)
+        call = self._call_of(record)
+        if call is not None:
+            self.emit(call, "streaming.started", events.streaming_started(call, record))
+
+    def stream_dtmf(self, record: StreamRecord, digit: str) -> None:
+        call = self._call_of(record)
+        # One caller, one key press: with several streams on a call only the first reports it.
+        if call is not None and next(iter(call.streams.values())) is record:
+            self.emit(call, "call.dtmf.received", events.dtmf_received(call, digit))
 
     def stream_ended(self, record: StreamRecord) -> None:
         self.sessions.pop(record.spec.stream_id, None)
+        call = self._call_of(record)
+        if call is None:
+            return
+        if record.state is StreamState.FAILED:
+            self.emit(call, "streaming.failed", events.streaming_failed(call, record))
+        else:
+            self.emit(call, "streaming.stopped", events.streaming_stopped(call, record))

@@ -178,12 +178,21 @@ _STEP_TYPES: Final[dict[str, Callable[[Mapping[str, Any], Path], Step]]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Callee:
+    """The called party of a dialed call: answers after ``ring_ms``, or never, or is busy, or rejects."""
+
+    outcome: str = "answer"
+    ring_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     source: str
     description: str
     inbound: tuple[Step, ...]
     outbound: tuple[Step, ...]
+    callee: Callee = Callee()
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # eq=False: comparing numpy arrays has no single truth value
@@ -249,6 +258,7 @@ def parse_scenario(text: str, source: str, base_dir: Path) -> Scenario:
         description=data.get("description", ""),
         inbound=steps("inbound"),
         outbound=steps("outbound"),
+        callee=Callee(**data.get("callee", {})),
     )
 
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
 
 from emulator.clock import Clock
+from emulator.commands import CommandContext
 from emulator.config import Settings
 from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
 from emulator.runtime import Runtime
 from emulator.schemas import SchemaRegistry
-from emulator.store import CallStore
+from emulator.signing import SigningKey
+from emulator.store import LENIENT_CONNECTION_ID, CallStore
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -22,4 +31,18 @@ class EmulatorState:
     ids: IdFactory
     clock: Clock
     runtime: Runtime
+    signing_key: SigningKey
+    http: httpx.AsyncClient  # webhook deliveries
     user_id: str  # the emulated account's id, sent as start.user_id
+
+    def context(self) -> CommandContext:
+        """What a command may know about the world: ids, defaults, and the current time."""
+        return CommandContext(
+            ids=self.ids,
+            user_id=self.user_id,
+            call_codec=self.settings.call_codec,
+            scenario=self.library.default,
+            now=self.clock.monotonic(),
+            timestamp=utc_timestamp(),
+            connection_id=LENIENT_CONNECTION_ID,
+        )

@@ -6,6 +6,8 @@ an ``await`` in between, so concurrent identical requests cannot both pass the d
 
 from __future__ import annotations
 
+from typing import Any
+
 from emulator.errors import call_ended, call_not_answered, invalid_call_control_id
 from emulator.ids import IdFactory
 from emulator.models import Call, CallState, Direction
@@ -36,8 +38,9 @@ class CallStore:
         self.strict = strict
         self.command_id_window = command_id_window
         self.calls: dict[str, Call] = {}
-        # (call_control_id, command_id) -> expiry; insertion order is expiry order (one window).
-        self._commands: dict[tuple[str, str], float] = {}
+        # (call_control_id, command_id) -> (expiry, the data first answered); insertion order is
+        # expiry order, since every entry lives for the same window.
+        self._commands: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     def create(
         self,
@@ -89,18 +92,23 @@ class CallStore:
         call.state = state
         call.history.append((now, state))
 
-    def is_duplicate(self, call_control_id: str, command_id: str, now: float) -> bool:
-        self._expire(now)
-        return (call_control_id, command_id) in self._commands
+    def seen_command(self, call_control_id: str, command_id: str, now: float) -> dict[str, Any] | None:
+        """The data of the first answer if this command_id ran on this call within the window.
 
-    def remember_command(self, call_control_id: str, command_id: str, now: float) -> None:
+        Dial has no call yet: its command_ids are kept under the call_control_id ``""``.
+        """
+        self._expire(now)
+        entry = self._commands.get((call_control_id, command_id))
+        return entry[1] if entry is not None else None
+
+    def remember_command(self, call_control_id: str, command_id: str, now: float, data: dict[str, Any]) -> None:
         key = (call_control_id, command_id)
         self._commands.pop(key, None)
-        self._commands[key] = now + self.command_id_window
+        self._commands[key] = (now + self.command_id_window, data)
 
     def _expire(self, now: float) -> None:
         while self._commands:
-            key, expiry = next(iter(self._commands.items()))
+            key, (expiry, _data) = next(iter(self._commands.items()))
             if expiry > now:
                 break
             del self._commands[key]

@@ -31,12 +31,15 @@ _TRACKS = {
     StreamTrack.OUTBOUND: ("outbound",),
     StreamTrack.BOTH: ("inbound", "outbound"),
 }
-# How a stream's end reason maps to its final state.
-FAILURE_REASONS = frozenset({"connection_failed", "disconnected"})
+# How a stream's end reason maps to its final state: a target that hangs up on an open stream
+# stopped it; only a stream that never opened failed.
+FAILURE_REASONS = frozenset({"connection_failed"})
 
 
 class StreamObserver(Protocol):
     def stream_connected(self, record: StreamRecord) -> None: ...
+
+    def stream_dtmf(self, record: StreamRecord, digit: str) -> None: ...
 
     def stream_ended(self, record: StreamRecord) -> None: ...
 
@@ -147,6 +150,7 @@ class StreamSession:
                 await asyncio.sleep(0)
             for digit in dtmf.get(tick, ()):
                 await self._send(ws, frames.dtmf_frame(self._next_sequence(), stream_id, digit, _utc_now()))
+                self.observer.stream_dtmf(record, digit)
             if tick == media.frames:
                 break  # the last tick only reports DTMF that ended with the audio
             for name, payloads in tracks:

@@ -19,6 +19,17 @@ from websockets.exceptions import ConnectionClosed
 from emulator.app import create_app
 from emulator.config import Settings
 from emulator.ids import IdFactory
+from emulator.signing import SigningKey
+
+# One key for the whole test run, so no test writes a key file into the home directory.
+TEST_SIGNING_KEY = SigningKey.generate().private_b64()
+
+
+def emulator_settings(**changes: Any) -> Settings:
+    """Settings for an emulator under test: a free port, unpaced media, fast webhook retries."""
+    base = Settings(speed=0, port=0, signing_key=TEST_SIGNING_KEY, webhook_retry_delays=(0.01, 0.01))
+    return base.replace(**changes)
+
 
 # Scale every timeout on slow machines: EMULATOR_TEST_TIMEOUT_FACTOR=3 pytest ...
 TIMEOUT_FACTOR = float(os.environ.get("EMULATOR_TEST_TIMEOUT_FACTOR", "1"))
@@ -45,7 +56,7 @@ class RunningEmulator:
 
 @asynccontextmanager
 async def run_emulator(settings: Settings | None = None, *, seed: int | None = 1) -> AsyncIterator[RunningEmulator]:
-    settings = settings or Settings(speed=0, port=0)
+    settings = settings or emulator_settings()
     app = create_app(settings, ids=IdFactory(seed))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from emulator.config import Settings
-from tests.servers import run_emulator
+from tests.servers import emulator_settings, run_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -105,7 +104,7 @@ async def test_missing_or_malformed_authorization_is_401(headers):
 
 
 async def test_configured_api_keys_reject_other_keys():
-    settings = Settings(speed=0, api_keys=frozenset({"KEY-A"}))
+    settings = emulator_settings(api_keys=frozenset({"KEY-A"}))
     async with run_emulator(settings) as emulator, httpx.AsyncClient(base_url=emulator.url) as client:
         wrong = await client.post(START, json={}, headers={"Authorization": "Bearer KEY-B"})
         assert wrong.status_code == 401

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from emulator import codecs
-from emulator.config import Settings
-from tests.servers import WsReceiver, run_emulator
+from tests.servers import WsReceiver, emulator_settings, run_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -77,7 +76,7 @@ async def test_streaming_start_streams_the_default_scenario_and_closes_1000():
     [("PCMU", 160, 8000), ("PCMA", 160, 8000), ("G722", 160, 16000), ("L16", 640, 16000)],
 )
 async def test_each_codec_streams_its_frame_size_and_the_scenario_tone(codec, size, rate):
-    async with WsReceiver().running() as target, run_emulator(Settings(speed=0, scenario="tone")) as emulator:
+    async with WsReceiver().running() as target, run_emulator(emulator_settings(speed=0, scenario="tone")) as emulator:
         response = await start_stream(emulator, {"stream_url": target.url, "stream_codec": codec})
         assert response.status_code == 200, response.text
         conn = await target.wait_closed()
@@ -154,7 +153,7 @@ async def test_a_refused_stream_target_is_recorded_and_the_emulator_keeps_servin
 
 
 async def test_streaming_stop_ends_the_stream_with_stop_and_1000():
-    async with WsReceiver().running() as target, run_emulator(Settings(speed=1)) as emulator:
+    async with WsReceiver().running() as target, run_emulator(emulator_settings(speed=1)) as emulator:
         await start_stream(emulator, {"stream_url": target.url}, "v3:stop-me")
         conn = await target.wait_connection()
         await target.wait_for(lambda: len(conn.of("media")) >= 3)
@@ -170,7 +169,7 @@ async def test_streaming_stop_ends_the_stream_with_stop_and_1000():
 async def test_frames_follow_the_real_time_schedule_at_speed_one():
     # Only the lower bound is asserted: frames can never leave before their schedule, so this holds
     # on a loaded machine too. Upper bounds (jitter, drift) are measured in bench/pacing.py.
-    async with WsReceiver().running() as target, run_emulator(Settings(speed=4, scenario="tone")) as emulator:
+    async with WsReceiver().running() as target, run_emulator(emulator_settings(speed=4, scenario="tone")) as emulator:
         await start_stream(emulator, {"stream_url": target.url})
         conn = await target.wait_closed(seconds=10)
         media_at = [t for m, t in zip(conn.messages, conn.arrival, strict=True) if m["event"] == "media"]
@@ -186,11 +185,11 @@ async def test_wss_target_with_a_trusted_local_ca(tmp_path):
     ca.cert_pem.write_to_path(str(ca_file))
     async with WsReceiver().running(server_context) as target:
         assert target.url.startswith("wss://localhost:")
-        async with run_emulator(Settings(speed=0, scenario="tone", ca_file=ca_file)) as emulator:
+        async with run_emulator(emulator_settings(speed=0, scenario="tone", ca_file=ca_file)) as emulator:
             await start_stream(emulator, {"stream_url": target.url})
             assert (await target.wait_closed()).close_code == 1000
         # Without the CA the certificate is rejected and the stream fails to connect.
-        async with run_emulator(Settings(speed=0, scenario="tone")) as emulator:
+        async with run_emulator(emulator_settings(speed=0, scenario="tone")) as emulator:
             await start_stream(emulator, {"stream_url": target.url}, "v3:untrusted")
             await emulator.state.runtime.wait_idle()
             (record,) = emulator.state.store.calls["v3:untrusted"].streams.values()
@@ -200,7 +199,7 @@ async def test_wss_target_with_a_trusted_local_ca(tmp_path):
 
 async def test_emulator_shutdown_stops_running_streams_cleanly():
     async with WsReceiver().running() as target:
-        async with run_emulator(Settings(speed=1)) as emulator:
+        async with run_emulator(emulator_settings(speed=1)) as emulator:
             await start_stream(emulator, {"stream_url": target.url})
             conn = await target.wait_connection()
             await target.wait_for(lambda: len(conn.of("media")) >= 2)

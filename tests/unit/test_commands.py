@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.commands import ACTIONS, CommandContext, StartStream, StopStreams
+from emulator import commands
+from emulator.commands import ACTIONS, CommandContext, Emit, Ring, StartStream, StopStreams
 from emulator.errors import ApiError
 from emulator.ids import IdFactory
-from emulator.models import CallState, StreamState, StreamTrack
+from emulator.models import CallState, Direction, StreamState, StreamTrack
+from emulator.scenarios import Callee
 from emulator.store import CallStore
 
 WS = "ws://127.0.0.1:9/stream"
@@ -14,7 +16,7 @@ WS = "ws://127.0.0.1:9/stream"
 def setup():
     ids = IdFactory(seed=1)
     store = CallStore(ids)
-    ctx = CommandContext(ids=ids, user_id="user", call_codec="PCMA", scenario="default", now=0)
+    ctx = CommandContext(ids=ids, user_id="user", call_codec="PCMA", scenario="default", now=0, timestamp="T0")
     return ctx, store, store.lookup("v3:c", now=0)
 
 
@@ -68,3 +70,73 @@ def test_streaming_stop_of_an_unknown_stream_id_points_at_stream_id():
     with pytest.raises(ApiError) as info:
         ACTIONS["streaming_stop"].run(ctx, store, call, {"stream_id": "00000000-0000-4000-8000-000000000000"})
     assert info.value.problems[0].pointer == "/stream_id"
+
+
+def context(ids):
+    return CommandContext(ids=ids, user_id="user", call_codec="PCMU", scenario="default", now=5, timestamp="T5")
+
+
+DIAL = {"connection_id": "77", "to": "+13125550199", "from": "+13125550100"}
+
+
+def test_dial_creates_a_bridging_call_that_rings_and_streams_on_answer():
+    ids = IdFactory(seed=2)
+    store = CallStore(ids)
+    call, outcome = commands.dial(context(ids), store, {**DIAL, "stream_url": WS, "timeout_secs": 9}, Callee())
+    assert call.state is CallState.BRIDGING and call.direction.value == "outgoing"
+    assert outcome.data == {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "is_alive": False,
+        "record_type": "call",
+    }
+    emit, ring = outcome.effects
+    assert isinstance(emit, Emit) and emit.event_type == "call.initiated" and emit.payload["state"] == "bridging"
+    assert isinstance(ring, Ring) and ring.timeout_secs == 9
+    assert call.pending_stream is not None  # opened on answer, not before
+
+    answered = commands.callee_answers(context(ids), store, call)
+    assert call.state is CallState.ANSWERED and call.start_time == "T5"
+    assert [type(e) for e in answered.effects] == [Emit, StartStream]
+    assert answered.effects[1].record is next(iter(call.streams.values()))
+
+
+def test_stream_establish_before_call_originate_starts_the_stream_at_once():
+    ids = IdFactory(seed=2)
+    body = {**DIAL, "stream_url": WS, "stream_establish_before_call_originate": True}
+    call, outcome = commands.dial(context(ids), CallStore(ids), body, Callee())
+    assert [type(e) for e in outcome.effects] == [Emit, StartStream, Ring] and call.pending_stream is None
+
+
+def test_hangup_ends_the_call_stops_streams_and_reports_who_hung_up():
+    ctx, store, call = setup()
+    started = ACTIONS["streaming_start"].run(ctx, store, call, {"stream_url": WS}).effects[0]
+    outcome = ACTIONS["hangup"].run(ctx, store, call, {"client_state": "Ynll"})
+    emit, stop = outcome.effects
+    assert call.state is CallState.ENDED and call.client_state == "Ynll"
+    assert emit.event_type == "call.hangup"
+    assert (emit.payload["hangup_cause"], emit.payload["hangup_source"]) == ("normal_clearing", "callee")
+    assert isinstance(stop, StopStreams) and stop.records == (started.record,) and stop.reason == "hangup"
+
+
+def test_hangup_of_a_ringing_dial_is_originator_cancel_and_the_callee_then_does_nothing():
+    ids = IdFactory(seed=2)
+    store = CallStore(ids)
+    call, _ = commands.dial(context(ids), store, DIAL, Callee())
+    outcome = ACTIONS["hangup"].run(context(ids), store, call, {})
+    assert outcome.effects[0].payload["hangup_cause"] == "originator_cancel"
+    assert commands.callee_answers(context(ids), store, call).effects == ()
+
+
+def test_answer_of_a_parked_call_and_of_an_already_answered_call():
+    ids = IdFactory(seed=3)
+    store = CallStore(ids)
+    call = store.create(
+        direction=Direction.INCOMING, state=CallState.PARKED, from_="+1", to="+2", connection_id="1", now=0
+    )
+    outcome = ACTIONS["answer"].run(context(ids), store, call, {"stream_url": WS})
+    assert [e.event_type for e in outcome.effects if isinstance(e, Emit)] == ["call.answered"]
+    assert any(isinstance(e, StartStream) for e in outcome.effects)
+    # Lenient calls are born answered: answering again is accepted and does nothing.
+    assert ACTIONS["answer"].run(context(ids), store, call, {}).effects == ()

@@ -28,11 +28,11 @@ def test_strict_lookup_of_an_unknown_id_is_90015():
 
 def test_command_id_is_a_duplicate_within_the_window_only():
     store = make_store(command_id_window=60)
-    assert not store.is_duplicate("c1", "cmd", now=0)
-    store.remember_command("c1", "cmd", now=0)
-    assert store.is_duplicate("c1", "cmd", now=59.9)
-    assert not store.is_duplicate("c2", "cmd", now=1)  # keyed by call too
-    assert not store.is_duplicate("c1", "cmd", now=60.0)
+    assert store.seen_command("c1", "cmd", now=0) is None
+    store.remember_command("c1", "cmd", now=0, data={"result": "ok"})
+    assert store.seen_command("c1", "cmd", now=59.9) == {"result": "ok"}
+    assert store.seen_command("c2", "cmd", now=1) is None  # keyed by call too
+    assert store.seen_command("c1", "cmd", now=60.0) is None
     assert not store._commands  # expired entries are dropped
 
 

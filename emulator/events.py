@@ -1,0 +1,95 @@
+"""Webhook payloads for call and streaming events, built from the store's plain data.
+
+Shapes follow Telnyx's documented examples, e.g. ``call.answered``::
+
+    {"call_control_id": "v3:...", "call_leg_id": "...", "call_session_id": "...",
+     "client_state": "aGk=", "connection_id": "...", "from": "+1...", "to": "+1...",
+     "start_time": "2026-01-01T00:00:00.000000Z", "state": "answered"}
+
+Streaming events carry no ``call.`` prefix: ``streaming.started``, ``streaming.stopped``,
+``streaming.failed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.models import Call, Direction, StreamRecord
+
+# hangup_cause -> the SIP status Telnyx reports beside it.
+SIP_CAUSES = {
+    "normal_clearing": "200",
+    "user_busy": "486",
+    "call_rejected": "603",
+    "timeout": "480",
+    "no_answer": "480",
+    "originator_cancel": "487",
+    "unspecified": "500",
+}
+
+
+def call_payload(call: Call) -> dict[str, Any]:
+    """The fields every call event has."""
+    return {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "client_state": call.client_state,
+        "connection_id": call.connection_id,
+        "from": call.from_,
+        "to": call.to,
+    }
+
+
+def call_initiated(call: Call) -> dict[str, Any]:
+    return {**call_payload(call), "direction": call.direction.value, "state": call.state.value}
+
+
+def call_answered(call: Call) -> dict[str, Any]:
+    return {**call_payload(call), "start_time": call.start_time, "state": "answered"}
+
+
+def call_hangup(call: Call, cause: str, source: str) -> dict[str, Any]:
+    return {
+        **call_payload(call),
+        "hangup_cause": cause,
+        "hangup_source": source,
+        "sip_hangup_cause": SIP_CAUSES.get(cause, "500"),
+        "start_time": call.start_time,
+        "end_time": call.end_time,
+        "state": "hangup",
+        "call_quality_stats": None,
+    }
+
+
+def app_hangup_source(call: Call) -> str:
+    """Who hung up when the app sends `hangup`: the app is the callee of an incoming call."""
+    return "callee" if call.direction is Direction.INCOMING else "caller"
+
+
+def dtmf_received(call: Call, digit: str) -> dict[str, Any]:
+    return {**call_payload(call), "digit": digit}
+
+
+def _stream_payload(call: Call, record: StreamRecord) -> dict[str, Any]:
+    payload = call_payload(call)
+    payload["client_state"] = record.spec.client_state
+    return payload
+
+
+def streaming_started(call: Call, record: StreamRecord) -> dict[str, Any]:
+    return {**_stream_payload(call, record), "stream_url": record.spec.stream_url}
+
+
+def streaming_stopped(call: Call, record: StreamRecord) -> dict[str, Any]:
+    return {**_stream_payload(call, record), "stream_url": record.spec.stream_url}
+
+
+def streaming_failed(call: Call, record: StreamRecord) -> dict[str, Any]:
+    return {
+        **_stream_payload(call, record),
+        "failure_reason": record.end_reason or "connection_failed",
+        "stream_id": record.spec.stream_id,
+        "stream_params": {"stream_url": record.spec.stream_url, "track": record.spec.track.value},
+        "stream_type": "websocket",
+    }
