@@ -72,7 +72,6 @@ def build_state(
     runtime = Runtime(
         library,
         clock,
-        store,
         ids,
         lambda: state.context(),
         ssl_context=tls_context(settings),

@@ -18,7 +18,7 @@ from emulator.ids import IdFactory
 from emulator.models import Call, CallState, Direction, StreamRecord, StreamSpec, StreamTrack
 from emulator.scenarios import Callee
 from emulator.schemas import Problem
-from emulator.store import CallStore, require_alive, require_answered
+from emulator.store import CallStore, require_alive, require_answered, transition
 
 # Codecs the emulator can encode; Telnyx also lists OPUS and AMR-WB.
 STREAMABLE_CODECS = ("PCMU", "PCMA", "G722", "L16")
@@ -120,18 +120,18 @@ def dial(ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee:
     return call, Outcome(data, tuple(effects))
 
 
-def callee_answers(ctx: CommandContext, store: CallStore, call: Call) -> Outcome:
+def callee_answers(ctx: CommandContext, call: Call) -> Outcome:
     """The ring timer fired and the callee picks up."""
     if call.state is not CallState.BRIDGING:
         return Outcome(OK)  # hung up while ringing
-    return _answer(ctx, store, call)
+    return _answer(ctx, call)
 
 
-def callee_hangs_up(ctx: CommandContext, store: CallStore, call: Call, cause: str) -> Outcome:
+def callee_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
     """The dialed call ends before an answer: busy, rejected, or nobody picked up in time."""
     if call.state is not CallState.BRIDGING:
         return Outcome(OK)
-    return _end(ctx, store, call, cause=cause, source="callee")
+    return _end(ctx, call, cause=cause, source="callee")
 
 
 def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -147,11 +147,11 @@ def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
         raise ValidationFailed([Problem("10015", "Invalid call state", detail, None)])
     if body.get("stream_url"):
         call.pending_stream = open_stream(ctx, call, body)
-    return _answer(ctx, store, call)
+    return _answer(ctx, call)
 
 
-def _answer(ctx: CommandContext, store: CallStore, call: Call) -> Outcome:
-    store.transition(call, CallState.ANSWERED, ctx.now)
+def _answer(ctx: CommandContext, call: Call) -> Outcome:
+    transition(call, CallState.ANSWERED, ctx.now)
     call.start_time = ctx.timestamp
     effects: list[Effect] = [Emit(call, "call.answered", events.call_answered(call))]
     if call.pending_stream is not None:
@@ -164,12 +164,12 @@ def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
     require_alive(call)
     _note_client_state(call, body)
     if call.state is CallState.BRIDGING:  # the app gives up on its own dialed call before the answer
-        return _end(ctx, store, call, cause="originator_cancel", source="caller")
-    return _end(ctx, store, call, cause="normal_clearing", source=events.app_hangup_source(call))
+        return _end(ctx, call, cause="originator_cancel", source="caller")
+    return _end(ctx, call, cause="normal_clearing", source=events.app_hangup_source(call))
 
 
-def _end(ctx: CommandContext, store: CallStore, call: Call, *, cause: str, source: str) -> Outcome:
-    store.transition(call, CallState.ENDED, ctx.now)
+def _end(ctx: CommandContext, call: Call, *, cause: str, source: str) -> Outcome:
+    transition(call, CallState.ENDED, ctx.now)
     call.end_time = ctx.timestamp
     call.pending_stream = None
     effects: list[Effect] = [Emit(call, "call.hangup", events.call_hangup(call, cause, source))]
@@ -239,7 +239,7 @@ def open_stream(ctx: CommandContext, call: Call, body: Mapping[str, Any]) -> Str
         bidirectional_target_legs=body.get("stream_bidirectional_target_legs", "opposite"),
         scenario=call.scenario or ctx.scenario,
     )
-    record = StreamRecord(spec)
+    record = StreamRecord(spec, call)
     call.streams[spec.stream_id] = record
     return record
 

@@ -60,6 +60,7 @@ class StreamRecord:
     """What happened to one stream, readable while it runs and after it ends."""
 
     spec: StreamSpec
+    call: Call  # the call it belongs to (so the runtime needs no lookup by id)
     state: StreamState = StreamState.CONNECTING
     # Why the stream ended: completed, stopped, hangup, shutdown, connection_failed, disconnected.
     end_reason: str | None = None

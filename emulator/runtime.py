@@ -21,7 +21,6 @@ from emulator.commands import CommandContext, Effect, Emit, Ring, StartStream, S
 from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
 from emulator.models import Call, StreamRecord, StreamState
-from emulator.store import CallStore
 from emulator.streaming import StreamSession
 from emulator.webhooks import WebhookSender, WebhookTarget, build_event
 
@@ -50,7 +49,6 @@ class Runtime:
         self,
         library: MediaLibrary,
         clock: Clock,
-        store: CallStore,
         ids: IdFactory,
         context: Callable[[], CommandContext],
         *,
@@ -60,7 +58,6 @@ class Runtime:
     ) -> None:
         self.library = library
         self.clock = clock
-        self.store = store
         self.ids = ids
         self.context = context
         self.ssl_context = ssl_context
@@ -154,9 +151,9 @@ class Runtime:
         else:
             await self._sleep(callee.ring_ms / 1000)
         if callee.outcome == "answer":
-            outcome = commands.callee_answers(self.context(), self.store, call)
+            outcome = commands.callee_answers(self.context(), call)
         else:
-            outcome = commands.callee_hangs_up(self.context(), self.store, call, CALLEE_CAUSES[callee.outcome])
+            outcome = commands.callee_hangs_up(self.context(), call, CALLEE_CAUSES[callee.outcome])
         self.apply(outcome.effects)
 
     async def _sleep(self, call_seconds: float) -> None:
@@ -188,25 +185,19 @@ class Runtime:
 
     # -- StreamObserver ----------------------------------------------------------------------
 
-    def _call_of(self, record: StreamRecord) -> Call | None:
-        return self.store.calls.get(record.spec.call_control_id)
-
     def stream_connected(self, record: StreamRecord) -> None:
-        call = self._call_of(record)
-        if call is not None:
-            self.emit(call, "streaming.started", events.streaming_started(call, record))
+        call = record.call
+        self.emit(call, "streaming.started", events.streaming_started(call, record))
 
     def stream_dtmf(self, record: StreamRecord, digit: str) -> None:
-        call = self._call_of(record)
+        call = record.call
         # One caller, one key press: with several streams on a call only the first reports it.
-        if call is not None and next(iter(call.streams.values())) is record:
+        if next(iter(call.streams.values())) is record:
             self.emit(call, "call.dtmf.received", events.dtmf_received(call, digit))
 
     def stream_ended(self, record: StreamRecord) -> None:
         self.sessions.pop(record.spec.stream_id, None)
-        call = self._call_of(record)
-        if call is None:
-            return
+        call = record.call
         if record.state is StreamState.FAILED:
             self.emit(call, "streaming.failed", events.streaming_failed(call, record))
         else:

@@ -86,12 +86,6 @@ class CallStore:
             call_control_id=call_control_id,
         )
 
-    def transition(self, call: Call, state: CallState, now: float) -> None:
-        if state not in TRANSITIONS[call.state]:
-            raise IllegalTransition(f"{call.call_control_id}: {call.state} -> {state}")
-        call.state = state
-        call.history.append((now, state))
-
     def seen_command(self, call_control_id: str, command_id: str, now: float) -> dict[str, Any] | None:
         """The data of the first answer if this command_id ran on this call within the window.
 
@@ -112,6 +106,14 @@ class CallStore:
             if expiry > now:
                 break
             del self._commands[key]
+
+
+def transition(call: Call, state: CallState, now: float) -> None:
+    """Move ``call`` to ``state``; a move the table does not allow is a bug in a command."""
+    if state not in TRANSITIONS[call.state]:
+        raise IllegalTransition(f"{call.call_control_id}: {call.state} -> {state}")
+    call.state = state
+    call.history.append((now, state))
 
 
 def require_alive(call: Call) -> None:

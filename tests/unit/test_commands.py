@@ -8,7 +8,7 @@ from emulator.errors import ApiError
 from emulator.ids import IdFactory
 from emulator.models import CallState, Direction, StreamState, StreamTrack
 from emulator.scenarios import Callee
-from emulator.store import CallStore
+from emulator.store import CallStore, transition
 
 WS = "ws://127.0.0.1:9/stream"
 
@@ -45,7 +45,7 @@ def test_codecs_the_emulator_cannot_encode_are_rejected(codec):
 
 def test_streaming_start_on_an_ended_call_is_90018():
     ctx, store, call = setup()
-    store.transition(call, CallState.ENDED, now=1)
+    transition(call, CallState.ENDED, now=1)
     with pytest.raises(ApiError) as info:
         ACTIONS["streaming_start"].run(ctx, store, call, {"stream_url": WS})
     assert info.value.problems[0].code == "90018"
@@ -96,7 +96,7 @@ def test_dial_creates_a_bridging_call_that_rings_and_streams_on_answer():
     assert isinstance(ring, Ring) and ring.timeout_secs == 9
     assert call.pending_stream is not None  # opened on answer, not before
 
-    answered = commands.callee_answers(context(ids), store, call)
+    answered = commands.callee_answers(context(ids), call)
     assert call.state is CallState.ANSWERED and call.start_time == "T5"
     assert [type(e) for e in answered.effects] == [Emit, StartStream]
     assert answered.effects[1].record is next(iter(call.streams.values()))
@@ -126,7 +126,7 @@ def test_hangup_of_a_ringing_dial_is_originator_cancel_and_the_callee_then_does_
     call, _ = commands.dial(context(ids), store, DIAL, Callee())
     outcome = ACTIONS["hangup"].run(context(ids), store, call, {})
     assert outcome.effects[0].payload["hangup_cause"] == "originator_cancel"
-    assert commands.callee_answers(context(ids), store, call).effects == ()
+    assert commands.callee_answers(context(ids), call).effects == ()
 
 
 def test_answer_of_a_parked_call_and_of_an_already_answered_call():

@@ -5,7 +5,7 @@ import pytest
 from emulator.errors import CallError
 from emulator.ids import IdFactory
 from emulator.models import CallState, Direction
-from emulator.store import TRANSITIONS, CallStore, IllegalTransition, require_alive, require_answered
+from emulator.store import TRANSITIONS, CallStore, IllegalTransition, require_alive, require_answered, transition
 
 
 def make_store(**kwargs) -> CallStore:
@@ -42,11 +42,11 @@ def test_transitions_follow_the_table(start, end):
     store = make_store()
     call = store.create(direction=Direction.INCOMING, state=start, from_="+1", to="+2", connection_id="1", now=0)
     if end in TRANSITIONS[start]:
-        store.transition(call, end, now=1)
+        transition(call, end, now=1)
         assert call.state is end and call.history[-1] == (1, end)
     else:
         with pytest.raises(IllegalTransition):
-            store.transition(call, end, now=1)
+            transition(call, end, now=1)
 
 
 @pytest.mark.parametrize(
