@@ -22,8 +22,10 @@ Reference: https://developers.telnyx.com/docs/voice/programmable-voice/media-str
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from emulator.models import StreamSpec
@@ -110,3 +112,76 @@ def error_frame(stream_id: str, code: int, title: str, detail: str) -> str:
     return _dumps(
         {"event": "error", "payload": {"code": code, "title": title, "detail": detail}, "stream_id": stream_id}
     )
+
+
+# -- messages the app sends back (bidirectional streaming) ------------------------------------
+#
+#     {"event": "media", "media": {"payload": "<base64>"}}      audio to play (rtp: raw codec bytes; mp3: a file)
+#     {"event": "mark", "mark": {"name": "greeting-done"}}      echoed once the audio before it has played
+#     {"event": "clear"}                                        drop queued audio, echo pending marks
+#
+# A ``stream_id`` in them is allowed and ignored. Problems are answered with an ``error`` frame.
+
+MALFORMED = (100003, "malformed_frame")
+INVALID_MEDIA = (100004, "invalid_media")
+RATE_LIMITED = (100005, "rate_limit_reached")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMedia:
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMark:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientClear:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FrameProblem:
+    code: int
+    title: str
+    detail: str
+
+
+ClientFrame = ClientMedia | ClientMark | ClientClear
+
+
+def _malformed(detail: str) -> FrameProblem:
+    return FrameProblem(*MALFORMED, detail)
+
+
+def parse_client_frame(message: str | bytes) -> ClientFrame | FrameProblem:
+    """One WebSocket message from the app, as a frame or the problem to report in an ``error`` frame."""
+    if isinstance(message, bytes):
+        return _malformed("Received a binary frame; send JSON text frames.")
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return _malformed("Received frame was not formed correctly: not valid JSON.")
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        return _malformed("Received frame was not formed correctly: expected a JSON object with an 'event'.")
+    event = data["event"]
+    if event == "media":
+        media = data.get("media")
+        payload = media.get("payload") if isinstance(media, dict) else None
+        if not isinstance(payload, str):
+            return _malformed("A media frame needs media.payload, a base64 string.")
+        try:
+            return ClientMedia(base64.b64decode(payload, validate=True))
+        except ValueError:
+            return FrameProblem(*INVALID_MEDIA, "Media provided was not base64 encoded.")
+    if event == "mark":
+        mark = data.get("mark")
+        name = mark.get("name") if isinstance(mark, dict) else None
+        if not isinstance(name, str) or not name:
+            return _malformed("A mark frame needs mark.name, a non-empty string.")
+        return ClientMark(name)
+    if event == "clear":
+        return ClientClear()
+    return _malformed(f"Unknown event {event!r}; the app may send media, mark and clear.")

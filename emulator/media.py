@@ -29,6 +29,10 @@ class StreamMedia:
     sample_rate: int
     inbound: tuple[str, ...]
     outbound: tuple[str, ...]
+    # The same audio as PCM at sample_rate, padded to whole frames: for recordings, and for mixing
+    # the app's audio into the outbound track.
+    inbound_pcm: np.ndarray
+    outbound_pcm: np.ndarray
     # DTMF digits keyed by the number of media ticks sent before them: a digit is reported when its
     # tone has finished, as a detector on the call would.
     dtmf: Mapping[int, tuple[str, ...]]
@@ -42,9 +46,14 @@ class StreamMedia:
         return self.frames * FRAME_MS
 
 
-def _payloads(pcm: np.ndarray, frames: int, info: codecs.CodecInfo) -> tuple[str, ...]:
+def _padded(pcm: np.ndarray, frames: int, info: codecs.CodecInfo) -> np.ndarray:
     padded = np.zeros(frames * info.frame_samples, dtype=np.int16)
     padded[: len(pcm)] = pcm
+    padded.flags.writeable = False  # shared by every stream of this scenario and codec
+    return padded
+
+
+def _payloads(padded: np.ndarray, frames: int, info: codecs.CodecInfo) -> tuple[str, ...]:
     encoded = codecs.encode(info.codec, padded)
     size = info.frame_bytes
     # Identical frames (silence above all) share one string object.
@@ -66,12 +75,16 @@ def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
     for event in inbound.dtmf:
         tick = min(frames, math.ceil((event.at_ms + event.duration_ms) / FRAME_MS))
         dtmf.setdefault(tick, []).append(event.digit)
+    inbound_pcm = _padded(inbound.pcm, frames, info)
+    outbound_pcm = _padded(outbound.pcm, frames, info)
     return StreamMedia(
         scenario=scenario.name,
         codec=info.codec,
         sample_rate=info.sample_rate,
-        inbound=_payloads(inbound.pcm, frames, info),
-        outbound=_payloads(outbound.pcm, frames, info),
+        inbound=_payloads(inbound_pcm, frames, info),
+        outbound=_payloads(outbound_pcm, frames, info),
+        inbound_pcm=inbound_pcm,
+        outbound_pcm=outbound_pcm,
         dtmf={tick: tuple(digits) for tick, digits in dtmf.items()},
     )
 

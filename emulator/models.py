@@ -68,6 +68,7 @@ class StreamRecord:
     frames_sent: int = 0
     media_frames_sent: int = 0
     frames_received: int = 0
+    errors_sent: int = 0  # error frames answering bad messages from the app
     close_code: int | None = None
     # Pacing: how late frames left against their absolute schedule, in seconds.
     max_lateness: float = 0.0

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from emulator import commands, events
@@ -21,6 +22,7 @@ from emulator.commands import CommandContext, Effect, Emit, Ring, StartStream, S
 from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
 from emulator.models import Call, StreamRecord, StreamState
+from emulator.recordings import RecordingStore
 from emulator.streaming import StreamSession
 from emulator.webhooks import WebhookSender, WebhookTarget, build_event
 
@@ -55,6 +57,7 @@ class Runtime:
         ssl_context: ssl.SSLContext | None,
         connect_timeout: float,
         webhook_defaults: WebhookDefaults = WebhookDefaults(),
+        recordings: RecordingStore | None = None,
     ) -> None:
         self.library = library
         self.clock = clock
@@ -65,6 +68,7 @@ class Runtime:
         self.webhook_defaults = webhook_defaults
         self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
+        self.recordings = recordings or RecordingStore()
         self.failures: list[TaskFailure] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -172,6 +176,7 @@ class Runtime:
             connect_timeout=self.connect_timeout,
         )
         self.sessions[spec.stream_id] = session
+        self.recordings.add(session.recording)
         log.info(
             "stream %s: call %s -> %s (%s, %s, scenario %s)",
             spec.stream_id,
@@ -196,9 +201,18 @@ class Runtime:
             self.emit(call, "call.dtmf.received", events.dtmf_received(call, digit))
 
     def stream_ended(self, record: StreamRecord) -> None:
-        self.sessions.pop(record.spec.stream_id, None)
+        session = self.sessions.pop(record.spec.stream_id, None)
+        directory = self.recordings.directory
+        if session is not None and directory is not None:
+            recording = session.recording
+            self.spawn(_save(recording.save, directory), name=f"save-recording-{recording.stream_id}")
         call = record.call
         if record.state is StreamState.FAILED:
             self.emit(call, "streaming.failed", events.streaming_failed(call, record))
         else:
             self.emit(call, "streaming.stopped", events.streaming_stopped(call, record))
+
+
+async def _save(save: Callable[[Path], list[Path]], directory: Path) -> None:
+    paths = await asyncio.to_thread(save, directory)
+    log.info("recordings saved: %s", ", ".join(str(p) for p in paths))

@@ -2,23 +2,32 @@
 
 Frame ``n`` of a stream leaves at ``t0 + n * 20 ms / speed``, computed from the start every time,
 so a late wake-up (a busy loop, a slow socket) never shifts the frames after it: they catch up.
+
+One task (``_play``) writes every numbered frame, so ``sequence_number`` is strictly increasing on
+the wire; a second task (``_read``) takes what the app sends back — audio into the playout queue,
+marks and clears — and answers bad messages with ``error`` frames, which carry no number.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import ssl
 from datetime import UTC, datetime
 from typing import Protocol
 
+import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from emulator import frames
+from emulator import codecs, frames
+from emulator.bidirectional import AppAudioDecoder, MediaRejected
 from emulator.clock import Clock
 from emulator.media import FRAME_MS, StreamMedia
 from emulator.models import StreamRecord, StreamState, StreamTrack
+from emulator.playout import PlayoutQueue
+from emulator.recordings import Recording
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,11 @@ USER_AGENT = "telnyx-emulator"
 # At speed 0 nothing sleeps; yield to the event loop this often so HTTP requests and other streams
 # are still served while a long scenario is pushed out.
 _YIELD_EVERY_TICKS = 25
+# After the scenario's audio ends the stream stays up while the app's reply is still playing, for
+# at most this long (the longest chunk Telnyx accepts is 30 s).
+_TAIL_TICKS = 30_000 // FRAME_MS
+# Telnyx accepts at most one mp3 media message per second (measured on the emulator's clock).
+MP3_INTERVAL = 1.0
 _TRACKS = {
     StreamTrack.INBOUND: ("inbound",),
     StreamTrack.OUTBOUND: ("outbound",),
@@ -49,7 +63,7 @@ def _utc_now() -> str:
 
 
 class StreamSession:
-    """One media stream: connect, ``connected``, ``start``, paced ``media``/``dtmf``, ``stop``, close 1000."""
+    """One media stream: connect, ``connected``, ``start``, paced ``media``/``dtmf``/``mark``, ``stop``, close."""
 
     def __init__(
         self,
@@ -67,6 +81,22 @@ class StreamSession:
         self.observer = observer
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
+        spec = record.spec
+        info = codecs.codec_info(media.codec)
+        self.frame_samples = info.frame_samples
+        self.playout = PlayoutQueue(info.frame_samples)
+        self.decoder = AppAudioDecoder(
+            spec.bidirectional_mode, spec.bidirectional_codec, spec.bidirectional_sampling_rate, media.sample_rate
+        )
+        self.recording = Recording(spec.stream_id, media, info.frame_samples)
+        self.recording.playout = self.playout
+        self.recording.app_rate = self.decoder.rate
+        # "self" means the app's own leg hears it; the caller (our outbound track) hears opposite/both.
+        self._caller_hears_app = spec.bidirectional_target_legs in ("opposite", "both")
+        self._live_encoder: codecs.Encoder | None = None
+        self._silence = base64.b64encode(codecs.encode(info.codec, np.zeros(self.frame_samples, np.int16))).decode()
+        self._marks_due: list[str] = []
+        self._last_mp3: float | None = None
         self._stop_reason: str | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._sequence = 0
@@ -111,6 +141,7 @@ class StreamSession:
                 self.observer.stream_connected(self.record)
                 await self._send(ws, frames.start_frame(self._next_sequence(), spec, self.media.sample_rate))
                 reason = await self._play(ws)
+                await self._send_marks(ws)
                 await self._send(ws, frames.stop_frame(self._next_sequence(), spec))
                 await ws.close(1000)
                 self.record.close_code = 1000
@@ -127,40 +158,69 @@ class StreamSession:
         await ws.send(message)
         self.record.frames_sent += 1
 
+    async def _send_marks(self, ws: ClientConnection) -> None:
+        due, self._marks_due = self._marks_due, []
+        for name in due:
+            await self._send(ws, frames.mark_frame(self._next_sequence(), self.stream_id, name))
+
     async def _play(self, ws: ClientConnection) -> str:
         """Send every tick's frames on schedule; returns why playing ended."""
         media, record, clock = self.media, self.record, self.clock
         stream_id = record.spec.stream_id
-        tracks = [(name, media.inbound if name == "inbound" else media.outbound) for name in _TRACKS[record.spec.track]]
-        dtmf = media.dtmf
+        tracks = _TRACKS[record.spec.track]
         paced = clock.speed > 0
         t0 = clock.monotonic()
-        for tick in range(media.frames + 1):
+        tick = 0
+        while True:
             if self._stop_reason is not None:
                 return self._stop_reason
-            deadline = clock.media_deadline(t0, tick * FRAME_MS / 1000)
             if paced:
+                deadline = clock.media_deadline(t0, tick * FRAME_MS / 1000)
                 await self._sleep_until(deadline)
                 if self._stop_reason is not None:
                     return self._stop_reason
-                lateness = clock.monotonic() - deadline
-                if lateness > record.max_lateness:
-                    record.max_lateness = lateness
+                record.max_lateness = max(record.max_lateness, clock.monotonic() - deadline)
             elif tick % _YIELD_EVERY_TICKS == 0:
                 await asyncio.sleep(0)
-            for digit in dtmf.get(tick, ()):
+            # Marks first: the audio before them finished playing with the previous frame.
+            await self._send_marks(ws)
+            for digit in media.dtmf.get(tick, ()):
                 await self._send(ws, frames.dtmf_frame(self._next_sequence(), stream_id, digit, _utc_now()))
                 self.observer.stream_dtmf(record, digit)
-            if tick == media.frames:
-                break  # the last tick only reports DTMF that ended with the audio
-            for name, payloads in tracks:
-                frame = frames.media_frame(
-                    self._next_sequence(), stream_id, name, tick + 1, tick * FRAME_MS, payloads[tick]
-                )
+            if tick >= media.frames and (not self.playout.is_playing or tick >= media.frames + _TAIL_TICKS):
+                return "completed"
+            played = self.playout.take()
+            self._marks_due.extend(played.marks)
+            outbound = self._mix_outbound(tick, played.pcm)
+            for track in tracks:
+                payload = self._payload(track, tick, outbound)
+                frame = frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
                 await ws.send(frame)
                 record.frames_sent += 1
                 record.media_frames_sent += 1
-        return "completed"
+            tick += 1
+            self.recording.ticks = tick
+
+    def _mix_outbound(self, tick: int, app_pcm: np.ndarray | None) -> np.ndarray | None:
+        """The outbound frame with the app's audio mixed in, or None when the app is not heard."""
+        if app_pcm is None or not self._caller_hears_app:
+            return None
+        fs = self.frame_samples
+        script = self.media.outbound_pcm[tick * fs : (tick + 1) * fs]
+        mixed = app_pcm.astype(np.int32)
+        mixed[: len(script)] += script
+        frame = np.clip(mixed, -32768, 32767).astype(np.int16)
+        self.recording.outbound_frames[tick] = frame
+        return frame
+
+    def _payload(self, track: str, tick: int, outbound: np.ndarray | None) -> str:
+        media = self.media
+        if track == "outbound" and outbound is not None:
+            if self._live_encoder is None:
+                self._live_encoder = codecs.Encoder(media.codec)
+            return base64.b64encode(self._live_encoder.encode(outbound)).decode()
+        payloads = media.inbound if track == "inbound" else media.outbound
+        return payloads[tick] if tick < media.frames else self._silence
 
     async def _sleep_until(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -175,10 +235,32 @@ class StreamSession:
             self._waiter = None
 
     async def _read(self, ws: ClientConnection) -> None:
-        # Bidirectional media is handled elsewhere; reading keeps the connection's buffers drained
-        # and notices a target that closes the socket.
-        async for _message in ws:
+        async for message in ws:
             self.record.frames_received += 1
+            frame = frames.parse_client_frame(message)
+            if isinstance(frame, frames.ClientMedia):
+                try:
+                    self._accept_media(frame.payload)
+                except MediaRejected as exc:
+                    frame = exc.problem
+            elif isinstance(frame, frames.ClientMark):
+                self._marks_due.extend(self.playout.add_mark(frame.name))
+            elif isinstance(frame, frames.ClientClear):
+                self._marks_due.extend(self.playout.clear())
+            if isinstance(frame, frames.FrameProblem):
+                log.warning("stream %s: %s from the app: %s", self.stream_id, frame.title, frame.detail)
+                self.record.errors_sent += 1
+                await ws.send(frames.error_frame(self.stream_id, frame.code, frame.title, frame.detail))
+
+    def _accept_media(self, payload: bytes) -> None:
+        audio = self.decoder.decode(payload)  # a payload that is not audio is a 100003 whatever the rate
+        if self.decoder.mode == "mp3" and self.clock.speed > 0:
+            now = self.clock.monotonic()
+            if self._last_mp3 is not None and now - self._last_mp3 < MP3_INTERVAL / self.clock.speed:
+                detail = "Too many requests: mp3 media may be sent at most once per second."
+                raise MediaRejected(frames.FrameProblem(*frames.RATE_LIMITED, detail))
+            self._last_mp3 = now
+        self.playout.add_audio(audio.pcm, audio.original)
 
     def _finish(self, reason: str, error: str | None) -> None:
         record = self.record

@@ -1,0 +1,88 @@
+"""Audio the app sends back on a bidirectional stream, decoded into PCM the call can play.
+
+- ``stream_bidirectional_mode: rtp``: each payload is raw audio in ``stream_bidirectional_codec``
+  (no RTP header) — PCMU/PCMA at 8 kHz, G722 at 16 kHz, L16 big-endian at
+  ``stream_bidirectional_sampling_rate``. A chunk must hold 20 ms to 30 s of audio.
+- ``mp3`` (Telnyx's default mode): each payload is a whole MP3 file, decoded with soundfile.
+
+Either way the result is kept twice: as the app sent it (for the recording) and resampled to the
+stream's rate (for the outbound track).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile
+
+from emulator import codecs
+from emulator.frames import MALFORMED, FrameProblem
+from emulator.synth import resample, to_int16
+
+RTP_MIN_MS = 20
+RTP_MAX_MS = 30_000
+
+
+class MediaRejected(Exception):
+    def __init__(self, problem: FrameProblem) -> None:
+        super().__init__(problem.detail)
+        self.problem = problem
+
+
+def _reject(detail: str) -> MediaRejected:
+    return MediaRejected(FrameProblem(*MALFORMED, detail))
+
+
+@dataclass(frozen=True, slots=True)
+class AppAudio:
+    pcm: np.ndarray  # int16 at the stream's rate
+    original: np.ndarray  # int16 at ``AppAudioDecoder.rate``
+
+
+class AppAudioDecoder:
+    """Decodes one stream's app payloads; stateful for G722, whose decoder carries state across chunks."""
+
+    def __init__(self, mode: str, codec: str, sampling_rate: int, stream_rate: int) -> None:
+        self.mode = mode
+        self.codec = codec
+        self.stream_rate = stream_rate
+        if mode == "rtp":
+            info = codecs.codec_info(codec)
+            # Only L16 takes its rate from stream_bidirectional_sampling_rate; the others have one rate.
+            self.rate = sampling_rate if info.codec is codecs.Codec.L16 else info.sample_rate
+            self._decoder: codecs.Decoder | None = codecs.Decoder(codec)
+        else:
+            self.rate = stream_rate
+            self._decoder = None
+
+    def decode(self, payload: bytes) -> AppAudio:
+        original = self._decode_rtp(payload) if self._decoder is not None else self._decode_mp3(payload)
+        return AppAudio(resample(original, self.rate, self.stream_rate), original)
+
+    def _decode_rtp(self, payload: bytes) -> np.ndarray:
+        assert self._decoder is not None
+        if self.codec == "L16" and len(payload) % 2:
+            raise _reject(f"L16 payloads hold 16-bit samples; got an odd length of {len(payload)} bytes.")
+        pcm = self._decoder.decode(payload)
+        duration_ms = len(pcm) * 1000 / self.rate
+        if not RTP_MIN_MS <= duration_ms <= RTP_MAX_MS:
+            raise _reject(
+                f"Media chunk holds {duration_ms:g} ms of {self.codec} at {self.rate} Hz; "
+                f"chunks must be {RTP_MIN_MS} ms to {RTP_MAX_MS // 1000} s."
+            )
+        return pcm
+
+    def _decode_mp3(self, payload: bytes) -> np.ndarray:
+        try:
+            samples, rate = soundfile.read(io.BytesIO(payload), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise _reject(
+                "Media payload is not an MP3 file (stream_bidirectional_mode is mp3; "
+                f"use stream_bidirectional_mode rtp to send raw audio): {exc}"
+            ) from None
+        if samples.shape[0] == 0:
+            raise _reject("Media payload is an MP3 file without audio.")
+        mono = samples.mean(axis=1)
+        return to_int16(resample(mono, int(rate), self.stream_rate))

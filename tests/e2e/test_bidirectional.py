@@ -1,0 +1,191 @@
+"""Bidirectional media: a real WebSocket bot talks back to the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+
+import httpx
+import numpy as np
+import pytest
+import soundfile
+
+from emulator import codecs
+from tests.servers import Connection, WsReceiver, emulator_settings, run_emulator
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+AUTH = {"Authorization": "Bearer test-key"}
+RTP = {"stream_bidirectional_mode": "rtp", "stream_track": "both_tracks"}
+
+
+def media(payload: bytes) -> str:
+    return json.dumps({"event": "media", "media": {"payload": base64.b64encode(payload).decode()}})
+
+
+def mark(name: str) -> str:
+    return json.dumps({"event": "mark", "mark": {"name": name}})
+
+
+def after(conn: Connection, event: str, name: str | None = None) -> int:
+    """How many inbound media frames the app had received when ``event`` arrived."""
+    count = 0
+    for message in conn.messages:
+        if message["event"] == event and (name is None or message[event]["name"] == name):
+            return count
+        if message["event"] == "media" and message["media"]["track"] == "inbound":
+            count += 1
+    raise AssertionError(f"no {event} {name or ''}")
+
+
+def bot(script):
+    """A stream target whose ``script(ws, conn)`` runs beside the recording of what arrives."""
+
+    async def on_connect(ws, conn):
+        asyncio.get_running_loop().create_task(script(ws, conn))
+
+    return WsReceiver(on_connect)
+
+
+async def start(emulator, target, body, call="v3:bot"):
+    async with httpx.AsyncClient(base_url=emulator.api, headers=AUTH) as client:
+        response = await client.post(f"/calls/{call}/actions/streaming_start", json={"stream_url": target.url, **body})
+        assert response.status_code == 200, response.text
+
+
+async def frames_seen(conn: Connection, n: int) -> None:
+    async with asyncio.timeout(5):
+        while len(conn.of("media")) < n:
+            await asyncio.sleep(0.005)
+
+
+def session_of(emulator, call="v3:bot"):
+    (record,) = emulator.state.store.calls[call].streams.values()
+    return record, emulator.state.runtime.recordings.get(record.spec.stream_id)
+
+
+async def test_echoed_pcmu_is_heard_on_the_outbound_track_and_recorded_byte_exact():
+    sent: list[bytes] = []
+
+    async def echo(ws, conn):
+        while len(sent) < 25:
+            await frames_seen(conn, 2 * len(sent) + 2)
+            inbound = [m for m in conn.of("media") if m["media"]["track"] == "inbound"]
+            chunk = base64.b64decode(inbound[len(sent)]["media"]["payload"])
+            sent.append(chunk)
+            await ws.send(media(chunk))
+
+    settings = emulator_settings(speed=2, scenario="default")
+    async with bot(echo).running() as target, run_emulator(settings) as emulator:
+        await start(emulator, target, RTP)
+        conn = await target.wait_closed(seconds=10)
+        record, recording = session_of(emulator)
+        assert record.errors_sent == 0
+        app, rate = recording.pcm("app")
+        assert rate == 8000 and app.tobytes() == codecs.decode_ulaw(b"".join(sent)).tobytes()
+        outbound = b"".join(
+            base64.b64decode(m["media"]["payload"]) for m in conn.of("media") if m["media"]["track"] == "outbound"
+        )
+        assert b"".join(sent) in outbound  # the caller heard exactly what the bot sent, in order
+
+
+async def test_l16_round_trip_is_byte_exact_in_the_recording_and_marks_fire_after_playout():
+    tone = (8000 * np.sin(2 * np.pi * 500 * np.arange(16000) / 16000)).astype(np.int16)  # 1 s at 16 kHz
+
+    async def speak(ws, conn):
+        await frames_seen(conn, 2)
+        for i in range(0, len(tone), 1600):  # ten 100 ms chunks
+            await ws.send(media(codecs.encode_l16(tone[i : i + 1600])))
+        await ws.send(mark("spoken"))
+
+    body = {**RTP, "stream_bidirectional_codec": "L16", "stream_bidirectional_sampling_rate": 16000}
+    async with bot(speak).running() as target, run_emulator(emulator_settings(speed=4, scenario="silence")) as emulator:
+        await start(emulator, target, body)
+        conn = await target.wait_closed(seconds=10)
+        _, recording = session_of(emulator)
+        app, rate = recording.pcm("app")
+        assert rate == 16000 and app.tobytes() == tone.tobytes()
+        # One second of audio is 50 frames: the mark comes back once they have been played.
+        assert 50 <= after(conn, "mark", "spoken") - 1 <= 54
+        outbound, out_rate = recording.pcm("outbound")
+        heard = outbound.astype(np.float64)
+        spectrum = np.abs(np.fft.rfft(heard))
+        assert out_rate == 8000 and abs(np.argmax(spectrum) * out_rate / len(heard) - 500) < 5
+
+
+async def test_a_mark_with_nothing_queued_is_echoed_at_once_and_clear_echoes_pending_marks():
+    async def script(ws, conn):
+        await frames_seen(conn, 2)
+        await ws.send(mark("idle"))
+        await frames_seen(conn, 10)
+        await ws.send(media(codecs.encode_ulaw(np.full(16000, 1000, dtype=np.int16))))  # 2 s
+        await ws.send(mark("after-speech"))
+        await frames_seen(conn, 30)
+        await ws.send(json.dumps({"event": "clear"}))
+
+    async with (
+        bot(script).running() as target,
+        run_emulator(emulator_settings(speed=4, scenario="silence")) as emulator,
+    ):
+        await start(emulator, target, RTP)
+        conn = await target.wait_closed(seconds=10)
+        assert after(conn, "mark", "idle") <= 4
+        # Cleared after ~10 frames of a 100-frame reply: echoed at once, not after the 2 s.
+        assert after(conn, "mark", "after-speech") < 30
+        record, recording = session_of(emulator)
+        queue = recording.playout
+        assert queue.accepted_chunks == 1 and queue.dropped_samples > 0
+        assert queue.accepted_samples == len(recording.pcm("app")[0]) + queue.dropped_samples
+        marks = [m["mark"]["name"] for m in conn.of("mark")]
+        assert marks == ["idle", "after-speech"]
+        numbers = [int(m["sequence_number"]) for m in conn.messages[1:] if "sequence_number" in m]
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+
+
+async def test_bad_messages_get_error_frames_and_the_stream_goes_on():
+    async def script(ws, conn):
+        await frames_seen(conn, 2)
+        await ws.send("{not json")
+        await ws.send(json.dumps({"event": "media", "media": {"payload": "@@@"}}))
+        await ws.send(media(codecs.encode_ulaw(np.zeros(80, dtype=np.int16))))  # 10 ms: too short
+        await ws.send(json.dumps({"event": "dance"}))
+
+    async with bot(script).running() as target, run_emulator(emulator_settings(speed=4, scenario="tone")) as emulator:
+        await start(emulator, target, RTP)
+        conn = await target.wait_closed(seconds=10)
+        errors = [m["payload"] for m in conn.of("error")]
+        assert [e["code"] for e in errors] == [100003, 100004, 100003, 100003]
+        assert [e["title"] for e in errors] == [
+            "malformed_frame",
+            "invalid_media",
+            "malformed_frame",
+            "malformed_frame",
+        ]
+        assert "20 ms to 30 s" in errors[2]["detail"]
+        assert all(m["stream_id"] == conn.messages[1]["stream_id"] for m in conn.of("error"))
+        assert conn.events()[-1] == "stop" and conn.close_code == 1000
+
+
+def mp3(seconds: float) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(int(8000 * seconds), dtype=np.float32), 8000, format="MP3")
+    return buffer.getvalue()
+
+
+async def test_mp3_mode_plays_files_and_rate_limits_to_one_per_second():
+    async def script(ws, conn):
+        await frames_seen(conn, 2)
+        await ws.send(media(mp3(0.3)))
+        await ws.send(media(mp3(0.3)))  # too soon
+        await ws.send(media(b"\x00\x01raw audio, not mp3"))
+
+    async with bot(script).running() as target, run_emulator(emulator_settings(speed=1, scenario="tone")) as emulator:
+        await start(emulator, target, {"stream_track": "both_tracks"})  # mp3 is the default mode
+        conn = await target.wait_closed(seconds=10)
+        errors = [m["payload"] for m in conn.of("error")]
+        assert [e["code"] for e in errors] == [100005, 100003]
+        assert "rtp" in errors[1]["detail"]
+        _, recording = session_of(emulator)
+        assert recording.playout.accepted_chunks == 1
