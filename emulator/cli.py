@@ -12,14 +12,17 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
-from emulator import __version__
+import uvicorn
+
+from emulator import __version__, scenario_cli
 from emulator.config import ENV_PREFIX, ConfigError, Settings, parse_api_keys
 from emulator.scenarios import ScenarioError
 from emulator.schemas import SchemaError
 
 PROG = "telnyx-emulator"
-COMMANDS = ("serve", "call")
+COMMANDS = ("serve", "call", "scenario")
 
 
 def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +43,9 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         "--scenario", help="default scenario: a name from the scenario dir or a .yaml path (env SCENARIO)"
     )
     serve.add_argument("--scenario-dir", type=Path, help="folder of scenario files (env SCENARIO_DIR)")
+    serve.add_argument(
+        "--scenario-map", type=Path, help="YAML: called number (E.164) -> scenario name or path (env SCENARIO_MAP)"
+    )
     serve.add_argument(
         "--api-key",
         action="append",
@@ -74,6 +80,7 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         help="file keeping the Ed25519 webhook signing key (default ~/.telnyx-emulator/signing-key; "
         "env SIGNING_KEY_FILE; env SIGNING_KEY gives the key itself)",
     )
+    serve.add_argument("--seed", type=int, help="seed for reproducible ids (env SEED); default: random ids")
     serve.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -110,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(subparsers)
     _call_parser(subparsers)
+    scenario_cli.add_parser(subparsers)
     return parser
 
 
@@ -122,6 +130,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             "speed",
             "scenario",
             "scenario_dir",
+            "scenario_map",
             "call_codec",
             "ca_file",
             "insecure_tls",
@@ -132,6 +141,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             "webhook_failover_url",
             "webhook_timeout",
             "signing_key_file",
+            "seed",
         )
     }
     if args.api_keys:
@@ -148,6 +158,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser().parse_args(argv)
     if args.command == "call":
         return place_call(args, environ)
+    if args.command == "scenario":
+        return scenario_cli.run(args)
     try:
         settings = settings_from_args(args, environ)
         return serve(settings)
@@ -157,8 +169,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def serve(settings: Settings) -> int:
-    import uvicorn
-
     from emulator.app import create_app
 
     logging.basicConfig(
@@ -184,9 +194,18 @@ def serve(settings: Settings) -> int:
             settings.host,
         )
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on")
-    server = uvicorn.Server(config)
+    server = GracefulServer(config)
     server.run()
     return 0 if server.started else 1
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process would end with
+    status 130/143; a requested stop that shut down cleanly is a success, so exit 0 instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
 
 def place_call(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

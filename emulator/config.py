@@ -14,6 +14,8 @@ from typing import Any
 
 ENV_PREFIX = "TELNYX_EMULATOR_"
 CALL_CODECS = ("PCMU", "PCMA", "G722", "L16")
+# Seeds fit a signed 64-bit integer, so every client (and the OpenAPI int64 format) can send them.
+MAX_SEED = 2**63 - 1
 
 
 class ConfigError(Exception):
@@ -33,6 +35,8 @@ class Settings:
     # A scenario name (file stem in scenario_dir) or a path to a YAML file.
     scenario: str = "default"
     scenario_dir: Path = field(default_factory=_default_scenario_dir)
+    # YAML mapping of called number (E.164) -> scenario name or path; None: no mapping.
+    scenario_map: Path | None = None
     # Empty: any non-empty Bearer token is accepted (like a sandbox); else only these.
     api_keys: frozenset[str] = frozenset()
     # The codec of the emulated call: what `stream_codec: default` streams.
@@ -55,6 +59,8 @@ class Settings:
     # Ed25519 signing key: base64 of the 32-byte private seed, or a file that keeps one across runs.
     signing_key: str | None = None
     signing_key_file: Path = field(default_factory=lambda: Path.home() / ".telnyx-emulator" / "signing-key")
+    # Seed for reproducible ids (call, leg, session, stream, event ids); None: random ids.
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -69,6 +75,8 @@ class Settings:
             raise ConfigError(f"webhook_timeout: must be > 0, got {self.webhook_timeout}")
         if any(delay < 0 for delay in self.webhook_retry_delays):
             raise ConfigError(f"webhook_retry_delays: must be >= 0, got {self.webhook_retry_delays}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed: must be 0..{MAX_SEED}, got {self.seed}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log_level: unknown level {self.log_level!r}")
 
@@ -128,6 +136,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "speed": ("SPEED", _float),
     "scenario": ("SCENARIO", str),
     "scenario_dir": ("SCENARIO_DIR", Path),
+    "scenario_map": ("SCENARIO_MAP", Path),
     "api_keys": ("API_KEYS", parse_api_keys),
     "call_codec": ("CALL_CODEC", str),
     "ca_file": ("CA_FILE", Path),
@@ -141,4 +150,5 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "webhook_retry_delays": ("WEBHOOK_RETRY_DELAYS", parse_delays),
     "signing_key": ("SIGNING_KEY", str),
     "signing_key_file": ("SIGNING_KEY_FILE", Path),
+    "seed": ("SEED", _int),
 }

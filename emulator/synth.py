@@ -1,4 +1,4 @@
-"""Pure signal generation for scenario audio: silence, tones, DTMF, resampling, int16 conversion.
+"""Pure signal generation for scenario audio: silence, tones, DTMF, noise, resampling, int16 conversion.
 
 Everything here is deterministic numpy with no I/O, so a scenario renders to the same samples on every run.
 Levels are peak dBFS relative to 32768, the int16 full scale soundfile also uses, so a 16-bit file decoded to float
@@ -7,6 +7,7 @@ and converted back comes out bit-exact.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Final, TypeVar
 
@@ -17,8 +18,11 @@ from numpy.typing import NDArray
 __all__ = [
     "DTMF_FREQUENCIES",
     "FADE_MS",
+    "NOISE_COLORS",
     "dtmf_digit",
     "ms_to_samples",
+    "noise",
+    "peak_gain",
     "resample",
     "silence",
     "to_int16",
@@ -48,6 +52,13 @@ DTMF_FREQUENCIES: Final[dict[str, tuple[int, int]]] = {
 #: Raised-cosine ramp at each end of a tone; a hard start/stop would click (broadband energy) and can
 #: trip DTMF/VAD detectors in the app under test.
 FADE_MS: Final = 5
+
+#: Noise spectra: white is flat, pink falls 3 dB per octave (like room and street noise), brown 6 dB.
+NOISE_COLORS: Final = ("white", "pink", "brown")
+
+#: Noise is band-limited from here up: a phone line carries nothing below ~100 Hz, and brown noise's
+#: huge sub-audio swings would otherwise eat the level budget without being heard.
+NOISE_LOW_CUT_HZ: Final = 100.0
 
 _INT16_FULL_SCALE: Final = 32768.0
 
@@ -83,6 +94,37 @@ def dtmf_digit(digit: str, ms: int, level_dbfs: float, rate: int) -> NDArray[np.
     except KeyError:
         raise ValueError(f"not a DTMF digit: {digit!r}") from None
     return tone(pair, ms, level_dbfs, rate)
+
+
+def noise(color: str, level_dbfs: float, n: int, rate: int, seed: int) -> NDArray[np.float64]:
+    """`n` samples of seeded noise whose RMS equals a sine's at `level_dbfs` (peak dBFS, like `tone`).
+
+    The spectrum is shaped in the frequency domain, so the result is exactly periodic: it can be looped
+    end to start without a seam. The same arguments always give the same samples.
+    """
+    if color not in NOISE_COLORS:
+        raise ValueError(f"noise color must be one of {', '.join(NOISE_COLORS)}, got {color!r}")
+    if n <= 0 or rate <= 0:
+        raise ValueError(f"need n > 0 and rate > 0, got n={n}, rate={rate}")
+    rng = np.random.default_rng(seed)
+    spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    slope = {"white": 0.0, "pink": 0.5, "brown": 1.0}[color]  # amplitude ~ 1/f**slope, power ~ 1/f**(2*slope)
+    shape = np.zeros_like(freqs)
+    band = freqs >= NOISE_LOW_CUT_HZ
+    shape[band] = (freqs[band] / NOISE_LOW_CUT_HZ) ** -slope
+    out = np.fft.irfft(spectrum * shape, n)
+    rms = float(np.sqrt(np.mean(out**2)))
+    # A sine of peak A has RMS A/sqrt(2): matching that makes "noise at -40" as loud as "a tone at -40".
+    target = 10.0 ** (level_dbfs / 20.0) / math.sqrt(2.0)
+    scaled: NDArray[np.float64] = out * (target / rms) if rms > 0 else out
+    return scaled
+
+
+def peak_gain(samples: NDArray[np.floating], level_dbfs: float) -> float:
+    """The factor that brings the peak of `samples` to `level_dbfs` (1.0 for all-zero input)."""
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    return 10.0 ** (level_dbfs / 20.0) / peak if peak > 0 else 1.0
 
 
 def resample(pcm: NDArray[_Sample], from_rate: int, to_rate: int) -> NDArray[_Sample]:

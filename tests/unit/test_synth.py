@@ -147,3 +147,41 @@ def test_resample_length_dtype_and_identity():
 def test_resample_rejects_bad_rates():
     with pytest.raises(ValueError):
         synth.resample(np.zeros(10, dtype=np.float32), 0, 8000)
+
+
+@pytest.mark.parametrize("color", synth.NOISE_COLORS)
+@pytest.mark.parametrize("level", [-20, -50])
+def test_noise_level_is_a_sines_rms(color, level):
+    noise = synth.noise(color, level, 16000, 16000, seed=1)
+    assert noise.dtype == np.float64 and len(noise) == 16000
+    assert peak_dbfs_from_rms(synth.to_int16(noise)) == pytest.approx(level, abs=0.1)
+
+
+def band_power(x: NDArray[np.float64], rate: int, lo: float, hi: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    return float(spectrum[(freqs >= lo) & (freqs < hi)].sum())
+
+
+@pytest.mark.parametrize(("color", "per_octave_db"), [("white", 3.0), ("pink", 0.0), ("brown", -3.0)])
+def test_noise_colors_by_power_per_octave(color, per_octave_db):
+    x = synth.noise(color, -20, 64000, 16000, seed=2)
+    # White noise has as much power per Hz everywhere, so each octave holds twice (+3 dB) the one below it.
+    ratio = 10 * math.log10(band_power(x, 16000, 2000, 4000) / band_power(x, 16000, 1000, 2000))
+    assert ratio == pytest.approx(per_octave_db, abs=0.5)
+    assert band_power(x, 16000, 0, 90) == pytest.approx(0, abs=1e-9)  # nothing below the phone band
+
+
+def test_noise_is_seeded_and_checks_its_arguments():
+    assert np.array_equal(synth.noise("pink", -30, 800, 8000, 5), synth.noise("pink", -30, 800, 8000, 5))
+    assert not np.array_equal(synth.noise("pink", -30, 800, 8000, 5), synth.noise("pink", -30, 800, 8000, 6))
+    with pytest.raises(ValueError, match="noise color must be one of white, pink, brown, got 'blue'"):
+        synth.noise("blue", -30, 800, 8000, 5)
+    with pytest.raises(ValueError):
+        synth.noise("pink", -30, 0, 8000, 5)
+
+
+def test_peak_gain():
+    x = np.array([0.0, -0.25, 0.1])
+    assert synth.peak_gain(x, -6.0206) * 0.25 == pytest.approx(0.5, rel=1e-4)
+    assert synth.peak_gain(np.zeros(3), -3) == 1.0 and synth.peak_gain(np.zeros(0), -3) == 1.0

@@ -1,0 +1,88 @@
+"""telnyx-emulator scenario check|render: one line per file, exit status 2 on a bad file, audio you can hear."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emulator import cli, tts
+from emulator.scenarios import default_scenario_dir
+from tests.unit.test_synth import detect_dtmf
+from tests.unit.test_tts import fake_speech
+
+
+@pytest.fixture(autouse=True)
+def fake_tts(monkeypatch, tmp_path):
+    """Speech from a fake synthesizer into a private cache: no espeak-ng, nothing written to the home folder."""
+    monkeypatch.setattr(tts.SpeechCache, "from_env", classmethod(lambda cls, env=None: cls(tmp_path, fake_speech())))
+
+
+def test_check_prints_one_line_per_file_and_exits_0(capsys):
+    assert cli.main(["scenario", "check", "tone", str(default_scenario_dir() / "ivr-menu.yaml")], environ={}) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{default_scenario_dir() / 'tone.yaml'}: ok: 1 inbound step, 2.0 s"
+    assert out[1] == (
+        f"{default_scenario_dir() / 'ivr-menu.yaml'}: ok: 8 inbound steps, 46.4 s if the app never answers "
+        "(4 wait_for steps at the timeout), ends with a hangup"
+    )
+
+
+def test_check_reports_every_bad_file_and_exits_2(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("inbound:\n  - silence: {ms: 0}\n")
+    (tmp_path / "b.yaml").write_text("inbound:\n  - silence: {ms: 5}\n")
+    (tmp_path / "c.yml").write_text("inbound:\n  - sing: {}\n")
+    assert cli.main(["scenario", "check", str(tmp_path)], environ={}) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"{tmp_path / 'a.yaml'}:2: inbound[0].silence.ms: must be between 1 and 600000, got 0",
+        f"{tmp_path / 'c.yml'}:2: inbound[0]: unknown step 'sing' (expected one of: dtmf, hangup, play, repeat, say, "
+        "silence, tone, wait_for)",
+    ]
+    assert captured.out == f"{tmp_path / 'b.yaml'}: ok: 1 inbound step, 0.0 s\n"
+
+
+def test_check_bundle_speech_writes_the_audio_beside_the_scenario(tmp_path, capsys):
+    scenario = tmp_path / "mine" / "hello.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text("inbound:\n  - say: {text: Hello}\n  - repeat: {times: 2, steps: [{say: {text: Bye}}]}\n")
+    assert cli.main(["scenario", "check", "--bundle-speech", str(scenario)], environ={}) == 0
+    assert capsys.readouterr().out.endswith("; bundled 2 new speech files\n")
+    bundled = sorted(p.name for p in (tmp_path / "mine" / "audio" / "tts").iterdir())
+    assert bundled == sorted(f"{tts.key(t, tts.Voice())}.flac" for t in ("Hello", "Bye"))
+    assert cli.main(["scenario", "check", "--bundle-speech", str(scenario)], environ={}) == 0
+    assert capsys.readouterr().out.endswith("; bundled 0 new speech files\n")
+
+
+def test_render_writes_what_a_mute_app_hears(tmp_path, capsys):
+    out = tmp_path / "ivr.wav"
+    assert cli.main(["scenario", "render", "ivr-menu", "-o", str(out), "--rate", "8000"], environ={}) == 0
+    pcm, rate = sf.read(out, dtype="int16")
+    assert rate == 8000 and len(pcm) == 46_400 * 8
+    assert detect_dtmf(pcm[10_000 * 8 : 10_100 * 8], 8000) == "2"  # after the first wait's 10 s timeout
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"wrote {out}: 46.40 s at 8000 Hz (inbound)"
+    assert lines[1].startswith("inbound DTMF: 2 at 10.00 s, 4 at 20.10 s, ")
+    assert lines[1].endswith("; at 46.40 s the caller hangs up (normal_clearing)")
+
+
+def test_render_both_tracks_is_stereo(tmp_path):
+    out = tmp_path / "dtmf.flac"
+    assert cli.main(["scenario", "render", "dtmf", "-o", str(out), "--track", "both"], environ={}) == 0
+    audio, rate = sf.read(out, dtype="int16")
+    assert audio.shape == (3000 * 16, 2) and rate == 16000  # the outbound track is the longer: 3 s
+    assert np.abs(audio[:, 1]).max() > 1000 and not audio[:16000, 0].any()  # ringback right, caller's pause left
+
+
+def test_render_errors(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("inbound: []\n")
+    assert cli.main(["scenario", "render", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "x.wav")], environ={}) == 2
+    assert (
+        capsys.readouterr().err
+        == f"telnyx-emulator: error: {tmp_path / 'bad.yaml'}:1: inbound: expected at least 1 item, got 0\n"
+    )
+    assert cli.main(["scenario", "render", "tone", "-o", str(tmp_path / "x.wav"), "--rate", "0"], environ={}) == 2
+    assert "--rate must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["scenario", "render", "tone"], environ={})
+    assert info.value.code == 2
