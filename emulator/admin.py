@@ -1,8 +1,15 @@
-"""The control plane under ``/_emulator/``: things Telnyx does not have but a test needs — simulate
-an incoming call, read the webhook signing key, see what was delivered."""
+"""The control plane under ``/_emulator/``: things Telnyx does not have but a test needs — simulate an
+incoming call, see calls, streams, the REST journal and delivered webhooks, seed ids, start over.
+
+Every endpoint but health and public-key acts on the caller's namespace (its API key) only, so CI jobs
+sharing one emulator cannot see or reset each other's calls. The contract is documented in
+docs/control-plane.md and described by ``GET /openapi.json``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -11,25 +18,33 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator import events
-from emulator.commands import Emit
-from emulator.errors import NotFound, ValidationFailed
+from emulator.commands import Emit, StopStreams
+from emulator.errors import ApiError, NotFound, ValidationFailed
 from emulator.models import Call, CallState, Direction, StreamRecord
-from emulator.routes import call_resource, validated_body
+from emulator.routes import call_resource, emulator_state, namespace_of, validated_body
+from emulator.runtime import Runtime
 from emulator.scenarios import ScenarioError
 from emulator.schemas import Problem
-from emulator.state import EmulatorState
 from emulator.store import LENIENT_CONNECTION_ID
 
+log = logging.getLogger(__name__)
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator
-    return state
+# How long reset waits, beyond the connect timeout, for running streams to send stop and close.
+RESET_GRACE = 5.0
+
+
+def _data(data: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse({"data": data}, status_code=status_code)
+
+
+# -- JSON shapes -------------------------------------------------------------------------------
 
 
 def stream_json(record: StreamRecord) -> dict[str, Any]:
     spec = record.spec
     return {
         "stream_id": spec.stream_id,
+        "call_control_id": spec.call_control_id,
         "stream_url": spec.stream_url,
         "track": spec.track.value,
         "codec": spec.codec,
@@ -40,6 +55,7 @@ def stream_json(record: StreamRecord) -> dict[str, Any]:
         "frames_sent": record.frames_sent,
         "media_frames_sent": record.media_frames_sent,
         "frames_received": record.frames_received,
+        "errors_sent": record.errors_sent,
         "close_code": record.close_code,
         "max_lateness_ms": round(record.max_lateness * 1000, 3),
     }
@@ -60,9 +76,13 @@ def call_json(call: Call) -> dict[str, Any]:
     }
 
 
+# -- calls -------------------------------------------------------------------------------------
+
+
 async def create_inbound_call(request: Request) -> Response:
     """Someone calls the app: a parked incoming call and a ``call.initiated`` webhook."""
-    state = _state(request)
+    state = emulator_state(request)
+    namespace = namespace_of(request)
     body = await validated_body(request, "inbound_call")
     scenario = body.get("scenario")
     if scenario is not None:
@@ -70,8 +90,8 @@ async def create_inbound_call(request: Request) -> Response:
             scenario = state.library.resolve(scenario)
         except ScenarioError as exc:
             raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/scenario")]) from None
-    context = state.context()
-    call = state.store.create(
+    context = state.context(namespace)
+    call = namespace.store.create(
         direction=Direction.INCOMING,
         state=CallState.PARKED,
         from_=body["from"],
@@ -83,40 +103,136 @@ async def create_inbound_call(request: Request) -> Response:
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
     state.runtime.apply([Emit(call, "call.initiated", events.call_initiated(call))])
-    return JSONResponse({"data": call_json(call)}, status_code=201)
+    return _data(call_json(call), status_code=201)
 
 
 async def get_call(request: Request) -> Response:
-    call = _state(request).store.calls.get(request.path_params["call_control_id"])
+    call = namespace_of(request).store.calls.get(request.path_params["call_control_id"])
     if call is None:
         raise NotFound("No call with this call_control_id.")
-    return JSONResponse({"data": call_json(call)})
+    return _data(call_json(call))
 
 
 async def list_calls(request: Request) -> Response:
-    return JSONResponse({"data": [call_json(call) for call in _state(request).store.calls.values()]})
+    return _data([call_json(call) for call in namespace_of(request).store.calls.values()])
 
 
-async def public_key(request: Request) -> Response:
-    return JSONResponse({"data": {"public_key": _state(request).signing_key.public_key_b64()}})
+async def calls(request: Request) -> Response:
+    # One route for both methods, so a 405 on this path lists both in its Allow header.
+    return await (create_inbound_call(request) if request.method == "POST" else list_calls(request))
+
+
+# -- streams -----------------------------------------------------------------------------------
+
+
+def namespace_streams(request: Request) -> list[StreamRecord]:
+    """Every stream of the caller's calls, in the order the calls and their streams were made."""
+    return [record for call in namespace_of(request).store.calls.values() for record in call.streams.values()]
+
+
+def find_stream(request: Request) -> StreamRecord:
+    """The stream named by the ``stream_id`` path parameter, if it belongs to the caller's namespace."""
+    stream_id = str(request.path_params["stream_id"]).lower()
+    for record in namespace_streams(request):
+        if record.spec.stream_id == stream_id:
+            return record
+    raise NotFound("No stream with this stream_id.")
+
+
+async def list_streams(request: Request) -> Response:
+    return _data([stream_json(record) for record in namespace_streams(request)])
+
+
+async def get_stream(request: Request) -> Response:
+    return _data(stream_json(find_stream(request)))
+
+
+# -- what happened: webhooks and the REST journal ----------------------------------------------
 
 
 async def webhooks(request: Request) -> Response:
-    sender = _state(request).runtime.webhooks
+    sender = emulator_state(request).runtime.webhooks
+    event_ids = namespace_of(request).event_ids
     attempts = sender.attempts if sender is not None else []
-    return JSONResponse({"data": [asdict(attempt) for attempt in attempts]})
+    return _data([asdict(attempt) for attempt in attempts if attempt.event_id in event_ids])
+
+
+async def commands_journal(request: Request) -> Response:
+    return _data([entry.to_json() for entry in namespace_of(request).journal])
+
+
+# -- the namespace: start over, seed ids -------------------------------------------------------
+
+
+async def reset(request: Request) -> Response:
+    """Forget the caller's calls, commands, journal and webhook log; running streams stop first."""
+    state = emulator_state(request)
+    namespace = namespace_of(request)
+    forgotten = len(namespace.store.calls)
+    running = namespace.reset(state.clock.monotonic())
+    if running:
+        state.runtime.apply([StopStreams(tuple(running), "reset")])
+        await _streams_ended(state.runtime, running, state.settings.connect_timeout + RESET_GRACE)
+    return _data({"calls": forgotten, "streams_stopped": len(running), "seed": namespace.seed})
+
+
+async def _streams_ended(runtime: Runtime, records: list[StreamRecord], timeout: float) -> None:
+    # The runtime drops a stream's session once it has sent stop and closed; it offers no per-stream
+    # signal, so poll for that within a bound (a stream stops at its next 20 ms tick at the latest).
+    stream_ids = {record.spec.stream_id for record in records}
+    try:
+        async with asyncio.timeout(timeout):
+            while stream_ids & runtime.sessions.keys():
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        log.warning("reset: %d stream(s) did not stop within %g s", len(stream_ids & runtime.sessions.keys()), timeout)
+
+
+async def seed(request: Request) -> Response:
+    """Draw the caller's ids from this seed from now on (``null``: random ids again)."""
+    namespace = namespace_of(request)
+    body = await validated_body(request, "seed")
+    if namespace.store.calls:
+        detail = "Seed an empty namespace, so no id can repeat: POST /_emulator/reset first."
+        raise ApiError(409, [Problem("10015", "Calls exist", detail, "/seed")])
+    value = body["seed"]
+    namespace.reseed(int(value) if value is not None else None)  # 7.0 is the integer 7, as everywhere
+    return _data({"seed": namespace.seed})
+
+
+# -- the emulator ------------------------------------------------------------------------------
+
+
+async def public_key(request: Request) -> Response:
+    return _data({"public_key": emulator_state(request).signing_key.public_key_b64()})
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"data": {"status": "ok"}})
+    return _data({"status": "ok"})
+
+
+def call_routes() -> list[Route]:
+    return [
+        Route("/_emulator/calls", calls, methods=["GET", "POST"]),
+        Route("/_emulator/calls/{call_control_id}", get_call, methods=["GET"]),
+    ]
+
+
+def stream_routes() -> list[Route]:
+    return [
+        Route("/_emulator/streams", list_streams, methods=["GET"]),
+        Route("/_emulator/streams/{stream_id}", get_stream, methods=["GET"]),
+    ]
 
 
 def admin_routes() -> list[Route]:
     return [
         Route("/_emulator/health", health, methods=["GET"]),
-        Route("/_emulator/calls", create_inbound_call, methods=["POST"]),
-        Route("/_emulator/calls", list_calls, methods=["GET"]),
-        Route("/_emulator/calls/{call_control_id}", get_call, methods=["GET"]),
         Route("/_emulator/public-key", public_key, methods=["GET"]),
+        *call_routes(),
+        *stream_routes(),
         Route("/_emulator/webhooks", webhooks, methods=["GET"]),
+        Route("/_emulator/commands", commands_journal, methods=["GET"]),
+        Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/seed", seed, methods=["POST"]),
     ]

@@ -1,4 +1,4 @@
-"""create_app: build one emulator (settings, schemas, scenarios, store, runtime) as a Starlette app.
+"""create_app: build one emulator (settings, schemas, scenarios, namespaces, runtime) as a Starlette app.
 
 Nothing happens at import time; ``uvicorn --factory emulator.app:create_app`` reads the settings
 from ``TELNYX_EMULATOR_*`` variables. Bad schemas, scenarios or settings raise here, before the
@@ -25,14 +25,15 @@ from emulator.config import ConfigError, Settings
 from emulator.errors import ApiError
 from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
+from emulator.namespaces import Namespaces
+from emulator.openapi import openapi_routes
+from emulator.recorder import JournalRecorder, NamespacedWebhookSender
 from emulator.routes import api_routes, render_api_error, render_http_exception, render_unexpected
 from emulator.runtime import Runtime, WebhookDefaults
 from emulator.scenarios import load_scenarios
 from emulator.schemas import SchemaRegistry, default_schema_dir
 from emulator.signing import SigningKey, load_or_create_key
 from emulator.state import EmulatorState
-from emulator.store import CallStore
-from emulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,14 @@ def build_state(
     ids: IdFactory | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> EmulatorState:
-    ids = ids or IdFactory()
+    ids = ids or IdFactory(settings.seed)
     clock = clock or RealClock(settings.speed)
     library = MediaLibrary(load_scenarios(settings.scenario_dir), settings.scenario)
     # Encode the default scenario now, so the first stream does not pay for it.
     library.media(library.default, settings.call_codec)
-    store = CallStore(ids, strict=settings.strict_calls, command_id_window=settings.command_id_window)
+    namespaces = Namespaces(
+        seed=settings.seed, strict=settings.strict_calls, command_id_window=settings.command_id_window
+    )
     key = signing_key(settings)
     runtime = Runtime(
         library,
@@ -80,18 +83,19 @@ def build_state(
     )
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False)
-    runtime.webhooks = WebhookSender(
+    runtime.webhooks = NamespacedWebhookSender(
         http,
         key,
         timeout=settings.webhook_timeout,
         retry_delays=settings.webhook_retry_delays,
         spawn=runtime.spawn,
+        namespaces=namespaces,
     )
     state = EmulatorState(
         settings=settings,
         schemas=SchemaRegistry.load(default_schema_dir()),
         library=library,
-        store=store,
+        namespaces=namespaces,
         ids=ids,
         clock=clock,
         runtime=runtime,
@@ -121,8 +125,12 @@ def create_app(
             await state.http.aclose()
 
     app = Starlette(
-        routes=api_routes() + admin_routes(),
-        middleware=[Middleware(BearerAuth, api_keys=settings.api_keys)],
+        routes=api_routes() + admin_routes() + openapi_routes(),
+        middleware=[
+            # The OpenAPI document holds nothing secret; tools (schemathesis, Swagger UI) load it unauthenticated.
+            Middleware(BearerAuth, api_keys=settings.api_keys, public_paths=("/openapi.json",)),
+            Middleware(JournalRecorder, namespaces=state.namespaces),
+        ],
         exception_handlers={
             ApiError: render_api_error,
             HTTPException: render_http_exception,

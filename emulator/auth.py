@@ -25,18 +25,19 @@ class BearerAuth:
     """Rejects HTTP requests without an acceptable Bearer token with Telnyx's 401 envelope.
 
     With no ``api_keys`` every non-empty token is accepted, as a sandbox would; otherwise only
-    the listed keys.
+    the listed keys. ``public_paths`` are served without a token (and without a namespace).
     """
 
-    def __init__(self, app: ASGIApp, api_keys: Collection[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, api_keys: Collection[str] = (), public_paths: Collection[str] = ()) -> None:
         self.app = app
         self.api_keys = frozenset(api_keys)
+        self.public_paths = frozenset(public_paths)
         error = Unauthorized()
         self._body = json.dumps(error.to_json()).encode()
         self._status = error.status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.public_paths:
             await self.app(scope, receive, send)
             return
         header = None

@@ -1,9 +1,11 @@
-"""The public Telnyx API under ``/v2``. Handlers stay thin: parse, validate against ``schemas/``,
-deduplicate by command_id, run the pure command, hand its effects to the runtime."""
+"""The public Telnyx API under ``/v2``. Handlers stay thin: pick the API key's namespace, parse,
+validate against ``schemas/``, deduplicate by command_id, run the pure command, hand its effects to
+the runtime."""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -22,8 +24,38 @@ from emulator.errors import (
     internal_error,
 )
 from emulator.models import Call
+from emulator.namespaces import Namespace
 from emulator.schemas import Problem
 from emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
+
+
+def emulator_state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+def namespace_of(request: Request) -> Namespace:
+    """The calls, commands and journal of the request's API key (``BearerAuth`` put it in the scope)."""
+    return emulator_state(request).namespaces.get(request.state.api_key)
+
+
+def _mark_deduplicated(request: Request) -> None:
+    # Read by the journal: the request was answered from the command_id memory, nothing ran.
+    request.state.deduplicated = True
+
+
+def _warn_if_foreign(state: EmulatorState, namespace: Namespace, call_control_id: str) -> None:
+    """A call another API key made is unknown here; say so, as the lenient mode would hide the mistake."""
+    if call_control_id in namespace.store.calls:
+        return
+    if state.namespaces.owner_of(call_control_id) is not None:
+        log.warning(
+            "call %s belongs to another API key's namespace: each key sees only its own calls; "
+            "use the key that made (or received) the call",
+            call_control_id,
+        )
 
 
 async def read_body(request: Request) -> Any:
@@ -38,7 +70,7 @@ async def read_body(request: Request) -> Any:
 
 
 async def validated_body(request: Request, schema: str) -> dict[str, Any]:
-    state: EmulatorState = request.app.state.emulator
+    state = emulator_state(request)
     body = await read_body(request)
     problems = state.schemas.validate(schema, body)
     if problems:
@@ -52,7 +84,9 @@ def _data(data: dict[str, Any]) -> JSONResponse:
 
 
 async def call_action(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emulator
+    state = emulator_state(request)
+    namespace = namespace_of(request)
+    store = namespace.store
     call_control_id: str = request.path_params["call_control_id"]
     action = ACTIONS.get(request.path_params["action"])
     if action is None:
@@ -60,34 +94,39 @@ async def call_action(request: Request) -> Response:
     body = await validated_body(request, action.schema)
     # From here to the answer nothing awaits: check, run and remember are one atomic step, so
     # identical requests arriving together cannot both run.
-    context = state.context()
-    call = state.store.lookup(call_control_id, context.now)
+    context = state.context(namespace)
+    _warn_if_foreign(state, namespace, call_control_id)
+    call = store.lookup(call_control_id, context.now)
     command_id = body.get("command_id")
     if command_id is not None:
-        seen = state.store.seen_command(call_control_id, command_id, context.now)
+        seen = store.seen_command(call_control_id, command_id, context.now)
         if seen is not None:
+            _mark_deduplicated(request)
             return _data(seen)
-    outcome = action.run(context, state.store, call, body)
+    outcome = action.run(context, store, call, body)
     if command_id is not None:
-        state.store.remember_command(call_control_id, command_id, context.now, outcome.data)
+        store.remember_command(call_control_id, command_id, context.now, outcome.data)
     state.runtime.apply(outcome.effects)
     return _data(outcome.data)
 
 
 async def dial(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emulator
+    state = emulator_state(request)
+    namespace = namespace_of(request)
+    store = namespace.store
     body = await validated_body(request, "dial")
-    context = state.context()
+    context = state.context(namespace)
     command_id = body.get("command_id")
     if command_id is not None:
         # Dial has no call yet: Telnyx ignores a repeated command_id on dial account-wide.
-        seen = state.store.seen_command("", command_id, context.now)
+        seen = store.seen_command("", command_id, context.now)
         if seen is not None:
+            _mark_deduplicated(request)
             return _data(seen)
     scenario = state.library.scenarios[state.library.default]
-    _call, outcome = commands.dial(context, state.store, body, scenario.callee)
+    _call, outcome = commands.dial(context, store, body, scenario.callee)
     if command_id is not None:
-        state.store.remember_command("", command_id, context.now, outcome.data)
+        store.remember_command("", command_id, context.now, outcome.data)
     state.runtime.apply(outcome.effects)
     return _data(outcome.data)
 
@@ -116,8 +155,11 @@ def call_resource(call: Call) -> dict[str, Any]:
 
 
 async def retrieve_call(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emulator
-    call = state.store.lookup(request.path_params["call_control_id"], state.clock.monotonic())
+    state = emulator_state(request)
+    namespace = namespace_of(request)
+    call_control_id = request.path_params["call_control_id"]
+    _warn_if_foreign(state, namespace, call_control_id)
+    call = namespace.store.lookup(call_control_id, state.clock.monotonic())
     return _data(call_resource(call))
 
 

@@ -12,10 +12,11 @@ from emulator.commands import CommandContext
 from emulator.config import Settings
 from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
+from emulator.namespaces import Namespace, Namespaces
 from emulator.runtime import Runtime
 from emulator.schemas import SchemaRegistry
 from emulator.signing import SigningKey
-from emulator.store import LENIENT_CONNECTION_ID, CallStore
+from emulator.store import LENIENT_CONNECTION_ID
 
 
 def utc_timestamp() -> str:
@@ -27,18 +28,18 @@ class EmulatorState:
     settings: Settings
     schemas: SchemaRegistry
     library: MediaLibrary
-    store: CallStore
-    ids: IdFactory
+    namespaces: Namespaces  # calls, command ids and journals, one set per API key
+    ids: IdFactory  # emulator-wide ids: user_id and webhook event ids
     clock: Clock
     runtime: Runtime
     signing_key: SigningKey
     http: httpx.AsyncClient  # webhook deliveries
     user_id: str  # the emulated account's id, sent as start.user_id
 
-    def context(self) -> CommandContext:
-        """What a command may know about the world: ids, defaults, and the current time."""
+    def context(self, namespace: Namespace | None = None) -> CommandContext:
+        """What a command may know about the world: ids (the namespace's), defaults, and the current time."""
         return CommandContext(
-            ids=self.ids,
+            ids=namespace.ids if namespace is not None else self.ids,
             user_id=self.user_id,
             call_codec=self.settings.call_codec,
             scenario=self.library.default,

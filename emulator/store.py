@@ -10,7 +10,7 @@ from typing import Any
 
 from emulator.errors import call_ended, call_not_answered, invalid_call_control_id
 from emulator.ids import IdFactory
-from emulator.models import Call, CallState, Direction
+from emulator.models import Call, CallState, Direction, StreamRecord
 
 # Which state changes a call may make; anything else is a bug in a command, not a user error.
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {
@@ -99,6 +99,24 @@ class CallStore:
         key = (call_control_id, command_id)
         self._commands.pop(key, None)
         self._commands[key] = (now + self.command_id_window, data)
+
+    def clear(self, now: float) -> list[StreamRecord]:
+        """Forget every call and command_id; returns the streams still running, for the runtime to stop.
+
+        Live calls end first (no webhook: nothing hangs up, the emulator forgets), so a ring timer that
+        fires later finds an ended call and does nothing.
+        """
+        running: list[StreamRecord] = []
+        for call in self.calls.values():
+            if call.state is not CallState.ENDED:
+                transition(call, CallState.ENDED, now)
+            call.pending_stream = None
+            for record in call.active_streams():
+                record.stop_requested = True
+                running.append(record)
+        self.calls.clear()
+        self._commands.clear()
+        return running
 
     def _expire(self, now: float) -> None:
         while self._commands:

@@ -53,6 +53,10 @@ class RunningEmulator:
     def api(self) -> str:
         return f"{self.url}/v2"
 
+    def store(self, api_key: str = "test-key") -> Any:
+        """The calls of one API key's namespace (the e2e tests use ``Bearer test-key``)."""
+        return self.state.namespaces.get(api_key).store
+
 
 @asynccontextmanager
 async def run_emulator(settings: Settings | None = None, *, seed: int | None = 1) -> AsyncIterator[RunningEmulator]:

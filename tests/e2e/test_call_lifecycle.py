@@ -124,7 +124,7 @@ async def test_dial_is_answered_and_streams_when_the_callee_picks_up():
                 "2",
                 "3",
             ]
-            assert len(emulator.state.store.calls) == 1 and len(target.connections) == 1
+            assert len(emulator.store().calls) == 1 and len(target.connections) == 1
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ async def test_a_refused_stream_url_sends_streaming_failed():
             assert failed["failure_reason"] == "connection_failed" and failed["stream_type"] == "websocket"
             assert failed["stream_params"] == {"stream_url": url, "track": "both_tracks"}
             assert failed["client_state"] == "aGk=" and failed["call_control_id"] == "v3:refused"
-            assert failed["stream_id"] == next(iter(emulator.state.store.calls["v3:refused"].streams))
+            assert failed["stream_id"] == next(iter(emulator.store().calls["v3:refused"].streams))
             # The emulator keeps serving.
             assert (await client.get("/_emulator/health")).json() == {"data": {"status": "ok"}}
 

@@ -42,3 +42,15 @@ def test_environment_variables_are_read_and_overrides_win():
 def test_bad_settings_name_the_variable(environ, message):
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(environ)
+
+
+def test_seed_comes_from_the_environment_or_the_serve_flag(monkeypatch):
+    from emulator import cli
+
+    assert Settings.from_env({"TELNYX_EMULATOR_SEED": "42"}).seed == 42
+    served: list[Settings] = []
+    monkeypatch.setattr(cli, "serve", lambda settings: served.append(settings) or 0)
+    assert cli.main(["--seed", "7"], environ={"TELNYX_EMULATOR_SEED": "42"}) == 0
+    assert served[0].seed == 7
+    with pytest.raises(ConfigError, match="seed: must be 0..9223372036854775807, got -1"):
+        Settings(seed=-1)

@@ -7,7 +7,21 @@ from pathlib import Path
 
 import pytest
 
-PURE = ["models", "store", "commands", "schemas", "scenarios", "synth", "codecs", "frames", "ids", "media", "errors"]
+PURE = [
+    "models",
+    "store",
+    "commands",
+    "schemas",
+    "scenarios",
+    "synth",
+    "codecs",
+    "frames",
+    "ids",
+    "media",
+    "errors",
+    "journal",
+    "namespaces",
+]
 IO = {"asyncio", "starlette", "httpx", "websockets", "uvicorn"}
 PACKAGE = Path(__file__).resolve().parents[2] / "emulator"
 

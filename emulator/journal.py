@@ -1,0 +1,106 @@
+"""The REST journal: every request to ``/v2`` of one namespace, as ``GET /_emulator/commands`` shows it.
+
+Pure data: ``recorder.JournalRecorder`` (the ASGI middleware) measures a request and hands the facts
+to ``Journal.record``. Secrets never reach the journal: headers are not kept, the values of
+``SECRET_FIELDS`` are replaced by ``MASK`` wherever they appear in a body, and so is the API key if a
+body happens to contain it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MASK = "***"
+# Body fields whose values are credentials: the stream's shared secret and SIP digest passwords.
+SECRET_FIELDS = frozenset({"stream_auth_token", "sip_auth_password"})
+# Enough for a long test session; the oldest entries go first so memory stays bounded.
+DEFAULT_CAPACITY = 10_000
+# A body larger than this is kept as a note, not as text: the journal is for reading, not archiving.
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    at: str  # when the request arrived, ISO 8601 UTC
+    method: str
+    path: str
+    query: str
+    body: Any  # the parsed JSON body (masked), the raw text if it is not JSON, None if empty
+    status: int
+    # True when a repeated command_id made the emulator answer without running the command again.
+    deduplicated: bool
+    duration_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mask(value: Any, secrets: tuple[str, ...] = ()) -> Any:
+    """``value`` with every ``SECRET_FIELDS`` value and every occurrence of ``secrets`` replaced by ``MASK``."""
+    if isinstance(value, dict):
+        return {k: MASK if k in SECRET_FIELDS else mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(item, secrets) for item in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, MASK)
+    return value
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body as the journal keeps it: JSON when it parses, else text; None when empty."""
+    if not raw.strip():
+        return None
+    if len(raw) > MAX_BODY_BYTES:
+        return f"<{len(raw)} bytes, not kept>"
+    try:
+        return json.loads(raw)
+    except ValueError:  # also covers invalid UTF-8
+        return raw.decode("utf-8", errors="replace")
+
+
+class Journal:
+    """The latest ``capacity`` requests of one namespace, oldest first."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+
+    def record(
+        self,
+        *,
+        at: str,
+        method: str,
+        path: str,
+        query: str,
+        raw_body: bytes,
+        status: int,
+        deduplicated: bool,
+        duration_ms: float,
+        api_key: str,
+    ) -> JournalEntry:
+        entry = JournalEntry(
+            at=at,
+            method=method,
+            path=mask(path, (api_key,)),
+            query=mask(query, (api_key,)),
+            body=mask(parse_body(raw_body), (api_key,)),
+            status=status,
+            deduplicated=deduplicated,
+            duration_ms=round(duration_ms, 3),
+        )
+        self._entries.append(entry)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,99 @@
+"""Namespaces: each API key gets a world of its own — calls, command_id memory, id sequence, REST journal.
+
+Parallel CI jobs that share one emulator use different API keys and never see each other's calls; the
+control plane under ``/_emulator/`` shows, seeds and resets only the caller's namespace. A namespace is
+created the first time its key is used. Shared by all namespaces: settings, scenarios, the stream
+runtime, the webhook sender and the signing key.
+
+Ids: a namespace draws call, leg, session and stream ids from its own ``IdFactory``. With a seed, that
+factory is seeded from the seed *and* the API key, so the same seed, key and sequence of requests give
+the same ids, while two namespaces seeded alike still never share an id (streams are tracked by id
+emulator-wide).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from emulator.ids import IdFactory
+from emulator.journal import Journal
+from emulator.models import StreamRecord
+from emulator.store import CallStore
+
+
+def namespace_seed(seed: int, api_key: str) -> int:
+    """The seed of one namespace's id factory: stable across runs and Python versions."""
+    digest = hashlib.sha256(f"{seed}\0{api_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def id_factory(seed: int | None, api_key: str) -> IdFactory:
+    return IdFactory(namespace_seed(seed, api_key) if seed is not None else None)
+
+
+@dataclass(slots=True)
+class Namespace:
+    api_key: str
+    store: CallStore
+    journal: Journal = field(default_factory=Journal)
+    seed: int | None = None  # the seed the id sequence restarts from on reset; None: random ids
+    # The webhook sender keeps one log for all namespaces; these are the ids of the events sent about
+    # this namespace's calls (tagged when queued, see recorder.NamespacedWebhookSender).
+    event_ids: set[str] = field(default_factory=set)
+
+    @property
+    def ids(self) -> IdFactory:
+        return self.store.ids
+
+    def reseed(self, seed: int | None) -> None:
+        """Draw ids from ``seed`` from now on (``None``: random ids)."""
+        self.seed = seed
+        self.store.ids = id_factory(seed, self.api_key)
+
+    def reset(self, now: float) -> list[StreamRecord]:
+        """Forget calls, commands, the journal and the webhook log; restart the id sequence.
+
+        Returns the streams still running, for the runtime to stop. Their ``streaming.stopped`` events
+        are still sent but no longer belong to the namespace: its calls are forgotten before they stop.
+        """
+        running = self.store.clear(now)
+        self.journal.clear()
+        self.event_ids.clear()
+        self.reseed(self.seed)
+        return running
+
+
+class Namespaces:
+    """Every namespace of one emulator, by API key, created on first use."""
+
+    def __init__(self, *, seed: int | None = None, strict: bool = False, command_id_window: float = 60.0) -> None:
+        self.seed = seed
+        self.strict = strict
+        self.command_id_window = command_id_window
+        self._by_key: dict[str, Namespace] = {}
+
+    def get(self, api_key: str) -> Namespace:
+        namespace = self._by_key.get(api_key)
+        if namespace is None:
+            store = CallStore(
+                id_factory(self.seed, api_key), strict=self.strict, command_id_window=self.command_id_window
+            )
+            namespace = self._by_key[api_key] = Namespace(api_key, store, seed=self.seed)
+        return namespace
+
+    def owner_of(self, call_control_id: str) -> Namespace | None:
+        """The namespace that knows this call, if any (for a helpful log line, never for access)."""
+        return next(iter(self.owners_of(call_control_id)), None)
+
+    def owners_of(self, call_control_id: str) -> list[Namespace]:
+        """Every namespace that knows this call: more than one only for ids several keys made up in
+        lenient mode (``call_control_id`` itself, say); ids the emulator makes are never shared."""
+        return [ns for ns in self._by_key.values() if call_control_id in ns.store.calls]
+
+    def __iter__(self) -> Iterator[Namespace]:
+        return iter(list(self._by_key.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_key)

@@ -1,0 +1,399 @@
+"""The OpenAPI 3.1 document of the emulator's own API, served unauthenticated at ``GET /openapi.json``.
+
+Request bodies are the JSON Schemas of ``schemas/`` as they are (OpenAPI 3.1 schemas are JSON Schema
+2020-12), so the document describes exactly what the emulator validates; only ``$schema`` and ``$id``
+are dropped, since inside the document they would change how tools resolve references. Responses are
+described here by hand. tests/unit/test_openapi.py checks that the document is valid OpenAPI 3.1 and
+names every route of the app, and the end-to-end tests validate real responses against it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emulator import __version__
+from emulator.commands import ACTIONS
+from emulator.schemas import SUFFIX, default_schema_dir
+
+# schemas/<stem>.schema.json -> the component it becomes (Telnyx's names where Telnyx has the body).
+REQUEST_SCHEMAS = {
+    "dial": "CallRequest",
+    "answer": "AnswerRequest",
+    "hangup": "HangupRequest",
+    "streaming_start": "StartStreamingRequest",
+    "streaming_stop": "StopStreamingRequest",
+    "inbound_call": "IncomingCallRequest",
+    "seed": "SeedRequest",
+}
+ACTION_OPERATIONS = {
+    "answer": ("answerCall", "Answer an incoming call (optionally streaming it to stream_url)"),
+    "hangup": ("hangupCall", "Hang up a call"),
+    "streaming_start": ("startCallStreaming", "Stream the call's audio to a WebSocket"),
+    "streaming_stop": ("stopCallStreaming", "Stop one stream (stream_id) or every stream of the call"),
+}
+TELNYX = "Call Control (Telnyx API)"
+CONTROL = "Control plane (emulator only)"
+
+_STRING = {"type": "string"}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_INTEGER = {"type": "integer"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    return schema
+
+
+def _envelope(schema: dict[str, Any]) -> dict[str, Any]:
+    return _object({"data": schema})
+
+
+RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": _object(
+        {
+            "code": {"type": "string", "pattern": "^[0-9]+$", "description": "Telnyx error code, a digit string"},
+            "title": _STRING,
+            "detail": _STRING,
+            "source": _object({"pointer": {"type": "string", "description": "RFC 6901 pointer into the body"}}),
+        },
+        required=["code", "title"],
+    ),
+    "Errors": _object({"errors": {"type": "array", "items": _ref("Error"), "minItems": 1}}),
+    "ActionResult": _object({"result": {"const": "ok"}}),
+    "DialResult": _object(
+        {
+            "call_control_id": _STRING,
+            "call_leg_id": _STRING,
+            "call_session_id": _STRING,
+            "is_alive": {"const": False},
+            "record_type": {"const": "call"},
+        }
+    ),
+    "CallStatus": _object(
+        {
+            "record_type": {"const": "call"},
+            "call_control_id": _STRING,
+            "call_leg_id": _STRING,
+            "call_session_id": _STRING,
+            "is_alive": {"type": "boolean"},
+            "client_state": _STRING,
+            "start_time": {"type": "string", "description": "ISO 8601 UTC, when answered"},
+            "end_time": {"type": "string", "description": "ISO 8601 UTC, when ended"},
+            "call_duration": {"type": "integer", "description": "seconds from answer to end"},
+        },
+        required=["record_type", "call_control_id", "call_leg_id", "call_session_id", "is_alive"],
+    ),
+    "Stream": _object(
+        {
+            "stream_id": _STRING,
+            "call_control_id": _STRING,
+            "stream_url": _STRING,
+            "track": {"enum": ["inbound_track", "outbound_track", "both_tracks"]},
+            "codec": _STRING,
+            "scenario": _STRING,
+            "state": {"enum": ["connecting", "streaming", "stopped", "failed"]},
+            "end_reason": {**_NULLABLE_STRING, "description": "completed, stopped, hangup, reset, shutdown, ..."},
+            "error": _NULLABLE_STRING,
+            "frames_sent": {"type": "integer", "description": "start, media, dtmf, mark and stop frames"},
+            "media_frames_sent": {"type": "integer", "description": "media frames, both tracks"},
+            "frames_received": {"type": "integer", "description": "messages the app sent on the socket"},
+            "errors_sent": {"type": "integer", "description": "error frames answering bad messages"},
+            "close_code": {"type": ["integer", "null"]},
+            "max_lateness_ms": {"type": "number", "description": "the worst lateness of a frame against its schedule"},
+        }
+    ),
+    "EmulatorCall": {
+        "allOf": [
+            _ref("CallStatus"),
+            _object(
+                {
+                    "direction": {"enum": ["incoming", "outgoing"]},
+                    "state": {"enum": ["parked", "bridging", "answered", "ended"]},
+                    "from": _STRING,
+                    "to": _STRING,
+                    "connection_id": _STRING,
+                    "scenario": _NULLABLE_STRING,
+                    "webhook_url": _NULLABLE_STRING,
+                    "history": {
+                        "type": "array",
+                        "items": _object({"at": {"type": "number"}, "state": _STRING}),
+                    },
+                    "streams": {"type": "array", "items": _ref("Stream")},
+                }
+            ),
+        ]
+    },
+    "WebhookAttempt": _object(
+        {
+            "event_id": _STRING,
+            "event_type": _STRING,
+            "call_control_id": _STRING,
+            "url": _STRING,
+            "attempt": {"type": "integer", "description": "1-based across primary and failover; 0 when skipped"},
+            "is_failover": {"type": "boolean"},
+            "status": {"type": ["integer", "null"]},
+            "latency_ms": {"type": "number"},
+            "error": _NULLABLE_STRING,
+            "at": _STRING,
+            "ok": {"type": "boolean"},
+            "skipped": {"type": "boolean"},
+        }
+    ),
+    "JournalEntry": _object(
+        {
+            "at": _STRING,
+            "method": _STRING,
+            "path": _STRING,
+            "query": _STRING,
+            "body": {"description": "the JSON body with secrets masked, raw text if not JSON, null if empty"},
+            "status": _INTEGER,
+            "deduplicated": {"type": "boolean"},
+            "duration_ms": {"type": "number"},
+        }
+    ),
+    "Health": _object({"status": {"const": "ok"}}),
+    "PublicKey": _object({"public_key": {"type": "string", "description": "base64 of the Ed25519 public key"}}),
+    "ResetResult": _object({"calls": _INTEGER, "streams_stopped": _INTEGER, "seed": {"type": ["integer", "null"]}}),
+    "SeedResult": _object({"seed": {"type": ["integer", "null"]}}),
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body is not valid JSON (code 10015)",
+    401: "Missing or wrong Bearer API key (code 10009)",
+    404: "Unknown resource or URL (code 10005)",
+    409: "The namespace has calls: reset before seeding",
+    422: "Invalid body or a command the call's state does not allow (see docs/errors.md)",
+}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    ok: tuple[int, str, dict[str, Any]],
+    errors: tuple[int, ...],
+    *,
+    body: str | None = None,
+    body_required: bool = True,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    status, description, schema = ok
+    responses: dict[str, Any] = {str(status): {"description": description, "content": _json_content(schema)}}
+    for code in sorted({401, *errors}):
+        responses[str(code)] = {"description": _ERROR_DESCRIPTIONS[code], "content": _json_content(_ref("Errors"))}
+    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": body_required, "content": _json_content(_ref(body))}
+    operation["responses"] = responses
+    return operation
+
+
+def _path_parameter(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+CALL_ID = _path_parameter("call_control_id", "The call's id; in lenient mode any id names an answered call")
+STREAM_ID = _path_parameter("stream_id", "The stream's id (a UUID)")
+
+
+def _paths() -> dict[str, Any]:
+    data = _envelope
+    paths: dict[str, Any] = {
+        "/v2/calls": {
+            "post": _operation(
+                "dialCall",
+                "Dial: an outgoing call that the scenario's callee answers (or not)",
+                TELNYX,
+                (200, "The call's ids; webhooks follow", data(_ref("DialResult"))),
+                (400, 422),
+                body="CallRequest",
+            )
+        },
+        "/v2/calls/{call_control_id}": {
+            "get": _operation(
+                "retrieveCallStatus",
+                "A call's status",
+                TELNYX,
+                (200, "The call", data(_ref("CallStatus"))),
+                (404, 422),
+                parameters=[CALL_ID],
+            )
+        },
+    }
+    for action, (operation_id, summary) in ACTION_OPERATIONS.items():
+        paths[f"/v2/calls/{{call_control_id}}/actions/{action}"] = {
+            "post": _operation(
+                operation_id,
+                summary,
+                TELNYX,
+                (200, "Accepted (also for a repeated command_id, which runs nothing)", data(_ref("ActionResult"))),
+                (400, 404, 422),
+                body=REQUEST_SCHEMAS[ACTIONS[action].schema],
+                body_required=False,  # an empty body counts as {}
+                parameters=[CALL_ID],
+            )
+        }
+    calls = _ref("EmulatorCall")
+    listing = (200, "Oldest first", data({"type": "array", "items": calls}))
+    paths |= {
+        "/_emulator/health": {
+            "get": _operation("health", "Is the emulator up", CONTROL, (200, "Up", data(_ref("Health"))), ())
+        },
+        "/_emulator/public-key": {
+            "get": _operation(
+                "getPublicKey",
+                "The public key that verifies webhook signatures",
+                CONTROL,
+                (200, "The key", data(_ref("PublicKey"))),
+                (),
+            )
+        },
+        "/_emulator/calls": {
+            "post": _operation(
+                "createIncomingCall",
+                "Ring the app: a parked incoming call and a call.initiated webhook",
+                CONTROL,
+                (201, "The new call", data(calls)),
+                (400, 422),
+                body="IncomingCallRequest",
+            ),
+            "get": _operation("listCalls", "Every call of the caller's namespace", CONTROL, listing, ()),
+        },
+        "/_emulator/calls/{call_control_id}": {
+            "get": _operation(
+                "getCall",
+                "One call, with its state history and streams",
+                CONTROL,
+                (200, "The call", data(calls)),
+                (404,),
+                parameters=[CALL_ID],
+            )
+        },
+        "/_emulator/streams": {
+            "get": _operation(
+                "listStreams",
+                "Every stream of the caller's calls: frame counters and pacing",
+                CONTROL,
+                (200, "Oldest call first", data({"type": "array", "items": _ref("Stream")})),
+                (),
+            )
+        },
+        "/_emulator/streams/{stream_id}": {
+            "get": _operation(
+                "getStream",
+                "One stream",
+                CONTROL,
+                (200, "The stream", data(_ref("Stream"))),
+                (404,),
+                parameters=[STREAM_ID],
+            )
+        },
+        "/_emulator/webhooks": {
+            "get": _operation(
+                "listWebhookAttempts",
+                "Every delivery attempt of the webhooks about the caller's calls",
+                CONTROL,
+                (200, "Oldest first", data({"type": "array", "items": _ref("WebhookAttempt")})),
+                (),
+            )
+        },
+        "/_emulator/commands": {
+            "get": _operation(
+                "listCommands",
+                "The journal: every /v2 request of the caller's API key, secrets masked",
+                CONTROL,
+                (200, "Oldest first", data({"type": "array", "items": _ref("JournalEntry")})),
+                (),
+            )
+        },
+        "/_emulator/reset": {
+            "post": _operation(
+                "reset",
+                "Forget the namespace's calls, commands, journal and webhook log; stop its streams",
+                CONTROL,
+                (200, "What was forgotten", data(_ref("ResetResult"))),
+                (),
+            )
+        },
+        "/_emulator/seed": {
+            "post": _operation(
+                "seed",
+                "Reproducible ids from now on",
+                CONTROL,
+                (200, "The seed in force", data(_ref("SeedResult"))),
+                (400, 409, 422),
+                body="SeedRequest",
+            )
+        },
+    }
+    return paths
+
+
+def _request_schema(path: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    schema.pop("$schema", None)
+    schema.pop("$id", None)
+    return schema
+
+
+@functools.cache
+def build_document(schema_dir: Path | None = None) -> dict[str, Any]:
+    """The document without ``servers`` (the handler adds the URL the client used)."""
+    directory = schema_dir or default_schema_dir()
+    schemas = {name: _request_schema(directory / f"{stem}{SUFFIX}") for stem, name in REQUEST_SCHEMAS.items()}
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "telnyx-emulator",
+            "version": __version__,
+            "summary": "Local emulator of Telnyx Call Control media streaming",
+            "description": "The Telnyx Call Control subset the emulator serves under /v2, and its control plane "
+            "under /_emulator/ (docs/control-plane.md). Every route needs `Authorization: Bearer <key>`; "
+            "each key sees only its own calls.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "tags": [
+            {"name": TELNYX, "description": "As api.telnyx.com/v2 answers them (docs/errors.md)"},
+            {"name": CONTROL, "description": "Test helpers; not part of Telnyx"},
+        ],
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": {**schemas, **RESPONSE_SCHEMAS},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "Any API key"}},
+        },
+    }
+
+
+async def openapi_json(request: Request) -> Response:
+    document = {**build_document(), "servers": [{"url": str(request.base_url).rstrip("/")}]}
+    return JSONResponse(document)
+
+
+def openapi_routes() -> list[Route]:
+    return [Route("/openapi.json", openapi_json, methods=["GET"])]

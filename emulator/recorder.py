@@ -1,0 +1,97 @@
+"""What the control plane records per namespace: REST requests and the webhooks sent about its calls.
+
+``JournalRecorder`` is ASGI middleware that writes every ``/v2`` request into its namespace's journal.
+It sits inside ``BearerAuth``, so every request it sees has an API key (a request rejected with 401
+belongs to no namespace and is not journaled). The body is read once here and replayed to the app, so
+the journal holds it even when the app never reads it (an unknown route, say). A route marks a
+request answered from the command_id memory by setting ``request.state.deduplicated``.
+
+``NamespacedWebhookSender`` tags each webhook event, when it is queued, with the namespaces that know
+its call at that moment; ``GET /_emulator/webhooks`` shows a namespace the attempts of its events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from emulator.namespaces import Namespaces
+from emulator.state import utc_timestamp
+from emulator.webhooks import WebhookSender, WebhookTarget
+
+API_PREFIX = "/v2"
+
+
+def is_api_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+class JournalRecorder:
+    def __init__(self, app: ASGIApp, namespaces: Namespaces) -> None:
+        self.app = app
+        self.namespaces = namespaces
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api_key = scope.get("state", {}).get("api_key")
+        if scope["type"] != "http" or api_key is None or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        at = utc_timestamp()
+        started = time.perf_counter()
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app will see the same when it reads
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        status = 500  # what the server answers if the app raises before responding
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, replay, capture)
+        finally:
+            self.namespaces.get(api_key).journal.record(
+                at=at,
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                raw_body=raw,
+                status=status,
+                deduplicated=bool(scope.get("state", {}).get("deduplicated", False)),
+                duration_ms=(time.perf_counter() - started) * 1000,
+                api_key=api_key,
+            )
+
+
+class NamespacedWebhookSender(WebhookSender):
+    """A ``WebhookSender`` that notes which namespaces each event belongs to before queueing it."""
+
+    def __init__(self, *args: Any, namespaces: Namespaces, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.namespaces = namespaces
+
+    def send(self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any]) -> None:
+        event_id = str(event.get("id", ""))
+        for namespace in self.namespaces.owners_of(call_control_id):
+            namespace.event_ids.add(event_id)
+        super().send(call_control_id, target, event)

@@ -1,0 +1,54 @@
+"""The OpenAPI document: valid 3.1, and it names exactly the routes the app serves."""
+
+from __future__ import annotations
+
+import json
+
+from openapi_spec_validator import validate
+from starlette.routing import Route
+
+from emulator.app import create_app
+from emulator.commands import ACTIONS
+from emulator.openapi import REQUEST_SCHEMAS, build_document
+from emulator.schemas import default_schema_dir
+from tests.servers import emulator_settings
+
+UNDOCUMENTED = {"/openapi.json"}  # the document does not describe itself
+
+
+def test_the_document_is_valid_openapi_3_1():
+    document = build_document()
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+
+
+def test_every_route_of_the_app_is_documented_with_its_methods_and_nothing_else():
+    served: dict[str, set[str]] = {}
+    for route in create_app(emulator_settings()).routes:
+        assert isinstance(route, Route)
+        if route.path in UNDOCUMENTED:
+            continue
+        paths = [route.path]
+        if route.path.endswith("/actions/{action}"):  # one route serves every action
+            paths = [route.path.replace("{action}", action) for action in ACTIONS]
+        for path in paths:
+            served.setdefault(path, set()).update(m.lower() for m in route.methods or () if m != "HEAD")
+    documented = {path: set(item) for path, item in build_document()["paths"].items()}
+    assert documented == served
+
+
+def test_request_bodies_are_the_schema_files_themselves():
+    components = build_document()["components"]["schemas"]
+    for stem, name in REQUEST_SCHEMAS.items():
+        schema = json.loads((default_schema_dir() / f"{stem}.schema.json").read_text(encoding="utf-8"))
+        schema.pop("$schema")
+        schema.pop("$id", None)
+        assert components[name] == schema, name
+
+
+def test_every_secured_operation_documents_401_and_every_body_documents_422():
+    for path, item in build_document()["paths"].items():
+        for method, operation in item.items():
+            assert "401" in operation["responses"], (method, path)
+            if "requestBody" in operation:
+                assert {"400", "422"} <= set(operation["responses"]), (method, path)
