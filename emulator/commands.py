@@ -134,6 +134,15 @@ def callee_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
     return _end(ctx, call, cause=cause, source="callee")
 
 
+def caller_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
+    """The scripted far end hangs up (a scenario's ``hangup`` step)."""
+    if call.state is CallState.ENDED:
+        return Outcome(OK)
+    # The scenario speaks for the caller of an incoming call and for the callee of a dialed one.
+    source = "caller" if call.direction is Direction.INCOMING else "callee"
+    return _end(ctx, call, cause=cause, source=source)
+
+
 def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     require_alive(call)
     _note_client_state(call, body)

@@ -2,90 +2,91 @@
 
 A stream's hot path then only picks a precomputed base64 string per 20 ms tick: rendering, encoding
 and base64 happen once per scenario and codec, however many streams play it.
+
+The caller's track is a compiled script (``emulator.script``): audio segments, waits for the app,
+and hang-ups, walked tick by tick by each stream's own ``ScriptCursor``. Every audio segment and
+the idle loop played during waits are pre-encoded here. The outbound track (what the call plays to
+the caller) is plain audio.
 """
 
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from emulator import codecs
-from emulator.scenarios import Scenario, ScenarioError, load_scenario, render_track
+from emulator import codecs, script
+from emulator.scenarios import Scenario, ScenarioError, compile_track, load_scenario, render_track
 
 FRAME_MS = codecs.FRAME_MS
 
 
 @dataclass(frozen=True, slots=True)
 class StreamMedia:
-    """Both tracks of a scenario as base64 payloads, one per 20 ms frame, equal in length."""
+    """A scenario, encoded for one codec."""
 
     scenario: str
     codec: str
     sample_rate: int
-    inbound: tuple[str, ...]
-    outbound: tuple[str, ...]
-    # The same audio as PCM at sample_rate, padded to whole frames: for recordings, and for mixing
-    # the app's audio into the outbound track.
-    inbound_pcm: np.ndarray
-    outbound_pcm: np.ndarray
-    # DTMF digits keyed by the number of media ticks sent before them: a digit is reported when its
-    # tone has finished, as a detector on the call would.
-    dtmf: Mapping[int, tuple[str, ...]]
-
-    @property
-    def frames(self) -> int:
-        return len(self.inbound)
+    frame_samples: int
+    script: script.CompiledTrack  # the caller (inbound track)
+    segment_payloads: tuple[tuple[str, ...], ...]  # per script segment: its frames' payloads (() unless audio)
+    idle_payloads: tuple[str, ...]  # the loop played while the caller waits
+    outbound: tuple[str, ...]  # the outbound script's frames
+    outbound_pcm: np.ndarray  # the same as PCM, for mixing in the app's audio and for recordings
+    silence: str  # one frame of silence, for either track once its script is over
+    # What an app that never answers receives: its length and the DTMF digits in it.
+    nominal_frames: int
+    nominal_dtmf: tuple[str, ...]
 
     @property
     def duration_ms(self) -> int:
-        return self.frames * FRAME_MS
+        return self.nominal_frames * FRAME_MS
 
 
-def _padded(pcm: np.ndarray, frames: int, info: codecs.CodecInfo) -> np.ndarray:
-    padded = np.zeros(frames * info.frame_samples, dtype=np.int16)
+def _encode_frames(pcm: np.ndarray, info: codecs.CodecInfo, seen: dict[str, str]) -> tuple[str, ...]:
+    fs = info.frame_samples
+    frames = -(-len(pcm) // fs)
+    padded = np.zeros(frames * fs, dtype=np.int16)
     padded[: len(pcm)] = pcm
-    padded.flags.writeable = False  # shared by every stream of this scenario and codec
-    return padded
-
-
-def _payloads(padded: np.ndarray, frames: int, info: codecs.CodecInfo) -> tuple[str, ...]:
     encoded = codecs.encode(info.codec, padded)
     size = info.frame_bytes
-    # Identical frames (silence above all) share one string object.
-    seen: dict[str, str] = {}
     out = []
     for i in range(frames):
         payload = base64.b64encode(encoded[i * size : (i + 1) * size]).decode("ascii")
-        out.append(seen.setdefault(payload, payload))
+        out.append(seen.setdefault(payload, payload))  # identical frames (silence above all) share one string
     return tuple(out)
 
 
 def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
     info = codecs.codec_info(codec)
-    inbound = render_track(scenario.inbound, info.sample_rate)
+    compiled = compile_track(scenario.inbound, info.sample_rate)
+    seen: dict[str, str] = {}
+    segments = tuple(
+        _encode_frames(segment.pcm, info, seen) if isinstance(segment, script.AudioSegment) else ()
+        for segment in compiled.segments
+    )
     outbound = render_track(scenario.outbound, info.sample_rate)
-    samples = max(len(inbound.pcm), len(outbound.pcm), 1)
-    frames = math.ceil(samples / info.frame_samples)
-    dtmf: dict[int, list[str]] = {}
-    for event in inbound.dtmf:
-        tick = min(frames, math.ceil((event.at_ms + event.duration_ms) / FRAME_MS))
-        dtmf.setdefault(tick, []).append(event.digit)
-    inbound_pcm = _padded(inbound.pcm, frames, info)
-    outbound_pcm = _padded(outbound.pcm, frames, info)
+    outbound_pcm = np.zeros(-(-len(outbound.pcm) // info.frame_samples) * info.frame_samples, dtype=np.int16)
+    outbound_pcm[: len(outbound.pcm)] = outbound.pcm
+    outbound_pcm.flags.writeable = False  # shared by every stream of this scenario and codec
+    nominal = script.render(compiled)
     return StreamMedia(
         scenario=scenario.name,
         codec=info.codec,
         sample_rate=info.sample_rate,
-        inbound=_payloads(inbound_pcm, frames, info),
-        outbound=_payloads(outbound_pcm, frames, info),
-        inbound_pcm=inbound_pcm,
+        frame_samples=info.frame_samples,
+        script=compiled,
+        segment_payloads=segments,
+        idle_payloads=_encode_frames(compiled.idle, info, seen),
+        outbound=_encode_frames(outbound_pcm, info, seen),
         outbound_pcm=outbound_pcm,
-        dtmf={tick: tuple(digits) for tick, digits in dtmf.items()},
+        silence=_encode_frames(np.zeros(info.frame_samples, dtype=np.int16), info, seen)[0],
+        nominal_frames=max(-(-len(nominal.pcm) // info.frame_samples), len(outbound_pcm) // info.frame_samples),
+        nominal_dtmf=tuple(event.digit for event in nominal.dtmf),
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from emulator.media import StreamMedia
 from emulator.playout import PlayoutQueue
+from emulator.script import Tick
 
 TRACKS = ("inbound", "outbound", "app")
 
@@ -34,6 +35,9 @@ class Recording:
         self.media = media
         self.frame_samples = frame_samples
         self.ticks = 0  # 20 ms frames sent so far
+        # What the caller's track sent at each tick: (script segment, frame); segment None is the idle
+        # loop of a wait, -1 silence after the script ended.
+        self.inbound: list[tuple[int | None, int]] = []
         self.outbound_frames: dict[int, np.ndarray] = {}  # ticks where the app's audio was mixed in
         self.playout: PlayoutQueue | None = None
         self.app_rate = media.sample_rate
@@ -48,7 +52,13 @@ class Recording:
     def pcm(self, track: str) -> tuple[np.ndarray, int]:
         """The track's samples and sample rate; ``track`` is inbound, outbound or app."""
         if track == "inbound":
-            return self._sent(self.media.inbound_pcm), self.media.sample_rate
+            compiled, fs = self.media.script, self.frame_samples
+            frames = [
+                np.zeros(fs, dtype=np.int16) if segment == -1 else compiled.frame(Tick(0, segment=segment, frame=frame))
+                for segment, frame in self.inbound
+            ]
+            pcm = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+            return pcm, self.media.sample_rate
         if track == "outbound":
             out = self._sent(self.media.outbound_pcm)
             for tick, frame in self.outbound_frames.items():

@@ -200,6 +200,9 @@ class Runtime:
         if next(iter(call.streams.values())) is record:
             self.emit(call, "call.dtmf.received", events.dtmf_received(call, digit))
 
+    def stream_caller_hangup(self, record: StreamRecord, cause: str) -> None:
+        self.apply(commands.caller_hangs_up(self.context(), record.call, cause).effects)
+
     def stream_ended(self, record: StreamRecord) -> None:
         session = self.sessions.pop(record.spec.stream_id, None)
         directory = self.recordings.directory

@@ -21,7 +21,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from emulator import codecs, frames
+from emulator import codecs, frames, script
 from emulator.bidirectional import AppAudioDecoder, MediaRejected
 from emulator.clock import Clock
 from emulator.media import FRAME_MS, StreamMedia
@@ -35,7 +35,7 @@ USER_AGENT = "telnyx-emulator"
 # At speed 0 nothing sleeps; yield to the event loop this often so HTTP requests and other streams
 # are still served while a long scenario is pushed out.
 _YIELD_EVERY_TICKS = 25
-# After the scenario's audio ends the stream stays up while the app's reply is still playing, for
+# After the caller's script ends the stream stays up while the app's reply is still playing, for
 # at most this long (the longest chunk Telnyx accepts is 30 s).
 _TAIL_TICKS = 30_000 // FRAME_MS
 # Telnyx accepts at most one mp3 media message per second (measured on the emulator's clock).
@@ -54,6 +54,8 @@ class StreamObserver(Protocol):
     def stream_connected(self, record: StreamRecord) -> None: ...
 
     def stream_dtmf(self, record: StreamRecord, digit: str) -> None: ...
+
+    def stream_caller_hangup(self, record: StreamRecord, cause: str) -> None: ...
 
     def stream_ended(self, record: StreamRecord) -> None: ...
 
@@ -94,7 +96,6 @@ class StreamSession:
         # "self" means the app's own leg hears it; the caller (our outbound track) hears opposite/both.
         self._caller_hears_app = spec.bidirectional_target_legs in ("opposite", "both")
         self._live_encoder: codecs.Encoder | None = None
-        self._silence = base64.b64encode(codecs.encode(info.codec, np.zeros(self.frame_samples, np.int16))).decode()
         self._marks_due: list[str] = []
         self._last_mp3: float | None = None
         self._stop_reason: str | None = None
@@ -158,18 +159,21 @@ class StreamSession:
         await ws.send(message)
         self.record.frames_sent += 1
 
-    async def _send_marks(self, ws: ClientConnection) -> None:
+    async def _send_marks(self, ws: ClientConnection) -> list[str]:
         due, self._marks_due = self._marks_due, []
         for name in due:
             await self._send(ws, frames.mark_frame(self._next_sequence(), self.stream_id, name))
+        return due
 
     async def _play(self, ws: ClientConnection) -> str:
         """Send every tick's frames on schedule; returns why playing ended."""
         media, record, clock = self.media, self.record, self.clock
         stream_id = record.spec.stream_id
         tracks = _TRACKS[record.spec.track]
+        cursor = script.ScriptCursor(media.script)
+        ended_at: int | None = None  # the tick the caller's script completed
         paced = clock.speed > 0
-        t0 = clock.monotonic()
+        t0 = clock.aligned_start()
         tick = 0
         while True:
             if self._stop_reason is not None:
@@ -183,21 +187,38 @@ class StreamSession:
             elif tick % _YIELD_EVERY_TICKS == 0:
                 await asyncio.sleep(0)
             # Marks first: the audio before them finished playing with the previous frame.
-            await self._send_marks(ws)
-            for digit in media.dtmf.get(tick, ()):
-                await self._send(ws, frames.dtmf_frame(self._next_sequence(), stream_id, digit, _utc_now()))
-                self.observer.stream_dtmf(record, digit)
-            if tick >= media.frames and (not self.playout.is_playing or tick >= media.frames + _TAIL_TICKS):
-                return "completed"
+            echoed = await self._send_marks(ws)
+            app_playing = self.playout.is_playing
+            step: script.Tick | None = None
+            if ended_at is None:
+                step = cursor.advance(app_playing, echoed)
+                for digit in step.dtmf:
+                    await self._send(ws, frames.dtmf_frame(self._next_sequence(), stream_id, digit, _utc_now()))
+                    self.observer.stream_dtmf(record, digit)
+                if step.end is not None:
+                    if step.end.reason == "hangup":
+                        self.observer.stream_caller_hangup(record, step.end.cause or "normal_clearing")
+                        return "hangup"
+                    if step.end.reason == "failed":
+                        record.error = step.end.error
+                        return "script_failed"
+                    ended_at, step = tick, None
+            if ended_at is not None and tick >= len(media.outbound):
+                if not app_playing or tick - ended_at >= _TAIL_TICKS:
+                    return "completed"
             played = self.playout.take()
             self._marks_due.extend(played.marks)
             outbound = self._mix_outbound(tick, played.pcm)
             for track in tracks:
-                payload = self._payload(track, tick, outbound)
+                if track == "inbound":
+                    payload = self._inbound_payload(step)
+                else:
+                    payload = self._outbound_payload(tick, outbound)
                 frame = frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
                 await ws.send(frame)
                 record.frames_sent += 1
                 record.media_frames_sent += 1
+            self.recording.inbound.append((-1, 0) if step is None else (step.segment, step.frame))
             tick += 1
             self.recording.ticks = tick
 
@@ -213,25 +234,28 @@ class StreamSession:
         self.recording.outbound_frames[tick] = frame
         return frame
 
-    def _payload(self, track: str, tick: int, outbound: np.ndarray | None) -> str:
+    def _inbound_payload(self, step: script.Tick | None) -> str:
         media = self.media
-        if track == "outbound" and outbound is not None:
+        if step is None:  # the caller's script is over
+            return media.silence
+        if step.segment is None:  # the caller waits for the app
+            return media.idle_payloads[step.frame]
+        return media.segment_payloads[step.segment][step.frame]
+
+    def _outbound_payload(self, tick: int, outbound: np.ndarray | None) -> str:
+        if outbound is not None:
             if self._live_encoder is None:
-                self._live_encoder = codecs.Encoder(media.codec)
+                self._live_encoder = codecs.Encoder(self.media.codec)
             return base64.b64encode(self._live_encoder.encode(outbound)).decode()
-        payloads = media.inbound if track == "inbound" else media.outbound
-        return payloads[tick] if tick < media.frames else self._silence
+        return self.media.outbound[tick] if tick < len(self.media.outbound) else self.media.silence
 
     async def _sleep_until(self, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
-        if deadline <= loop.time():
+        if deadline <= self.clock.monotonic():
             return
-        waiter = self._waiter = loop.create_future()
-        handle = loop.call_at(deadline, _release, waiter)
+        waiter = self._waiter = self.clock.wake_at(deadline)
         try:
             await waiter
         finally:
-            handle.cancel()
             self._waiter = None
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -265,7 +289,7 @@ class StreamSession:
     def _finish(self, reason: str, error: str | None) -> None:
         record = self.record
         record.end_reason = reason
-        record.error = error
+        error = record.error = error or record.error  # a failed script already named its problem
         record.state = StreamState.FAILED if reason in FAILURE_REASONS else StreamState.STOPPED
         if error:
             log.warning("stream %s to %s: %s (%s)", self.stream_id, record.spec.stream_url, reason, error)
@@ -278,8 +302,3 @@ class StreamSession:
                 record.media_frames_sent,
             )
         self.observer.stream_ended(record)
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
