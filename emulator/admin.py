@@ -21,10 +21,12 @@ from emulator import events
 from emulator.commands import Emit, StopStreams
 from emulator.errors import ApiError, NotFound, ValidationFailed
 from emulator.models import Call, CallState, Direction, StreamRecord
+from emulator.recordings import TRACKS
 from emulator.routes import call_resource, emulator_state, namespace_of, validated_body
 from emulator.runtime import Runtime
 from emulator.scenarios import ScenarioError
 from emulator.schemas import Problem
+from emulator.state import EmulatorState
 from emulator.store import LENIENT_CONNECTION_ID
 
 log = logging.getLogger(__name__)
@@ -84,12 +86,7 @@ async def create_inbound_call(request: Request) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
     body = await validated_body(request, "inbound_call")
-    scenario = body.get("scenario")
-    if scenario is not None:
-        try:
-            scenario = state.library.resolve(scenario)
-        except ScenarioError as exc:
-            raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/scenario")]) from None
+    scenario = _scenario(state, body["to"], body.get("scenario"))
     context = state.context(namespace)
     call = namespace.store.create(
         direction=Direction.INCOMING,
@@ -106,11 +103,31 @@ async def create_inbound_call(request: Request) -> Response:
     return _data(call_json(call), status_code=201)
 
 
-async def get_call(request: Request) -> Response:
+def _scenario(state: EmulatorState, to: str, requested: str | None) -> str | None:
+    try:
+        return state.scenario_for(to, requested)
+    except ScenarioError as exc:
+        raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/scenario")]) from None
+
+
+async def set_call_scenario(request: Request) -> Response:
+    """Choose what the caller of an existing call says; streams started from now on play it."""
+    state = emulator_state(request)
+    call = _own_call(request)
+    body = await validated_body(request, "call_scenario")
+    call.scenario = _scenario(state, call.to, body["scenario"])
+    return _data(call_json(call))
+
+
+def _own_call(request: Request) -> Call:
     call = namespace_of(request).store.calls.get(request.path_params["call_control_id"])
     if call is None:
         raise NotFound("No call with this call_control_id.")
-    return _data(call_json(call))
+    return call
+
+
+async def get_call(request: Request) -> Response:
+    return _data(call_json(_own_call(request)))
 
 
 async def list_calls(request: Request) -> Response:
@@ -145,6 +162,18 @@ async def list_streams(request: Request) -> Response:
 
 async def get_stream(request: Request) -> Response:
     return _data(stream_json(find_stream(request)))
+
+
+async def get_recording(request: Request) -> Response:
+    """One track of a stream's recording as 16-bit mono WAV: inbound, outbound or app."""
+    record = find_stream(request)
+    track = request.path_params["track"]
+    if track not in TRACKS:
+        raise NotFound(f"No recording track {track!r}; use one of: {', '.join(TRACKS)}.")
+    recording = emulator_state(request).runtime.recordings.get(record.spec.stream_id)
+    if recording is None:
+        raise NotFound("This stream's recording is no longer kept (only the most recent streams' are).")
+    return Response(recording.wav(track), media_type="audio/wav")
 
 
 # -- what happened: webhooks and the REST journal ----------------------------------------------
@@ -215,6 +244,7 @@ def call_routes() -> list[Route]:
     return [
         Route("/_emulator/calls", calls, methods=["GET", "POST"]),
         Route("/_emulator/calls/{call_control_id}", get_call, methods=["GET"]),
+        Route("/_emulator/calls/{call_control_id}/scenario", set_call_scenario, methods=["PUT"]),
     ]
 
 
@@ -222,6 +252,7 @@ def stream_routes() -> list[Route]:
     return [
         Route("/_emulator/streams", list_streams, methods=["GET"]),
         Route("/_emulator/streams/{stream_id}", get_stream, methods=["GET"]),
+        Route("/_emulator/streams/{stream_id}/recording/{track}.wav", get_recording, methods=["GET"]),
     ]
 
 

@@ -28,8 +28,10 @@ from emulator.media import MediaLibrary
 from emulator.namespaces import Namespaces
 from emulator.openapi import openapi_routes
 from emulator.recorder import JournalRecorder, NamespacedWebhookSender
+from emulator.recordings import RecordingStore
 from emulator.routes import api_routes, render_api_error, render_http_exception, render_unexpected
 from emulator.runtime import Runtime, WebhookDefaults
+from emulator.scenario_map import ScenarioMap
 from emulator.scenarios import load_scenarios
 from emulator.schemas import SchemaRegistry, default_schema_dir
 from emulator.signing import SigningKey, load_or_create_key
@@ -68,6 +70,9 @@ def build_state(
     library = MediaLibrary(load_scenarios(settings.scenario_dir), settings.scenario)
     # Encode the default scenario now, so the first stream does not pay for it.
     library.media(library.default, settings.call_codec)
+    scenario_map = ScenarioMap.load(settings.scenario_map) if settings.scenario_map is not None else None
+    if scenario_map is not None:
+        scenario_map.check(library.scenarios)
     namespaces = Namespaces(
         seed=settings.seed, strict=settings.strict_calls, command_id_window=settings.command_id_window
     )
@@ -80,6 +85,7 @@ def build_state(
         ssl_context=tls_context(settings),
         connect_timeout=settings.connect_timeout,
         webhook_defaults=WebhookDefaults(settings.webhook_url, settings.webhook_failover_url),
+        recordings=RecordingStore(directory=settings.recordings_dir),
     )
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False)
@@ -102,6 +108,7 @@ def build_state(
         signing_key=key,
         http=http,
         user_id=ids.uuid4(),
+        scenario_map=scenario_map,
     )
     return state
 

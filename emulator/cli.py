@@ -80,6 +80,9 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         help="file keeping the Ed25519 webhook signing key (default ~/.telnyx-emulator/signing-key; "
         "env SIGNING_KEY_FILE; env SIGNING_KEY gives the key itself)",
     )
+    serve.add_argument(
+        "--recordings-dir", type=Path, help="write each stream's WAV recordings here when it ends (env RECORDINGS_DIR)"
+    )
     serve.add_argument("--seed", type=int, help="seed for reproducible ids (env SEED); default: random ids")
     serve.add_argument(
         "--log-level",
@@ -142,6 +145,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             "webhook_timeout",
             "signing_key_file",
             "seed",
+            "recordings_dir",
         )
     }
     if args.api_keys:

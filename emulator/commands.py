@@ -89,8 +89,13 @@ def _note_client_state(call: Call, body: Mapping[str, Any]) -> None:
         call.client_state = body["client_state"]
 
 
-def dial(ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee: Callee) -> tuple[Call, Outcome]:
-    """``POST /v2/calls``: an outgoing call that rings, then is answered (or not) by the scenario's callee."""
+def dial(
+    ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee: Callee, scenario: str | None = None
+) -> tuple[Call, Outcome]:
+    """``POST /v2/calls``: an outgoing call that rings, then is answered (or not) by the scenario's callee.
+
+    ``scenario`` is what the called party says (None: the server's default).
+    """
     call = store.create(
         direction=Direction.OUTGOING,
         state=CallState.BRIDGING,
@@ -100,6 +105,7 @@ def dial(ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee:
         now=ctx.now,
         client_state=body.get("client_state"),
     )
+    call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
     call.webhook_failover_url = body.get("webhook_failover_url")
     effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call))]

@@ -59,6 +59,8 @@ class Settings:
     # Ed25519 signing key: base64 of the 32-byte private seed, or a file that keeps one across runs.
     signing_key: str | None = None
     signing_key_file: Path = field(default_factory=lambda: Path.home() / ".telnyx-emulator" / "signing-key")
+    # Where each stream's recordings (inbound, outbound, app WAV files) are written when it ends.
+    recordings_dir: Path | None = None
     # Seed for reproducible ids (call, leg, session, stream, event ids); None: random ids.
     seed: int | None = None
 
@@ -151,4 +153,5 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "signing_key": ("SIGNING_KEY", str),
     "signing_key_file": ("SIGNING_KEY_FILE", Path),
     "seed": ("SEED", _int),
+    "recordings_dir": ("RECORDINGS_DIR", Path),
 }

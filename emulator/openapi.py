@@ -31,6 +31,7 @@ REQUEST_SCHEMAS = {
     "streaming_stop": "StopStreamingRequest",
     "inbound_call": "IncomingCallRequest",
     "seed": "SeedRequest",
+    "call_scenario": "CallScenarioRequest",
 }
 ACTION_OPERATIONS = {
     "answer": ("answerCall", "Answer an incoming call (optionally streaming it to stream_url)"),
@@ -220,6 +221,21 @@ CALL_ID = _path_parameter("call_control_id", "The call's id; in lenient mode any
 STREAM_ID = _path_parameter("stream_id", "The stream's id (a UUID)")
 
 
+def _recording_operation() -> dict[str, Any]:
+    track = _path_parameter("track", "inbound, outbound or app")
+    track["schema"] = {"type": "string", "enum": ["inbound", "outbound", "app"]}
+    operation = _operation(
+        "getRecording",
+        "One track of a stream's recording as 16-bit mono WAV",
+        CONTROL,
+        (200, "The WAV file", {}),
+        (404,),
+        parameters=[STREAM_ID, track],
+    )
+    operation["responses"]["200"]["content"] = {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}
+    return operation
+
+
 def _paths() -> dict[str, Any]:
     data = _envelope
     paths: dict[str, Any] = {
@@ -293,6 +309,17 @@ def _paths() -> dict[str, Any]:
                 parameters=[CALL_ID],
             )
         },
+        "/_emulator/calls/{call_control_id}/scenario": {
+            "put": _operation(
+                "setCallScenario",
+                "Choose what the caller says; streams started from now on play it",
+                CONTROL,
+                (200, "The call", data(calls)),
+                (400, 404, 422),
+                body="CallScenarioRequest",
+                parameters=[CALL_ID],
+            )
+        },
         "/_emulator/streams": {
             "get": _operation(
                 "listStreams",
@@ -312,6 +339,7 @@ def _paths() -> dict[str, Any]:
                 parameters=[STREAM_ID],
             )
         },
+        "/_emulator/streams/{stream_id}/recording/{track}.wav": {"get": _recording_operation()},
         "/_emulator/webhooks": {
             "get": _operation(
                 "listWebhookAttempts",

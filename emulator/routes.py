@@ -25,6 +25,7 @@ from emulator.errors import (
 )
 from emulator.models import Call
 from emulator.namespaces import Namespace
+from emulator.scenarios import ScenarioError
 from emulator.schemas import Problem
 from emulator.state import EmulatorState
 
@@ -123,8 +124,13 @@ async def dial(request: Request) -> Response:
         if seen is not None:
             _mark_deduplicated(request)
             return _data(seen)
-    scenario = state.library.scenarios[state.library.default]
-    _call, outcome = commands.dial(context, store, body, scenario.callee)
+    to = body["to"] if isinstance(body["to"], str) else body["to"][0]
+    try:
+        scenario = state.scenario_for(to)
+    except ScenarioError as exc:  # a map entry whose file was removed since start-up
+        raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/to")]) from None
+    callee = state.library.scenarios[scenario or state.library.default].callee
+    _call, outcome = commands.dial(context, store, body, callee, scenario)
     if command_id is not None:
         store.remember_command("", command_id, context.now, outcome.data)
     state.runtime.apply(outcome.effects)

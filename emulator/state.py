@@ -14,6 +14,7 @@ from emulator.ids import IdFactory
 from emulator.media import MediaLibrary
 from emulator.namespaces import Namespace, Namespaces
 from emulator.runtime import Runtime
+from emulator.scenario_map import ScenarioMap
 from emulator.schemas import SchemaRegistry
 from emulator.signing import SigningKey
 from emulator.store import LENIENT_CONNECTION_ID
@@ -35,6 +36,13 @@ class EmulatorState:
     signing_key: SigningKey
     http: httpx.AsyncClient  # webhook deliveries
     user_id: str  # the emulated account's id, sent as start.user_id
+    scenario_map: ScenarioMap | None = None  # called number -> scenario
+
+    def scenario_for(self, to: str, requested: str | None = None) -> str | None:
+        """The scenario of a new call to ``to``: the one asked for, else the map's, else None (the
+        default). Raises ScenarioError for a name or file that does not exist."""
+        chosen = requested or (self.scenario_map.for_number(to) if self.scenario_map is not None else None)
+        return self.library.resolve(chosen) if chosen is not None else None
 
     def context(self, namespace: Namespace | None = None) -> CommandContext:
         """What a command may know about the world: ids (the namespace's), defaults, and the current time."""
