@@ -63,7 +63,9 @@ class Ticker:
                 return
             self._timer.cancel()
         self._timer_at = wake
-        self._timer = loop.call_at(wake, self._fire, loop)
+        # call_later, not call_at: deadlines are time.monotonic() values, and loop.time() need not be
+        # the same clock (uvloop's is libuv's millisecond clock).
+        self._timer = loop.call_later(max(0.0, wake - time.monotonic()), self._fire, loop)
 
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer, self._timer_at = None, math.inf
