@@ -320,6 +320,15 @@ class WebhookSender:
                 url,
                 reason,
             )
+        else:
+            log.info(
+                "webhook %s for %s -> %s: %d in %.0f ms",
+                record.event_type,
+                call_control_id,
+                url,
+                record.status,
+                record.latency_ms,
+            )
         return record.ok
 
     def _now_iso(self) -> str:
