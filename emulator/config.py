@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.resources import data_dir
+
 ENV_PREFIX = "TELNYX_EMULATOR_"
 CALL_CODECS = ("PCMU", "PCMA", "G722", "L16")
 # Seeds fit a signed 64-bit integer, so every client (and the OpenAPI int64 format) can send them.
@@ -23,7 +25,7 @@ class ConfigError(Exception):
 
 
 def _default_scenario_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return data_dir("scenarios")
 
 
 @dataclass(frozen=True, slots=True)

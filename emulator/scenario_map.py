@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from emulator import yamlcheck
-from emulator.scenarios import ScenarioError, default_scenario_dir, load_scenario
+from emulator.resources import data_dir
+from emulator.scenarios import ScenarioError, load_scenario
 from emulator.yamlcheck import FieldPath
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -32,7 +33,7 @@ _YAML_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false"
 
 
 def schema_path() -> Path:
-    return default_scenario_dir().parent / "schemas" / "scenario_map.schema.json"
+    return data_dir("schemas") / "scenario_map.schema.json"
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ import yaml
 from numpy.typing import NDArray
 
 from emulator import script, synth, tts, yamlcheck
+from emulator.resources import data_dir
 from emulator.script import (
     CompiledTrack,
     DtmfEvent as DtmfEvent,  # re-exported: steps and tracks speak of it
@@ -386,11 +387,11 @@ def walk(steps: Iterable[Step]) -> Iterator[Step]:
 
 
 def default_scenario_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return data_dir("scenarios")
 
 
 def schema_path() -> Path:
-    return default_scenario_dir().parent / "schemas" / "scenario.schema.json"
+    return data_dir("schemas") / "scenario.schema.json"
 
 
 def parse_scenario(text: str, source: str, base_dir: Path, *, speech: tts.SpeechCache | None = None) -> Scenario:

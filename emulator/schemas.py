@@ -25,6 +25,8 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
+from emulator.resources import data_dir
+
 SUFFIX = ".schema.json"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -85,8 +87,8 @@ class SchemaRegistry:
 
 
 def default_schema_dir() -> Path:
-    """The repository's ``schemas/`` directory, next to the ``emulator`` package."""
-    return Path(__file__).resolve().parent.parent / "schemas"
+    """The bundled ``schemas/`` directory."""
+    return data_dir("schemas")
 
 
 def _compile(path: Path) -> Any:
