@@ -1,9 +1,15 @@
-"""Pacing at speed 1: inter-frame gaps and drift of one media stream, as the receiving app sees them.
+"""Pacing at speed 1: inter-frame gaps, drift and lateness of one media stream, as the receiving app sees them.
 
-A websockets server in this process records the arrival time (time.perf_counter) of every frame of one
-stream of a DURATION-second silence scenario, first with stream_track=inbound_track, then both_tracks.
-Per track it prints the inter-frame gap p50/p99/max, p99 |gap - 20 ms|, and the drift of the last
-frame against its schedule: arrival(n) - (arrival(0) + n * 20 ms).
+A minimal WebSocket receiver in a separate process (bench/_wsrecv.py: an asyncio.Protocol that reads the
+clock once per TCP read and does almost nothing else per frame) records the arrival time
+(time.monotonic, system-wide) of every frame of one stream of a DURATION-second silence scenario, first
+with stream_track=inbound_track, then both_tracks. Per track it prints the inter-frame gap p50/p99/max,
+p99 |gap - 20 ms|, the drift of the last frame against arrival(0) + n * 20 ms, and each frame's lateness
+against the emulator's own schedule: arrival - (t0 + media.timestamp), t0 being the stream's start on
+the emulator's shared 20 ms grid of the monotonic clock.
+
+Earlier versions received in the bench process with a websockets server and stamped frames in the
+handler coroutine; that receiver added up to ~4 ms of its own jitter (see docs/performance.md).
 
 Targets: p99 |gap - 20 ms| <= 1 ms and |drift| <= 2 ms.
 
@@ -38,7 +44,7 @@ from _harness import (
     streaming_start_path,
     write_silence_scenario,
 )
-from websockets.asyncio.server import ServerConnection, serve
+from _wsrecv import ReceiverProcess, StreamLog, schedule_start
 
 FRAME_S = 0.020
 GAP_TARGET_MS = 1.0
@@ -58,33 +64,27 @@ class TrackFigures:
     drift_ms: float  # last frame against arrival(0) + n * 20 ms
     worst_offset_ms: float  # max |arrival(i) - (arrival(0) + i * 20 ms)| over the stream
     emulator_cpu: float = float("nan")  # fraction of one core the emulator used while streaming
+    # arrival - (t0 + media.timestamp), t0 being the stream's start on the emulator's 20 ms grid
+    late_p50_ms: float = float("nan")
+    late_p99_ms: float = float("nan")
+    late_max_ms: float = float("nan")
 
 
-class Receiver:
-    """Accepts one stream connection and keeps (arrival time, message) of every frame."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[tuple[float, str]] = []
-        self.closed = asyncio.Event()
-
-    async def handler(self, ws: ServerConnection) -> None:
-        arrivals = self.arrivals
-        clock = time.perf_counter
-        try:
-            async for message in ws:
-                arrivals.append((clock(), message if isinstance(message, str) else message.decode()))
-        finally:
-            self.closed.set()
-
-
-def figures(stream_track: str, arrivals: list[tuple[float, str]]) -> list[TrackFigures]:
+def figures(stream_track: str, log: StreamLog) -> list[TrackFigures]:
+    """Per-track figures of one stream, plus each frame's lateness against the emulator's own schedule."""
+    t0 = schedule_start(log)
     per_track: dict[str, list[tuple[int, float]]] = {}
-    for arrived, message in arrivals:
-        frame = json.loads(message)
-        if frame.get("event") == "media":
-            media = frame["media"]
-            per_track.setdefault(media["track"], []).append((int(media["chunk"]), arrived))
-    return track_figures(stream_track, per_track)
+    late: dict[str, list[float]] = {}
+    for arrived, stamp, outbound in zip(log.arrived, log.timestamp_ms, log.outbound, strict=True):
+        track = "outbound" if outbound else "inbound"
+        per_track.setdefault(track, []).append((stamp // 20 + 1, arrived))
+        late.setdefault(track, []).append((arrived - (t0 + stamp / 1000)) * 1000)
+    result = track_figures(stream_track, per_track)
+    for r in result:
+        r.late_p50_ms = percentile(late[r.track], 50)
+        r.late_p99_ms = percentile(late[r.track], 99)
+        r.late_max_ms = max(late[r.track])
+    return result
 
 
 def track_figures(stream_track: str, per_track: dict[str, list[tuple[int, float]]]) -> list[TrackFigures]:
@@ -140,36 +140,30 @@ async def bare_timer(duration: float, ticker: bool) -> list[TrackFigures]:
     return track_figures(f"({label})", {"-": wakes})
 
 
-async def measure(emulator: Emulator, stream_track: str, duration: float) -> list[TrackFigures]:
-    receiver = Receiver()
-    async with serve(receiver.handler, HOST, 0, compression=None, max_size=None) as server:
-        ws_port = server.sockets[0].getsockname()[1]
+def measure(emulator: Emulator, stream_track: str, duration: float) -> list[TrackFigures]:
+    receiver = ReceiverProcess(expected=1, timeout=duration + 30)
+    try:
         body = json.dumps(
             {
-                "stream_url": f"ws://{HOST}:{ws_port}/stream",
+                "stream_url": f"ws://{HOST}:{receiver.port}/stream",
                 "stream_track": stream_track,
                 "command_id": f"pacing-{stream_track}",
             }
         )
-        status, text = await asyncio.to_thread(
-            post_json, emulator.port, streaming_start_path(f"bench-pacing-{stream_track}"), body
-        )
+        status, text = post_json(emulator.port, streaming_start_path(f"bench-pacing-{stream_track}"), body)
         if status != 200:
             raise HarnessError(f"streaming_start answered {status}: {text}\n{emulator.log_tail()}")
-        progress = Progress(f"pacing {stream_track}")
+        print(f"[pacing {stream_track}] streaming {duration:g} s ...", file=sys.stderr, flush=True)
         cpu_before, wall_before = emulator.cpu_seconds(), time.monotonic()
-        deadline = time.monotonic() + duration + 30
-        while not receiver.closed.is_set():
-            if time.monotonic() > deadline:
-                raise HarnessError(f"the {stream_track} stream did not end within {duration + 30:g} s")
-            try:
-                await asyncio.wait_for(receiver.closed.wait(), timeout=1.0)
-            except TimeoutError:
-                progress.tick(f"{len(receiver.arrivals)} frames received")
+        logs = receiver.results()
         cpu = (emulator.cpu_seconds() - cpu_before) / (time.monotonic() - wall_before)
-    if not receiver.arrivals:
-        raise HarnessError("no frames arrived")
-    result = figures(stream_track, receiver.arrivals)
+    except RuntimeError as exc:
+        raise HarnessError(str(exc)) from None
+    finally:
+        receiver.kill()
+    if not logs or not logs[0].arrived:
+        raise HarnessError(f"no media frames arrived\n{emulator.log_tail()}")
+    result = figures(stream_track, logs[0])
     for track in result:
         track.emulator_cpu = cpu
     return result
@@ -195,7 +189,10 @@ def main() -> int:
     tracks: list[str] = args.tracks or ["inbound_track", "both_tracks"]
 
     print(f"pacing: {machine()}")
-    print(f"one stream at a time, speed 1, {args.duration:g} s silence scenario, PCMU; receiver in the bench process")
+    print(
+        f"one stream at a time, speed 1, {args.duration:g} s silence scenario, PCMU; "
+        "minimal receiver in a separate process (bench/_wsrecv.py)"
+    )
     results: list[TrackFigures] = []
     baseline: list[TrackFigures] = []
     if args.baseline:
@@ -205,7 +202,7 @@ def main() -> int:
         write_silence_scenario(Path(tmp), "pacing", args.duration)
         with Emulator(["--speed", "1", "--scenario-dir", tmp, "--scenario", "pacing"]) as emulator:
             for stream_track in tracks:
-                results.extend(asyncio.run(measure(emulator, stream_track, args.duration)))
+                results.extend(measure(emulator, stream_track, args.duration))
     print()
     print_table(
         (
@@ -219,6 +216,9 @@ def main() -> int:
             "p99 |gap-20|",
             "drift last",
             "max |offset|",
+            "late p50",
+            "late p99",
+            "late max",
             "emulator CPU",
         ),
         [
@@ -233,6 +233,9 @@ def main() -> int:
                 f"{r.dev_p99_ms:.3f} ms",
                 f"{r.drift_ms:+.3f} ms",
                 f"{r.worst_offset_ms:.3f} ms",
+                "-" if r.late_p50_ms != r.late_p50_ms else f"{r.late_p50_ms:.3f} ms",
+                "-" if r.late_p99_ms != r.late_p99_ms else f"{r.late_p99_ms:.3f} ms",
+                "-" if r.late_max_ms != r.late_max_ms else f"{r.late_max_ms:.3f} ms",
                 "-" if r.emulator_cpu != r.emulator_cpu else f"{r.emulator_cpu:.1%}",
             )
             for r in [*baseline, *results]

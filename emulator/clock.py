@@ -7,16 +7,21 @@ frames": nothing waits.
 Why a ticker: asyncio's epoll selector rounds every timeout *up* to a whole millisecond, and
 uvicorn's 100 ms housekeeping timer splits waits in two, so a plain ``asyncio.sleep`` wakes up to
 ~2 ms late. The ticker asks the loop to wake it ``_EARLY`` seconds before a deadline and sleeps the
-rest with ``time.sleep`` (nanosecond resolution, no busy loop). Stream starts are aligned to a
-shared grid of frame periods, so however many streams run, the ticker fires once per period and the
-short blocking sleep is paid once, not once per stream.
+rest with ``time.sleep`` (nanosecond resolution, no busy loop). Futures due at the same instant share
+one heap entry, and stream starts are aligned to a shared grid of ``_SLOTS`` slots per frame period,
+so however many streams run, the ticker fires at most ``_SLOTS`` times per period and the short
+blocking sleep is paid once per slot, not once per stream.
+
+Why slots rather than one grid point per period: with every stream due at the same instant, the
+streams' frames leave one after another, and with 1000 streams (a ``send`` syscall and ~10 us of
+Python each) the last one leaves ~15-20 ms after its deadline. Spread over 20 slots, each slot holds
+1/20 of the streams and its frames are out within about a millisecond (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 import math
 import time
 from typing import Protocol
@@ -24,6 +29,8 @@ from typing import Protocol
 FRAME_SECONDS = 0.020
 # How early the event loop is asked to wake the ticker: two epoll roundings of up to 1 ms each.
 _EARLY = 0.0025
+# Stream starts per frame period: a stream starts at most FRAME_SECONDS / _SLOTS (1 ms) after it is asked to.
+_SLOTS = 20
 
 
 class Clock(Protocol):
@@ -42,22 +49,27 @@ class Ticker:
     """Resolves futures at their deadlines (``time.monotonic`` seconds), sharing one loop timer."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
+        self._heap: list[float] = []  # distinct deadlines
+        self._due: dict[float, list[asyncio.Future[None]]] = {}  # deadline -> its futures, in arrival order
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
     def wake_at(self, deadline: float) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._heap, (deadline, next(self._order), future))
+        waiting = self._due.get(deadline)
+        if waiting is not None:  # the common case with many streams: one heap entry per slot
+            waiting.append(future)
+            return future
+        self._due[deadline] = [future]
+        heapq.heappush(self._heap, deadline)
         self._arm(loop)
         return future
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._heap:
             return
-        wake = self._heap[0][0] - _EARLY
+        wake = self._heap[0] - _EARLY
         if self._timer is not None:
             if self._timer_at <= wake:
                 return
@@ -71,17 +83,17 @@ class Ticker:
         self._timer, self._timer_at = None, math.inf
         heap = self._heap
         if heap:
-            remaining = heap[0][0] - time.monotonic()
+            remaining = heap[0] - time.monotonic()
             if remaining > _EARLY:  # woken early by a re-arm race: wait again
                 self._arm(loop)
                 return
             if remaining > 0:
                 time.sleep(remaining)
             now = time.monotonic()
-            while heap and heap[0][0] <= now:
-                _, _, future = heapq.heappop(heap)
-                if not future.done():
-                    future.set_result(None)
+            while heap and heap[0] <= now:
+                for future in self._due.pop(heapq.heappop(heap)):
+                    if not future.done():
+                        future.set_result(None)
         self._arm(loop)
 
 
@@ -104,12 +116,12 @@ class RealClock:
         return t0 + media_seconds / self.speed
 
     def aligned_start(self) -> float:
-        """The next instant on the shared grid of frame periods (at most one period from now)."""
+        """The next instant on the shared grid of slots (at most 1/_SLOTS of a frame period from now)."""
         now = time.monotonic()
         if self.speed == 0:
             return now
-        period = FRAME_SECONDS / self.speed
-        return math.ceil(now / period) * period
+        slot = FRAME_SECONDS / self.speed / _SLOTS
+        return math.ceil(now / slot) * slot
 
     def wake_at(self, deadline: float) -> asyncio.Future[None]:
         """A future resolved at ``deadline``; resolving it earlier (to interrupt the wait) is allowed."""

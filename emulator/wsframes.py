@@ -1,0 +1,87 @@
+"""Media frames written straight to a stream's WebSocket transport: one write for all of a tick's frames.
+
+Why: at 20 ms per frame and two tracks, 1000 streams are 100,000 messages/s from one Python process.
+Through ``ClientConnection.send`` each message costs an async context manager, a ``getrandom`` syscall
+for its masking key (``secrets.token_bytes(4)`` per frame) and a ``send`` syscall of its own; those
+three were most of the emulator's CPU with many streams (docs/performance.md). ``FrameWriter.send``
+frames a tick's messages itself (RFC 6455 client text frames: FIN, masked, no extensions) with keys
+drawn in bulk from ``os.urandom``, and writes them with one ``transport.write``.
+
+What the target receives is unchanged: the same text messages, in the same order, each in its own
+frame. Anything unusual (the connection not open, an extension negotiated) goes through
+``ws.send``, which raises ``ConnectionClosed`` as before; flow control is websockets' own ``drain``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from websockets.asyncio.client import ClientConnection
+from websockets.protocol import State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets without its C extension
+    from websockets.utils import apply_mask
+
+_POOL_KEYS = 1024  # masking keys drawn per os.urandom call
+
+
+class _MaskPool:
+    """Masking keys from the OS's CSPRNG, drawn 4 KiB at a time instead of 4 bytes per frame."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def key(self) -> bytes:
+        at = self._at
+        if at >= len(self._pool):
+            self._pool, at = os.urandom(4 * _POOL_KEYS), 0
+        self._at = at + 4
+        return self._pool[at : at + 4]
+
+
+_masks = _MaskPool()
+_SHORT = struct.Struct("!BB")
+_MEDIUM = struct.Struct("!BBH")
+_LONG = struct.Struct("!BBQ")
+
+
+def text_frame(message: str) -> bytes:
+    """``message`` as one masked client text frame (FIN set)."""
+    data = message.encode()
+    size = len(data)
+    if size < 126:
+        head = _SHORT.pack(0x81, 0x80 | size)
+    elif size < 65536:
+        head = _MEDIUM.pack(0x81, 0x80 | 126, size)
+    else:
+        head = _LONG.pack(0x81, 0x80 | 127, size)
+    key = _masks.key()
+    return head + key + apply_mask(data, key)
+
+
+class FrameWriter:
+    """Writes messages to one client connection, a batch per transport write."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        # Raw framing is only right without extensions (the emulator connects with compression=None).
+        self._raw = not ws.protocol.extensions
+
+    async def send(self, messages: list[str]) -> None:
+        ws = self.ws
+        if not self._raw or ws.protocol.state is not State.OPEN:
+            for message in messages:
+                await ws.send(message)  # raises ConnectionClosed once the connection is closing
+            return
+        ws.transport.write(b"".join([text_frame(message) for message in messages]))
+        if ws.transport.get_write_buffer_size():
+            try:
+                await ws.drain()  # waits while the transport is paused (the target reads slowly)
+            except Exception:
+                if ws.protocol.state is State.OPEN:
+                    raise
+                await ws.send(messages[-1])  # the connection was lost: raise ConnectionClosed as send would
