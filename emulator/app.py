@@ -24,6 +24,7 @@ from emulator.clock import Clock, RealClock
 from emulator.config import ConfigError, Settings
 from emulator.errors import ApiError
 from emulator.ids import IdFactory
+from emulator.limits import BodyLimit
 from emulator.media import MediaLibrary
 from emulator.namespaces import Namespaces
 from emulator.openapi import openapi_routes
@@ -36,6 +37,7 @@ from emulator.scenarios import load_scenarios
 from emulator.schemas import SchemaRegistry, default_schema_dir
 from emulator.signing import SigningKey, load_or_create_key
 from emulator.state import EmulatorState
+from emulator.streaming import StreamLimits
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ def build_state(
         lambda: state.context(),
         ssl_context=tls_context(settings),
         connect_timeout=settings.connect_timeout,
+        stream_limits=StreamLimits(settings.stream_send_timeout, settings.stream_max_duration),
         webhook_defaults=WebhookDefaults(settings.webhook_url, settings.webhook_failover_url),
         recordings=RecordingStore(directory=settings.recordings_dir),
     )
@@ -128,12 +131,14 @@ def create_app(
         try:
             yield
         finally:
-            await state.runtime.aclose()
+            await state.runtime.aclose(settings.shutdown_grace)
             await state.http.aclose()
 
     app = Starlette(
         routes=api_routes() + admin_routes() + openapi_routes(),
         middleware=[
+            # Outermost, so no layer below ever holds more than max_body_bytes of a request body.
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             # The OpenAPI document holds nothing secret; tools (schemathesis, Swagger UI) load it unauthenticated.
             Middleware(BearerAuth, api_keys=settings.api_keys, public_paths=("/openapi.json",)),
             Middleware(JournalRecorder, namespaces=state.namespaces),

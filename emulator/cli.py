@@ -64,6 +64,27 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     )
     serve.add_argument("--connect-timeout", type=float, help="seconds to open a stream WebSocket (env CONNECT_TIMEOUT)")
     serve.add_argument(
+        "--max-body-bytes", type=int, help="largest request body accepted (default 1048576; env MAX_BODY_BYTES)"
+    )
+    serve.add_argument(
+        "--max-streams", type=int, help="streams running at once, 0 = no limit (default 1000; env MAX_STREAMS)"
+    )
+    serve.add_argument(
+        "--stream-max-duration",
+        type=float,
+        help="seconds a stream may run before it is stopped (default 14400; env STREAM_MAX_DURATION)",
+    )
+    serve.add_argument(
+        "--stream-send-timeout",
+        type=float,
+        help="seconds a stream target may stop reading before the stream fails (default 10; env STREAM_SEND_TIMEOUT)",
+    )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        help="seconds streams, then webhooks in flight, get to finish on shutdown (default 5; env SHUTDOWN_GRACE)",
+    )
+    serve.add_argument(
         "--strict-calls",
         action="store_true",
         default=None,
@@ -138,6 +159,11 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             "ca_file",
             "insecure_tls",
             "connect_timeout",
+            "max_body_bytes",
+            "max_streams",
+            "stream_max_duration",
+            "stream_send_timeout",
+            "shutdown_grace",
             "log_level",
             "strict_calls",
             "webhook_url",
@@ -180,6 +206,10 @@ def serve(settings: Settings) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_plain_logger_names)
+    # The emulator logs each webhook delivery itself, naming the event; httpx's own line would repeat it.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     app = create_app(settings)
     state = app.state.emulator
     media = state.library.media(state.library.default, settings.call_codec)
@@ -197,10 +227,20 @@ def serve(settings: Settings) -> int:
             "listening on %s without --api-key: anyone who can reach this address can drive the emulator",
             settings.host,
         )
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on")
+    # log_config=None: uvicorn's loggers use the format above, so its lines and ours read alike.
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on", log_config=None
+    )
     server = GracefulServer(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _plain_logger_names(record: logging.LogRecord) -> bool:
+    # uvicorn logs its life cycle as "uvicorn.error", which reads like an error when it is not.
+    if record.name == "uvicorn.error":
+        record.name = "uvicorn"
+    return True
 
 
 class GracefulServer(uvicorn.Server):

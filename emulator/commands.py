@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator import events
-from emulator.errors import ValidationFailed, streaming_not_used, unsupported_codec
+from emulator.errors import TooManyStreams, ValidationFailed, streaming_not_used, unsupported_codec
 from emulator.ids import IdFactory
 from emulator.models import Call, CallState, Direction, StreamRecord, StreamSpec, StreamTrack
 from emulator.scenarios import Callee
@@ -34,6 +34,9 @@ class CommandContext:
     now: float  # monotonic seconds, for the store's bookkeeping
     timestamp: str  # the same moment as ISO 8601 UTC, for payloads
     connection_id: str = "1000000000000000001"  # the emulated Call Control App
+    # The --max-streams limit (0: none) and how many streams run now, across every namespace.
+    max_streams: int = 0
+    running_streams: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,13 @@ class Action:
     run: Command
 
 
+def require_stream_slot(ctx: CommandContext) -> None:
+    """Refuse a new stream when --max-streams are running: checked before anything changes, so a
+    refused command leaves no trace (no call created, no client_state noted)."""
+    if ctx.max_streams and ctx.running_streams >= ctx.max_streams:
+        raise TooManyStreams(ctx.max_streams)
+
+
 def _note_client_state(call: Call, body: Mapping[str, Any]) -> None:
     # Telnyx echoes the client_state of the latest command that set one in later webhooks.
     if body.get("client_state") is not None:
@@ -96,6 +106,8 @@ def dial(
 
     ``scenario`` is what the called party says (None: the server's default).
     """
+    if body.get("stream_url"):
+        require_stream_slot(ctx)
     call = store.create(
         direction=Direction.OUTGOING,
         state=CallState.BRIDGING,
@@ -151,6 +163,8 @@ def caller_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
 
 def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     require_alive(call)
+    if body.get("stream_url") and call.state is not CallState.ANSWERED:
+        require_stream_slot(ctx)
     _note_client_state(call, body)
     if body.get("webhook_url"):
         call.webhook_url = body["webhook_url"]
@@ -198,6 +212,7 @@ def _end(ctx: CommandContext, call: Call, *, cause: str, source: str) -> Outcome
 
 def streaming_start(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     require_answered(call)
+    require_stream_slot(ctx)
     _note_client_state(call, body)
     record = open_stream(ctx, call, body)
     return Outcome(OK, (StartStream(record),))

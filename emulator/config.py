@@ -47,6 +47,17 @@ class Settings:
     ca_file: Path | None = None
     insecure_tls: bool = False
     connect_timeout: float = 10.0
+    # Limits (docs/robustness.md). A request body larger than this is answered 413 while it is read.
+    max_body_bytes: int = 1024 * 1024
+    # Streams running at once, across every API key; one more is answered 429 code 10011. 0: no limit.
+    max_streams: int = 1000
+    # Wall-clock seconds a stream may run before the emulator ends it with stop (reason max_duration).
+    # 14400 s (4 h) is the longest time_limit_secs Telnyx accepts for a call.
+    stream_max_duration: float = 14_400.0
+    # Seconds a stream target may leave a frame unread before the stream fails (reason send_timeout).
+    stream_send_timeout: float = 10.0
+    # On shutdown, seconds streams get to send stop and close, then as long for webhooks in flight.
+    shutdown_grace: float = 5.0
     # Telnyx ignores a repeated command_id on the same call for 60 s.
     command_id_window: float = 60.0
     log_level: str = "info"
@@ -75,6 +86,16 @@ class Settings:
             raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
         if self.connect_timeout <= 0:
             raise ConfigError(f"connect_timeout: must be > 0, got {self.connect_timeout}")
+        if self.max_body_bytes <= 0:
+            raise ConfigError(f"max_body_bytes: must be > 0, got {self.max_body_bytes}")
+        if self.max_streams < 0:
+            raise ConfigError(f"max_streams: must be >= 0 (0: no limit), got {self.max_streams}")
+        if self.stream_max_duration <= 0:
+            raise ConfigError(f"stream_max_duration: must be > 0, got {self.stream_max_duration}")
+        if self.stream_send_timeout <= 0:
+            raise ConfigError(f"stream_send_timeout: must be > 0, got {self.stream_send_timeout}")
+        if self.shutdown_grace < 0:
+            raise ConfigError(f"shutdown_grace: must be >= 0, got {self.shutdown_grace}")
         if self.webhook_timeout <= 0:
             raise ConfigError(f"webhook_timeout: must be > 0, got {self.webhook_timeout}")
         if any(delay < 0 for delay in self.webhook_retry_delays):
@@ -146,6 +167,11 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ca_file": ("CA_FILE", Path),
     "insecure_tls": ("INSECURE_TLS", _bool),
     "connect_timeout": ("CONNECT_TIMEOUT", _float),
+    "max_body_bytes": ("MAX_BODY_BYTES", _int),
+    "max_streams": ("MAX_STREAMS", _int),
+    "stream_max_duration": ("STREAM_MAX_DURATION", _float),
+    "stream_send_timeout": ("STREAM_SEND_TIMEOUT", _float),
+    "shutdown_grace": ("SHUTDOWN_GRACE", _float),
     "log_level": ("LOG_LEVEL", str.lower),
     "strict_calls": ("STRICT_CALLS", _bool),
     "webhook_url": ("WEBHOOK_URL", str),

@@ -6,6 +6,8 @@ Exception tree::
     ├── ApiError(status, problems)         a request the emulator answers with {"errors": [...]}
     │   ├── ValidationFailed               422, one problem per JSON Schema failure
     │   ├── MalformedRequest               400, the body is not JSON
+    │   ├── PayloadTooLarge                413, the body is over --max-body-bytes
+    │   ├── TooManyStreams                 429 code 10011, --max-streams are running
     │   ├── Unauthorized                   401 code 10009
     │   ├── NotFound / MethodNotAllowed    404 code 10005 / 405
     │   └── CallError                      422 call-state codes: 90015, 90018, 90034, 90048
@@ -58,6 +60,20 @@ class ValidationFailed(ApiError):
 class MalformedRequest(ApiError):
     def __init__(self, detail: str) -> None:
         super().__init__(400, [Problem("10015", "Bad Request", detail, None)])
+
+
+class PayloadTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        detail = f"The request body is larger than {limit} bytes."
+        super().__init__(413, [Problem("10015", "Request body too large", detail, None)])
+
+
+class TooManyStreams(ApiError):
+    """Telnyx's documented 429 code, for the emulator's own capacity limit (--max-streams)."""
+
+    def __init__(self, limit: int) -> None:
+        detail = f"The emulator is already running {limit} streams (its --max-streams limit); stop one first."
+        super().__init__(429, [Problem("10011", "Too many requests", detail, None)])
 
 
 class Unauthorized(ApiError):

@@ -3,7 +3,7 @@
 Pure data: ``recorder.JournalRecorder`` (the ASGI middleware) measures a request and hands the facts
 to ``Journal.record``. Secrets never reach the journal: headers are not kept, the values of
 ``SECRET_FIELDS`` are replaced by ``MASK`` wherever they appear in a body, and so is the API key if a
-body happens to contain it.
+body happens to contain it. ``redact_url`` is what logs show of a URL.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 # Body fields whose values are credentials: the stream's shared secret and SIP digest passwords.
@@ -50,6 +51,26 @@ def mask(value: Any, secrets: tuple[str, ...] = ()) -> Any:
             if secret:
                 value = value.replace(secret, MASK)
     return value
+
+
+def redact_url(url: str) -> str:
+    """``url`` as logs show it: user info and query values masked, scheme, host, port and path kept.
+
+    Stream and webhook URLs often carry a per-call secret (``?token=...``, ``user:pass@``); logs are
+    copied into CI output and bug reports, so they get the URL's shape, not its credentials. A secret
+    in the path cannot be told apart from a route and stays visible (docs/robustness.md).
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{name}={MASK}" if sep else MASK for name, sep, _ in (pair.partition("=") for pair in parts.query.split("&"))
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
 
 
 def parse_body(raw: bytes) -> Any:

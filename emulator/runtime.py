@@ -20,10 +20,11 @@ from emulator import commands, events
 from emulator.clock import Clock
 from emulator.commands import CommandContext, Effect, Emit, Ring, StartStream, StopStreams
 from emulator.ids import IdFactory
+from emulator.journal import redact_url
 from emulator.media import MediaLibrary
 from emulator.models import Call, StreamRecord, StreamState
 from emulator.recordings import RecordingStore
-from emulator.streaming import StreamSession
+from emulator.streaming import StreamLimits, StreamSession
 from emulator.webhooks import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Runtime:
         *,
         ssl_context: ssl.SSLContext | None,
         connect_timeout: float,
+        stream_limits: StreamLimits | None = None,
         webhook_defaults: WebhookDefaults = WebhookDefaults(),
         recordings: RecordingStore | None = None,
     ) -> None:
@@ -65,6 +67,7 @@ class Runtime:
         self.context = context
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
+        self.stream_limits = stream_limits or StreamLimits()
         self.webhook_defaults = webhook_defaults
         self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
@@ -174,6 +177,7 @@ class Runtime:
             self,
             ssl_context=self.ssl_context,
             connect_timeout=self.connect_timeout,
+            limits=self.stream_limits,
         )
         self.sessions[spec.stream_id] = session
         self.recordings.add(session.recording)
@@ -181,7 +185,7 @@ class Runtime:
             "stream %s: call %s -> %s (%s, %s, scenario %s)",
             spec.stream_id,
             spec.call_control_id,
-            spec.stream_url,
+            redact_url(spec.stream_url),
             spec.track,
             spec.codec,
             spec.scenario,

@@ -54,4 +54,6 @@ class EmulatorState:
             now=self.clock.monotonic(),
             timestamp=utc_timestamp(),
             connection_id=LENIENT_CONNECTION_ID,
+            max_streams=self.settings.max_streams,
+            running_streams=len(self.runtime.sessions),
         )

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import logging
 import ssl
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -24,10 +25,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from emulator import codecs, frames, script
 from emulator.bidirectional import AppAudioDecoder, MediaRejected
 from emulator.clock import Clock
+from emulator.journal import redact_url
 from emulator.media import FRAME_MS, StreamMedia
 from emulator.models import StreamRecord, StreamState, StreamTrack
 from emulator.playout import PlayoutQueue
 from emulator.recordings import Recording
+from emulator.wsframes import FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,19 @@ _TRACKS = {
     StreamTrack.BOTH: ("inbound", "outbound"),
 }
 # How a stream's end reason maps to its final state: a target that hangs up on an open stream
-# stopped it; only a stream that never opened failed.
-FAILURE_REASONS = frozenset({"connection_failed"})
+# stopped it; a stream that never opened, or whose target stopped reading, failed.
+FAILURE_REASONS = frozenset({"connection_failed", "send_timeout"})
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Bounds on one stream, enforced by a watchdog beside the frame writer (docs/robustness.md)."""
+
+    # A target that leaves frames unread this long (the socket's buffers full, nothing drained)
+    # fails the stream: without it ``ws.send`` would wait forever and the stream never end.
+    send_timeout: float = 10.0
+    # Wall-clock seconds before the emulator ends the stream with ``stop`` (reason max_duration).
+    max_duration: float = 14_400.0
 
 
 class StreamObserver(Protocol):
@@ -76,7 +90,10 @@ class StreamSession:
         *,
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 10.0,
+        limits: StreamLimits = StreamLimits(),
     ) -> None:
+        self.limits = limits
+        self._stalled = False  # set by the watchdog when it gave up on a target that stopped reading
         self.record = record
         self.media = media
         self.clock = clock
@@ -136,6 +153,7 @@ class StreamSession:
             return
         async with ws:
             reader = asyncio.create_task(self._read(ws), name=f"stream-read-{self.stream_id}")
+            watchdog = asyncio.create_task(self._watch(ws), name=f"stream-watch-{self.stream_id}")
             try:
                 await ws.send(frames.connected_frame(spec.auth_token))
                 self.record.state = StreamState.STREAMING
@@ -150,10 +168,43 @@ class StreamSession:
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 self.record.close_code = code
-                self._finish("disconnected", f"the stream target closed the connection (code {code})")
+                if self._stalled:
+                    detail = f"the stream target read nothing for {self.limits.send_timeout:g} s; connection dropped"
+                    self._finish("send_timeout", detail)
+                elif code is None:
+                    self._finish("disconnected", "the stream target dropped the connection without a close frame")
+                else:
+                    self._finish("disconnected", f"the stream target closed the connection (code {code})")
             finally:
                 reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+                watchdog.cancel()
+                await asyncio.gather(reader, watchdog, return_exceptions=True)
+
+    async def _watch(self, ws: ClientConnection) -> None:
+        """Stop the stream after ``max_duration``; drop the connection when the target stops reading.
+
+        A target is stalled when the socket's write buffer has held data and no frame has left for
+        ``send_timeout`` seconds: the kernel's buffers are full and the writer waits in ``send``.
+        Aborting the transport makes that ``send`` raise, so the stream ends (send_timeout) at once.
+        Checked a few times per limit, on the loop's clock: TCP buffers drain in wall time, whatever
+        the media speed.
+        """
+        limits, record = self.limits, self.record
+        loop = asyncio.get_running_loop()
+        started = progress_at = loop.time()
+        sent = record.frames_sent
+        step = min(limits.send_timeout / 4, limits.max_duration / 4, 1.0)
+        while True:
+            await asyncio.sleep(step)
+            now = loop.time()
+            if now - started >= limits.max_duration:
+                self.request_stop("max_duration")
+            if record.frames_sent != sent or ws.transport.get_write_buffer_size() == 0:
+                sent, progress_at = record.frames_sent, now
+            elif now - progress_at >= limits.send_timeout:
+                self._stalled = True
+                ws.transport.abort()
+                return
 
     async def _send(self, ws: ClientConnection, message: str) -> None:
         await ws.send(message)
@@ -171,6 +222,7 @@ class StreamSession:
         stream_id = record.spec.stream_id
         tracks = _TRACKS[record.spec.track]
         cursor = script.ScriptCursor(media.script)
+        writer = FrameWriter(ws)
         ended_at: int | None = None  # the tick the caller's script completed
         paced = clock.speed > 0
         t0 = clock.aligned_start()
@@ -187,7 +239,7 @@ class StreamSession:
             elif tick % _YIELD_EVERY_TICKS == 0:
                 await asyncio.sleep(0)
             # Marks first: the audio before them finished playing with the previous frame.
-            echoed = await self._send_marks(ws)
+            echoed = await self._send_marks(ws) if self._marks_due else []
             app_playing = self.playout.is_playing
             step: script.Tick | None = None
             if ended_at is None:
@@ -209,15 +261,19 @@ class StreamSession:
             played = self.playout.take()
             self._marks_due.extend(played.marks)
             outbound = self._mix_outbound(tick, played.pcm)
+            batch = []
             for track in tracks:
                 if track == "inbound":
                     payload = self._inbound_payload(step)
                 else:
                     payload = self._outbound_payload(tick, outbound)
-                frame = frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
-                await ws.send(frame)
-                record.frames_sent += 1
-                record.media_frames_sent += 1
+                batch.append(
+                    frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
+                )
+            # Both tracks' frames in one write: half the syscalls with both_tracks (emulator/wsframes.py).
+            await writer.send(batch)
+            record.frames_sent += len(batch)
+            record.media_frames_sent += len(batch)
             self.recording.inbound.append((-1, 0) if step is None else (step.segment, step.frame))
             tick += 1
             self.recording.ticks = tick
@@ -291,13 +347,16 @@ class StreamSession:
         record.end_reason = reason
         error = record.error = error or record.error  # a failed script already named its problem
         record.state = StreamState.FAILED if reason in FAILURE_REASONS else StreamState.STOPPED
+        url = redact_url(record.spec.stream_url)
         if error:
-            log.warning("stream %s to %s: %s (%s)", self.stream_id, record.spec.stream_url, reason, error)
+            # Some errors (an invalid URI) quote the URL: log them with the redacted one.
+            error = error.replace(record.spec.stream_url, url)
+            log.warning("stream %s to %s: %s (%s)", self.stream_id, url, reason, error)
         else:
             log.info(
                 "stream %s to %s: %s after %d media frames",
                 self.stream_id,
-                record.spec.stream_url,
+                url,
                 reason,
                 record.media_frames_sent,
             )

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from emulator.journal import redact_url
 from emulator.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -317,7 +318,7 @@ class WebhookSender:
                 record.event_type,
                 call_control_id,
                 attempt,
-                url,
+                redact_url(url),
                 reason,
             )
         else:
@@ -325,7 +326,7 @@ class WebhookSender:
                 "webhook %s for %s -> %s: %d in %.0f ms",
                 record.event_type,
                 call_control_id,
-                url,
+                redact_url(url),
                 record.status,
                 record.latency_ms,
             )
