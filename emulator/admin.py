@@ -180,10 +180,7 @@ async def get_recording(request: Request) -> Response:
 
 
 async def webhooks(request: Request) -> Response:
-    sender = emulator_state(request).runtime.webhooks
-    event_ids = namespace_of(request).event_ids
-    attempts = sender.attempts if sender is not None else []
-    return _data([asdict(attempt) for attempt in attempts if attempt.event_id in event_ids])
+    return _data([asdict(attempt) for attempt in namespace_of(request).webhook_attempts])
 
 
 async def commands_journal(request: Request) -> Response:

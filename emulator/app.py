@@ -76,7 +76,10 @@ def build_state(
     if scenario_map is not None:
         scenario_map.check(library.scenarios)
     namespaces = Namespaces(
-        seed=settings.seed, strict=settings.strict_calls, command_id_window=settings.command_id_window
+        seed=settings.seed,
+        strict=settings.strict_calls,
+        command_id_window=settings.command_id_window,
+        history=settings.history,
     )
     key = signing_key(settings)
     runtime = Runtime(
@@ -98,6 +101,7 @@ def build_state(
         timeout=settings.webhook_timeout,
         retry_delays=settings.webhook_retry_delays,
         spawn=runtime.spawn,
+        history=settings.history,
         namespaces=namespaces,
     )
     state = EmulatorState(

@@ -80,6 +80,11 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         help="seconds a stream target may stop reading before the stream fails (default 10; env STREAM_SEND_TIMEOUT)",
     )
     serve.add_argument(
+        "--history",
+        type=int,
+        help="ended calls, journal entries and webhook attempts kept per API key (default 1000; env HISTORY)",
+    )
+    serve.add_argument(
         "--shutdown-grace",
         type=float,
         help="seconds streams, then webhooks in flight, get to finish on shutdown (default 5; env SHUTDOWN_GRACE)",
@@ -164,6 +169,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             "stream_max_duration",
             "stream_send_timeout",
             "shutdown_grace",
+            "history",
             "log_level",
             "strict_calls",
             "webhook_url",

@@ -60,6 +60,9 @@ class Settings:
     shutdown_grace: float = 5.0
     # Telnyx ignores a repeated command_id on the same call for 60 s.
     command_id_window: float = 60.0
+    # What the control plane keeps per API key: ended calls, journal entries and webhook attempts
+    # (the latest of each). Bounds memory over long runs of call churn.
+    history: int = 1000
     log_level: str = "info"
     # Unknown call_control_id: lenient (an answered call appears) or strict (422 90015).
     strict_calls: bool = False
@@ -94,6 +97,8 @@ class Settings:
             raise ConfigError(f"stream_max_duration: must be > 0, got {self.stream_max_duration}")
         if self.stream_send_timeout <= 0:
             raise ConfigError(f"stream_send_timeout: must be > 0, got {self.stream_send_timeout}")
+        if self.history < 1:
+            raise ConfigError(f"history: must be >= 1, got {self.history}")
         if self.shutdown_grace < 0:
             raise ConfigError(f"shutdown_grace: must be >= 0, got {self.shutdown_grace}")
         if self.webhook_timeout <= 0:
@@ -172,6 +177,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "stream_max_duration": ("STREAM_MAX_DURATION", _float),
     "stream_send_timeout": ("STREAM_SEND_TIMEOUT", _float),
     "shutdown_grace": ("SHUTDOWN_GRACE", _float),
+    "history": ("HISTORY", _int),
     "log_level": ("LOG_LEVEL", str.lower),
     "strict_calls": ("STRICT_CALLS", _bool),
     "webhook_url": ("WEBHOOK_URL", str),

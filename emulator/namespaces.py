@@ -14,13 +14,18 @@ emulator-wide).
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from emulator.ids import IdFactory
 from emulator.journal import Journal
 from emulator.models import StreamRecord
 from emulator.store import CallStore
+
+if TYPE_CHECKING:  # the sender is I/O; a namespace only holds what it recorded
+    from emulator.webhooks import DeliveryAttempt
 
 
 def namespace_seed(seed: int, api_key: str) -> int:
@@ -39,9 +44,12 @@ class Namespace:
     store: CallStore
     journal: Journal = field(default_factory=Journal)
     seed: int | None = None  # the seed the id sequence restarts from on reset; None: random ids
-    # The webhook sender keeps one log for all namespaces; these are the ids of the events sent about
-    # this namespace's calls (tagged when queued, see recorder.NamespacedWebhookSender).
-    event_ids: set[str] = field(default_factory=set)
+    # Delivery attempts of the webhooks sent about this namespace's calls, the latest ``history``
+    # (recorded by recorder.NamespacedWebhookSender).
+    webhook_attempts: deque[DeliveryAttempt] = field(default_factory=deque)
+    # Counts resets: an event queued before a reset still goes out, but its attempts are no longer
+    # this namespace's (its call is forgotten).
+    epoch: int = 0
 
     @property
     def ids(self) -> IdFactory:
@@ -60,7 +68,8 @@ class Namespace:
         """
         running = self.store.clear(now)
         self.journal.clear()
-        self.event_ids.clear()
+        self.webhook_attempts.clear()
+        self.epoch += 1
         self.reseed(self.seed)
         return running
 
@@ -68,19 +77,31 @@ class Namespace:
 class Namespaces:
     """Every namespace of one emulator, by API key, created on first use."""
 
-    def __init__(self, *, seed: int | None = None, strict: bool = False, command_id_window: float = 60.0) -> None:
+    def __init__(
+        self, *, seed: int | None = None, strict: bool = False, command_id_window: float = 60.0, history: int = 1000
+    ) -> None:
         self.seed = seed
         self.strict = strict
         self.command_id_window = command_id_window
+        self.history = history  # calls, journal entries and webhook attempts kept per namespace
         self._by_key: dict[str, Namespace] = {}
 
     def get(self, api_key: str) -> Namespace:
         namespace = self._by_key.get(api_key)
         if namespace is None:
             store = CallStore(
-                id_factory(self.seed, api_key), strict=self.strict, command_id_window=self.command_id_window
+                id_factory(self.seed, api_key),
+                strict=self.strict,
+                command_id_window=self.command_id_window,
+                history=self.history,
             )
-            namespace = self._by_key[api_key] = Namespace(api_key, store, seed=self.seed)
+            namespace = self._by_key[api_key] = Namespace(
+                api_key,
+                store,
+                journal=Journal(self.history),
+                seed=self.seed,
+                webhook_attempts=deque(maxlen=self.history),
+            )
         return namespace
 
     def owner_of(self, call_control_id: str) -> Namespace | None:

@@ -6,8 +6,9 @@ belongs to no namespace and is not journaled). The body is read once here and re
 the journal holds it even when the app never reads it (an unknown route, say). A route marks a
 request answered from the command_id memory by setting ``request.state.deduplicated``.
 
-``NamespacedWebhookSender`` tags each webhook event, when it is queued, with the namespaces that know
-its call at that moment; ``GET /_emulator/webhooks`` shows a namespace the attempts of its events.
+``NamespacedWebhookSender`` notes, when an event is queued, which namespaces know its call at that
+moment, and records each delivery attempt of the event in those namespaces; ``GET /_emulator/webhooks``
+shows a namespace its own attempts.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulator.namespaces import Namespaces
+from emulator.namespaces import Namespace, Namespaces
 from emulator.state import utc_timestamp
-from emulator.webhooks import WebhookSender, WebhookTarget
+from emulator.webhooks import DeliveryAttempt, WebhookSender, WebhookTarget
 
 API_PREFIX = "/v2"
 
@@ -84,14 +85,26 @@ class JournalRecorder:
 
 
 class NamespacedWebhookSender(WebhookSender):
-    """A ``WebhookSender`` that notes which namespaces each event belongs to before queueing it."""
+    """A ``WebhookSender`` that records each attempt in the namespaces its event belonged to when queued."""
 
     def __init__(self, *args: Any, namespaces: Namespaces, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.namespaces = namespaces
+        # event id -> (namespace, its epoch when the event was queued), while the event is being delivered
+        self._owners: dict[str, list[tuple[Namespace, int]]] = {}
 
     def send(self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any]) -> None:
         event_id = str(event.get("id", ""))
-        for namespace in self.namespaces.owners_of(call_control_id):
-            namespace.event_ids.add(event_id)
+        owners = [(namespace, namespace.epoch) for namespace in self.namespaces.owners_of(call_control_id)]
+        if owners:
+            self._owners[event_id] = owners
         super().send(call_control_id, target, event)
+
+    def _record(self, attempt: DeliveryAttempt) -> None:
+        super()._record(attempt)
+        for namespace, epoch in self._owners.get(attempt.event_id, ()):
+            if namespace.epoch == epoch:  # not reset since: the event is still this namespace's
+                namespace.webhook_attempts.append(attempt)
+
+    def _event_done(self, event_id: str) -> None:
+        self._owners.pop(event_id, None)

@@ -33,11 +33,16 @@ class IllegalTransition(RuntimeError):
 class CallStore:
     """In-memory calls of one emulator instance."""
 
-    def __init__(self, ids: IdFactory, *, strict: bool = False, command_id_window: float = 60.0) -> None:
+    def __init__(
+        self, ids: IdFactory, *, strict: bool = False, command_id_window: float = 60.0, history: int = 1000
+    ) -> None:
         self.ids = ids
         self.strict = strict
         self.command_id_window = command_id_window
-        self.calls: dict[str, Call] = {}
+        # Calls kept at most: past it the oldest *ended* calls are forgotten (live ones never), so a
+        # long run of call churn holds bounded memory. A forgotten id is an unknown id again.
+        self.history = history
+        self.calls: dict[str, Call] = {}  # in creation order, which _forget_ended relies on
         # (call_control_id, command_id) -> (expiry, the data first answered); insertion order is
         # expiry order, since every entry lives for the same window.
         self._commands: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
@@ -67,7 +72,21 @@ class CallStore:
         )
         call.history.append((now, state))
         self.calls[call.call_control_id] = call
+        if len(self.calls) > self.history:
+            self._forget_ended()
         return call
+
+    def _forget_ended(self) -> None:
+        """Forget the oldest ended calls until at most ``history`` calls are kept (or only live ones are left)."""
+        excess = len(self.calls) - self.history
+        ended: list[str] = []
+        for call_control_id, call in self.calls.items():
+            if len(ended) == excess:
+                break
+            if call.state is CallState.ENDED:
+                ended.append(call_control_id)
+        for call_control_id in ended:
+            del self.calls[call_control_id]
 
     def lookup(self, call_control_id: str, now: float) -> Call:
         """The call for a command. Lenient mode treats an unseen id as an answered call."""

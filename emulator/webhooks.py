@@ -125,6 +125,7 @@ class WebhookSender:
         retry_delays: Sequence[float] = (1.0, 2.0),
         clock: Callable[[], float] = time.time,
         spawn: Spawn | None = None,
+        history: int = 1000,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
@@ -136,7 +137,7 @@ class WebhookSender:
         self.retry_delays = tuple(retry_delays)
         self._clock = clock
         self._spawn = spawn
-        self.attempts: list[DeliveryAttempt] = []
+        self.attempts: deque[DeliveryAttempt] = deque(maxlen=history)  # the latest, oldest first
         self._queues: dict[str, deque[_Queued]] = {}
         self._workers: dict[str, asyncio.Task[Any] | None] = {}
         self._own_tasks: set[asyncio.Task[None]] = set()
@@ -157,9 +158,11 @@ class WebhookSender:
         snapshot: dict[str, Any] = json.loads(json.dumps(event))
         if target is None:
             self._skip(call_control_id, snapshot)
+            self._event_done(str(snapshot.get("id", "")))
             return
         if self._closed:
             log.warning("webhook %s for %s dropped: the sender is closed", _event_type(snapshot), call_control_id)
+            self._event_done(str(snapshot.get("id", "")))
             return
         self._queues.setdefault(call_control_id, deque()).append(_Queued(target, snapshot))
         self._pending += 1
@@ -211,7 +214,7 @@ class WebhookSender:
             log.info(
                 "no webhook URL configured: webhooks (like %s for %s) are not sent", _event_type(event), call_control_id
             )
-        self.attempts.append(
+        self._record(
             DeliveryAttempt(
                 event_id=str(event.get("id", "")),
                 event_type=_event_type(event),
@@ -239,12 +242,15 @@ class WebhookSender:
                 finally:
                     queue.popleft()
                     self._settle(1)
+                    self._event_done(str(item.event.get("id", "")))
         finally:
             # Normally the queue is empty here. After a cancel or a bug its leftovers are dropped, so
             # wait_idle cannot hang on them.
             if queue:
                 log.warning("webhooks for %s: %d queued event(s) dropped", call_control_id, len(queue))
                 self._settle(len(queue))
+                for item in queue:
+                    self._event_done(str(item.event.get("id", "")))
                 queue.clear()
             if self._queues.get(call_control_id) is queue:
                 del self._queues[call_control_id]
@@ -310,7 +316,7 @@ class WebhookSender:
             record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         finally:
             record.latency_ms = round((loop.time() - started) * 1000, 3)
-            self.attempts.append(record)
+            self._record(record)
         if not record.ok:
             reason = f"status {record.status}" if record.status is not None else record.error
             log.warning(
@@ -331,6 +337,12 @@ class WebhookSender:
                 record.latency_ms,
             )
         return record.ok
+
+    def _record(self, attempt: DeliveryAttempt) -> None:
+        self.attempts.append(attempt)
+
+    def _event_done(self, event_id: str) -> None:
+        """Called once per event when nothing more will be attempted for it."""
 
     def _now_iso(self) -> str:
         return _iso(self._clock())

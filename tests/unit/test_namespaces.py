@@ -49,13 +49,14 @@ def test_reset_ends_live_calls_returns_running_streams_and_restarts_the_id_seque
         duration_ms=0,
         api_key="A",
     )
-    namespace.event_ids.add("event-1")
+    namespace.webhook_attempts.append("an attempt")  # type: ignore[arg-type]
     namespace.store.remember_command("", "cmd", 0, {"result": "ok"})
 
     assert namespace.reset(now=5) == [stream]
     assert stream.stop_requested
     assert answered.state is CallState.ENDED and ringing.history[-1] == (5, CallState.ENDED)
-    assert namespace.store.calls == {} and len(namespace.journal) == 0 and namespace.event_ids == set()
+    assert namespace.store.calls == {} and len(namespace.journal) == 0 and not namespace.webhook_attempts
+    assert namespace.epoch == 1
     assert namespace.store.seen_command("", "cmd", 1) is None
     assert dial(namespaces, "A").call_control_id == answered.call_control_id
 

@@ -75,3 +75,24 @@ def test_seeded_ids_are_reproducible_and_shaped_like_telnyx():
     ccid = IdFactory().call_control_id()
     assert ccid.startswith("v3:") and len(ccid) == 3 + 54
     assert IdFactory().time_uuid()[14] == "1"
+
+
+def test_past_the_history_the_oldest_ended_calls_are_forgotten_and_live_ones_kept():
+    store = make_store(history=3)
+    live = store.lookup("v3:live", now=0)
+    ended = [store.lookup(f"v3:ended-{n}", now=n) for n in range(3)]
+    for call in ended:
+        transition(call, CallState.ENDED, now=5)
+    assert len(store.calls) == 4  # none had ended when they were created: nothing to forget yet
+    # Creating a fifth call forgets the two oldest ended calls; the live one, older still, stays.
+    store.lookup("v3:new", now=6)
+    assert list(store.calls) == ["v3:live", "v3:ended-2", "v3:new"]
+    assert live.state is CallState.ANSWERED
+    # A forgotten id is unknown again: in lenient mode, a fresh answered call.
+    assert store.lookup("v3:ended-0", now=7).state is CallState.ANSWERED
+
+
+def test_live_calls_are_never_forgotten_even_past_the_history():
+    store = make_store(history=2)
+    calls = [store.lookup(f"v3:{n}", now=n) for n in range(5)]
+    assert list(store.calls) == [call.call_control_id for call in calls]
