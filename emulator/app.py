@@ -154,5 +154,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # Telnyx answers an unknown path 404; Starlette would redirect "/v2/calls/" to "/v2/calls" (307)
+    # with no body, which no Telnyx client expects.
+    app.router.redirect_slashes = False
     app.state.emulator = state
     return app
