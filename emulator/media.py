@@ -3,8 +3,8 @@
 A stream's hot path then only picks a precomputed base64 string per 20 ms tick: rendering, encoding
 and base64 happen once per scenario and codec, however many streams play it.
 
-The caller's track is a compiled script (``emulator.script``): audio segments, waits for the app,
-and hang-ups, walked tick by tick by each stream's own ``ScriptCursor``. Every audio segment and
+The caller's track is a compiled script (``emulator.segments``): audio segments, waits for the app,
+and hang-ups, walked tick by tick by each stream's own ``ScriptCursor`` (``emulator.script``). Every audio segment and
 the idle loop played during waits are pre-encoded here. The outbound track (what the call plays to
 the caller) is plain audio.
 """
@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator import codecs, script
-from emulator.scenarios import Scenario, ScenarioError, compile_track, load_scenario, render_track
+from emulator import codecs
+from emulator.scenarios import Scenario, ScenarioError, load_scenario
+from emulator.script import render, render_track
+from emulator.segments import AudioSegment, CompiledTrack, compile_track
 
 FRAME_MS = codecs.FRAME_MS
 
@@ -32,7 +34,7 @@ class StreamMedia:
     codec: str
     sample_rate: int
     frame_samples: int
-    script: script.CompiledTrack  # the caller (inbound track)
+    script: CompiledTrack  # the caller (inbound track)
     segment_payloads: tuple[tuple[str, ...], ...]  # per script segment: its frames' payloads (() unless audio)
     idle_payloads: tuple[str, ...]  # the loop played while the caller waits
     outbound: tuple[str, ...]  # the outbound script's frames
@@ -66,14 +68,14 @@ def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
     compiled = compile_track(scenario.inbound, info.sample_rate)
     seen: dict[str, str] = {}
     segments = tuple(
-        _encode_frames(segment.pcm, info, seen) if isinstance(segment, script.AudioSegment) else ()
+        _encode_frames(segment.pcm, info, seen) if isinstance(segment, AudioSegment) else ()
         for segment in compiled.segments
     )
     outbound = render_track(scenario.outbound, info.sample_rate)
     outbound_pcm = np.zeros(-(-len(outbound.pcm) // info.frame_samples) * info.frame_samples, dtype=np.int16)
     outbound_pcm[: len(outbound.pcm)] = outbound.pcm
     outbound_pcm.flags.writeable = False  # shared by every stream of this scenario and codec
-    nominal = script.render(compiled)
+    nominal = render(compiled)
     return StreamMedia(
         scenario=scenario.name,
         codec=info.codec,

@@ -20,8 +20,10 @@ import numpy as np
 import soundfile as sf
 
 from emulator import scenarios, tts
-from emulator.scenarios import Say, Scenario, ScenarioError, render_track
-from emulator.script import HangupSegment, RenderedTrack, WaitSegment, render
+from emulator.scenarios import Scenario, ScenarioError
+from emulator.script import RenderedTrack, render, render_track
+from emulator.segments import HangupSegment, WaitSegment, compile_track
+from emulator.steps import Say, walk
 
 PROG = "telnyx-emulator"
 
@@ -102,7 +104,7 @@ def _expand(names: list[str], directory: Path) -> list[Path]:
 
 def _bundle(scenario: Scenario, speech: tts.SpeechCache) -> int:
     bundle_dir, added = scenario.base_dir / tts.BUNDLE_DIR, 0
-    for step in scenarios.walk((*scenario.inbound, *scenario.outbound)):
+    for step in walk((*scenario.inbound, *scenario.outbound)):
         if isinstance(step, Say):
             voice = tts.Voice(step.voice, step.wpm, step.pitch)
             if not (bundle_dir / f"{tts.key(step.text, voice)}.flac").is_file():
@@ -112,10 +114,10 @@ def _bundle(scenario: Scenario, speech: tts.SpeechCache) -> int:
 
 
 def _summary(scenario: Scenario) -> str:
-    track = scenarios.compile_track(scenario.inbound, 16000)
+    track = compile_track(scenario.inbound, 16000)
     waits = sum(isinstance(segment, WaitSegment) for segment in track.segments)
     rendered = render(track)
-    steps = sum(1 for _ in scenarios.walk(scenario.inbound))
+    steps = sum(1 for _ in walk(scenario.inbound))
     parts = [f"{steps} inbound step{'s' * (steps != 1)}", f"{rendered.duration_ms / 1000:.1f} s"]
     if waits:
         parts[-1] += f" if the app never answers ({waits} wait_for step{'s' * (waits != 1)} at the timeout)"

@@ -1,4 +1,4 @@
-"""Scripted callers: YAML scenarios, validated, loaded into steps, and compiled or rendered to PCM.
+"""Scripted callers: YAML scenario files, validated against their schema and loaded into steps.
 
 A scenario says what the caller sends (``inbound``) and, optionally, what the call plays back (``outbound``).
 Each step is a mapping with exactly one key, the step type::
@@ -16,54 +16,54 @@ Each step is a mapping with exactly one key, the step type::
       - silence: {ms: 1000}
 
 Files are checked against ``schemas/scenario.schema.json``; every problem becomes one ``ScenarioError`` line
-such as ``scenarios/ivr.yaml:7: inbound[2].tone.frequency: expected a number, got 'abc'``. Audio files are
-decoded and speech is synthesized (or found in its cache, see ``emulator.tts``) at load time, so compiling and
-rendering are pure. ``compile_track`` gives the segments the stream engine walks (``emulator.script``);
-``render_track`` gives what an app that never answers would hear.
+such as ``scenarios/ivr.yaml:7: inbound[2].tone.frequency: expected a number, got 'abc'``. This module is the
+loader: it reads the file, decodes audio files and finds speech (in its cache, see ``emulator.tts``) and builds
+the steps (``emulator.steps``), so compiling (``emulator.segments``) and rendering (``emulator.script``) are pure.
 
-Adding a step type: a frozen dataclass with ``kind``, ``duration_ms`` and ``render`` (or a control step handled
-by ``emulator.script``), a builder in ``_STEP_TYPES`` and the ``Step`` union, and a branch under ``$defs/step``
-(and ``$defs/outbound_step`` if it may play on the outbound track) in the schema.
+Adding a step type: a frozen dataclass in ``emulator.steps`` (with ``kind``, ``duration_ms`` and ``render``, or a
+control step handled by ``emulator.segments`` and ``emulator.script``), a builder here in ``_STEP_TYPES``, and a
+branch under ``$defs/step`` (and ``$defs/outbound_step`` if it may play on the outbound track) in the schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Final, overload
+from typing import Any, Final
 
 import numpy as np
 import soundfile as sf
 import yaml
-from numpy.typing import NDArray
 
-from emulator import script, synth, tts, yamlcheck
+from emulator import tts, yamlcheck
 from emulator.resources import data_dir
-from emulator.script import (
-    CompiledTrack,
-    DtmfEvent as DtmfEvent,  # re-exported: steps and tracks speak of it
+from emulator.steps import (
+    APP_AUDIO_END,
+    DTMF_GAP_MS,
+    DTMF_LEVEL_DBFS,
+    DTMF_MS,
+    MARK,
+    SAY_LEVEL_DBFS,
+    TONE_LEVEL_DBFS,
+    Dtmf,
     Hangup,
     Mix,
     Noise,
-    RenderedTrack as RenderedTrack,
+    Play,
     Repeat,
+    Say,
+    Silence,
+    Step,
+    Tone,
+    Track,
     WaitFor,
 )
 from emulator.yamlcheck import FieldPath
 
-TONE_LEVEL_DBFS: Final = -12.0
-DTMF_LEVEL_DBFS: Final = -10.0
-DTMF_MS: Final = 100
-DTMF_GAP_MS: Final = 100
-SAY_LEVEL_DBFS: Final = -3.0
 # A track, counting each wait_for at its timeout, may last an hour; compiled audio is kept in memory.
 MAX_TRACK_MS: Final = 3_600_000
 MAX_STEPS: Final = 100_000  # once repeats are expanded
-
-_Rendered = tuple[NDArray[np.int16], tuple[DtmfEvent, ...]]  # samples, events relative to the step start
-_NO_AUDIO: Final = np.zeros(0, dtype=np.float32)
-_NO_AUDIO.setflags(write=False)
 
 
 class ScenarioError(Exception):
@@ -111,181 +111,74 @@ class StepContext:
         return yamlcheck.format_problem(self.source, yamlcheck.line_of(self.root, path), path, message)
 
 
-@dataclass(frozen=True, slots=True)
-class Silence:
-    kind: ClassVar[str] = "silence"
-    ms: int
-
-    @classmethod
-    def from_yaml(cls, data: Mapping[str, Any], ctx: StepContext) -> Silence:
-        return cls(ms=int(data["ms"]))
-
-    @property
-    def duration_ms(self) -> float:
-        return float(self.ms)
-
-    def render(self, rate: int) -> _Rendered:
-        return synth.silence(self.ms, rate), ()
+def _silence(data: Mapping[str, Any], ctx: StepContext) -> Silence:
+    return Silence(ms=int(data["ms"]))
 
 
-@dataclass(frozen=True, slots=True)
-class Tone:
-    kind: ClassVar[str] = "tone"
-    frequencies: tuple[float, ...]
-    ms: int
-    level: float = TONE_LEVEL_DBFS
-
-    @classmethod
-    def from_yaml(cls, data: Mapping[str, Any], ctx: StepContext) -> Tone:
-        f = data["frequency"]
-        freqs = tuple(float(x) for x in f) if isinstance(f, list) else (float(f),)
-        return cls(frequencies=freqs, ms=int(data["ms"]), level=float(data.get("level", TONE_LEVEL_DBFS)))
-
-    @property
-    def duration_ms(self) -> float:
-        return float(self.ms)
-
-    def render(self, rate: int) -> _Rendered:
-        return synth.tone(self.frequencies, self.ms, self.level, rate), ()
+def _tone(data: Mapping[str, Any], ctx: StepContext) -> Tone:
+    f = data["frequency"]
+    freqs = tuple(float(x) for x in f) if isinstance(f, list) else (float(f),)
+    return Tone(frequencies=freqs, ms=int(data["ms"]), level=float(data.get("level", TONE_LEVEL_DBFS)))
 
 
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    """Digits as tone pairs of ``ms`` each, with ``gap_ms`` of silence between digits (not after the last)."""
+def _dtmf(data: Mapping[str, Any], ctx: StepContext) -> Dtmf:
+    return Dtmf(
+        digits=str(data["digits"]),
+        ms=int(data.get("ms", DTMF_MS)),
+        gap_ms=int(data.get("gap_ms", DTMF_GAP_MS)),
+        level=float(data.get("level", DTMF_LEVEL_DBFS)),
+    )
 
-    kind: ClassVar[str] = "dtmf"
-    digits: str
-    ms: int = DTMF_MS
-    gap_ms: int = DTMF_GAP_MS
-    level: float = DTMF_LEVEL_DBFS
 
-    @classmethod
-    def from_yaml(cls, data: Mapping[str, Any], ctx: StepContext) -> Dtmf:
-        return cls(
-            digits=str(data["digits"]),
-            ms=int(data.get("ms", DTMF_MS)),
-            gap_ms=int(data.get("gap_ms", DTMF_GAP_MS)),
-            level=float(data.get("level", DTMF_LEVEL_DBFS)),
+def load_audio(path: Path, level: float = 0.0, file: str | None = None, max_ms: int | None = None) -> Play:
+    """A ``play`` step for ``path`` (WAV/FLAC/OGG/MP3/...); raises ``OSError`` or ``soundfile.LibsndfileError``."""
+    path = path.resolve()
+    with path.open("rb") as fh:  # open here so a missing/unreadable file gets the OS's own reason
+        data, rate = sf.read(fh, dtype="float32", always_2d=True)
+    if len(data) == 0:
+        raise OSError("no audio frames")
+    mono = np.ascontiguousarray(data.mean(axis=1, dtype=np.float32))  # mix down: a caller is one channel
+    mono.setflags(write=False)
+    name = str(path) if file is None else file
+    return Play(file=name, path=path, samples=mono, sample_rate=int(rate), level=level, max_ms=max_ms)
+
+
+def _play(data: Mapping[str, Any], ctx: StepContext) -> Play:
+    file, max_ms = str(data["file"]), data.get("max_ms")
+    try:
+        return load_audio(ctx.base_dir / file, float(data.get("level", 0.0)), file, max_ms)
+    except (OSError, RuntimeError) as e:  # soundfile.LibsndfileError is a RuntimeError
+        reason = getattr(e, "error_string", None) or getattr(e, "strerror", None) or str(e)
+        raise _FieldError(("file",), f"cannot read {file!r}: {str(reason).strip().rstrip('.')}") from None
+
+
+def speak(text: str, speech: tts.SpeechCache, bundle_dir: Path | None = None, **options: Any) -> Say:
+    """A ``say`` step with its audio (from the bundle, the cache or espeak-ng); raises ``tts.SpeechError``."""
+    step = Say(text, **options)
+    found = speech.get(text, tts.Voice(step.voice, step.wpm, step.pitch), bundle_dir)
+    return replace(step, samples=found.samples, sample_rate=found.sample_rate, origin=found.origin)
+
+
+def _say(data: Mapping[str, Any], ctx: StepContext) -> Say:
+    options = {name: data[name] for name in ("voice", "wpm", "pitch", "max_ms") if name in data}
+    try:
+        return speak(
+            str(data["text"]),
+            ctx.speech,
+            ctx.base_dir / tts.BUNDLE_DIR,
+            level=float(data.get("level", SAY_LEVEL_DBFS)),
+            **options,
         )
-
-    @property
-    def duration_ms(self) -> float:
-        return float(len(self.digits) * self.ms + (len(self.digits) - 1) * self.gap_ms)
-
-    def render(self, rate: int) -> _Rendered:
-        parts: list[NDArray[np.int16]] = []
-        for i, digit in enumerate(self.digits):
-            if i:
-                parts.append(synth.silence(self.gap_ms, rate))
-            parts.append(synth.dtmf_digit(digit, self.ms, self.level, rate))
-        stride = self.ms + self.gap_ms
-        events = tuple(DtmfEvent(i * stride, d, self.ms) for i, d in enumerate(self.digits))
-        return np.concatenate(parts), events
-
-
-@dataclass(frozen=True, slots=True)
-class Play:
-    """An audio file, decoded at load time to mono float32 at its own rate (read-only); ``level`` is gain in dB."""
-
-    kind: ClassVar[str] = "play"
-    file: str  # as written in the scenario, for messages
-    path: Path  # resolved absolute path
-    samples: NDArray[np.float32] = field(repr=False, compare=False)
-    sample_rate: int
-    level: float = 0.0
-    max_ms: int | None = None  # play only the first max_ms of the file
-
-    @classmethod
-    def load(cls, path: Path, level: float = 0.0, file: str | None = None, max_ms: int | None = None) -> Play:
-        """Decode ``path`` (WAV/FLAC/OGG/MP3/...); raises ``OSError`` or ``soundfile.LibsndfileError``."""
-        path = path.resolve()
-        with path.open("rb") as fh:  # open here so a missing/unreadable file gets the OS's own reason
-            data, rate = sf.read(fh, dtype="float32", always_2d=True)
-        if len(data) == 0:
-            raise OSError("no audio frames")
-        mono = np.ascontiguousarray(data.mean(axis=1, dtype=np.float32))  # mix down: a caller is one channel
-        mono.setflags(write=False)
-        name = str(path) if file is None else file
-        return cls(file=name, path=path, samples=mono, sample_rate=int(rate), level=level, max_ms=max_ms)
-
-    @classmethod
-    def from_yaml(cls, data: Mapping[str, Any], ctx: StepContext) -> Play:
-        file, max_ms = str(data["file"]), data.get("max_ms")
-        try:
-            return cls.load(ctx.base_dir / file, float(data.get("level", 0.0)), file, max_ms)
-        except (OSError, RuntimeError) as e:  # soundfile.LibsndfileError is a RuntimeError
-            reason = getattr(e, "error_string", None) or getattr(e, "strerror", None) or str(e)
-            raise _FieldError(("file",), f"cannot read {file!r}: {str(reason).strip().rstrip('.')}") from None
-
-    @property
-    def duration_ms(self) -> float:
-        return _clip_ms(len(self.samples) * 1000 / self.sample_rate, self.max_ms)
-
-    def render(self, rate: int) -> _Rendered:
-        pcm = _cut(synth.resample(self.samples, self.sample_rate, rate), self.max_ms, rate)
-        return synth.to_int16(pcm * 10.0 ** (self.level / 20.0)), ()
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    """Text to speech (espeak-ng, cached: see ``emulator.tts``), peak-normalised to ``level`` dBFS."""
-
-    kind: ClassVar[str] = "say"
-    text: str
-    voice: str = tts.DEFAULT_VOICE
-    wpm: int = tts.DEFAULT_WPM
-    pitch: int = tts.DEFAULT_PITCH
-    level: float = SAY_LEVEL_DBFS
-    max_ms: int | None = None  # stop talking after this long: a sentence cut short
-    samples: NDArray[np.float32] = field(default_factory=lambda: _NO_AUDIO, repr=False, compare=False)
-    sample_rate: int = field(default=tts.STORE_RATE, compare=False)
-    origin: str = field(default="", compare=False)  # where the audio came from: bundle, cache or espeak-ng
-
-    @classmethod
-    def speak(cls, text: str, speech: tts.SpeechCache, bundle_dir: Path | None = None, **options: Any) -> Say:
-        """A ``say`` step with its audio; raises ``tts.SpeechError``."""
-        step = cls(text, **options)
-        found = speech.get(text, tts.Voice(step.voice, step.wpm, step.pitch), bundle_dir)
-        return replace(step, samples=found.samples, sample_rate=found.sample_rate, origin=found.origin)
-
-    @classmethod
-    def from_yaml(cls, data: Mapping[str, Any], ctx: StepContext) -> Say:
-        options = {name: data[name] for name in ("voice", "wpm", "pitch", "max_ms") if name in data}
-        try:
-            return cls.speak(
-                str(data["text"]),
-                ctx.speech,
-                ctx.base_dir / tts.BUNDLE_DIR,
-                level=float(data.get("level", SAY_LEVEL_DBFS)),
-                **options,
-            )
-        except tts.SpeechError as e:
-            raise _FieldError((e.field,), str(e)) from None
-
-    @property
-    def duration_ms(self) -> float:
-        return _clip_ms(len(self.samples) * 1000 / self.sample_rate, self.max_ms)
-
-    def render(self, rate: int) -> _Rendered:
-        # The gain comes from the stored audio, so the level is the same at every stream rate.
-        gain = synth.peak_gain(self.samples, self.level)
-        return synth.to_int16(_cut(synth.resample(self.samples, self.sample_rate, rate), self.max_ms, rate) * gain), ()
-
-
-def _clip_ms(ms: float, max_ms: int | None) -> float:
-    return ms if max_ms is None else min(ms, float(max_ms))
-
-
-def _cut(samples: NDArray[np.float32], max_ms: int | None, rate: int) -> NDArray[np.float32]:
-    return samples if max_ms is None else samples[: synth.ms_to_samples(max_ms, rate)]
+    except tts.SpeechError as e:
+        raise _FieldError((e.field,), str(e)) from None
 
 
 def _wait_for(data: Mapping[str, Any], ctx: StepContext) -> WaitFor:
     mark = data.get("mark")
-    event = data.get("event", script.MARK if mark is not None else script.APP_AUDIO_END)
-    if mark is not None and event != script.MARK:
+    event = data.get("event", MARK if mark is not None else APP_AUDIO_END)
+    if mark is not None and event != MARK:
         raise _FieldError(("mark",), f"only used with event: mark (this wait is for {event})")
-    if "silence_ms" in data and event != script.APP_AUDIO_END:
+    if "silence_ms" in data and event != APP_AUDIO_END:
         raise _FieldError(("silence_ms",), f"only used with event: app_audio_end (this wait is for {event})")
     defaults = WaitFor()
     return WaitFor(
@@ -307,41 +200,16 @@ def _repeat(data: Mapping[str, Any], ctx: StepContext) -> Repeat:
     return Repeat(times=int(data["times"]), steps=ctx.steps(data["steps"], (*ctx.path, "steps")))
 
 
-Step = Silence | Tone | Dtmf | Play | Say | WaitFor | Hangup | Repeat
-
 _STEP_TYPES: Final[dict[str, Callable[[Mapping[str, Any], StepContext], Step]]] = {
-    "dtmf": Dtmf.from_yaml,
+    "dtmf": _dtmf,
     "hangup": _hangup,
-    "play": Play.from_yaml,
+    "play": _play,
     "repeat": _repeat,
-    "say": Say.from_yaml,
-    "silence": Silence.from_yaml,
-    "tone": Tone.from_yaml,
+    "say": _say,
+    "silence": _silence,
+    "tone": _tone,
     "wait_for": _wait_for,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Track(Sequence[Step]):
-    """One track's steps and its mix options. A sequence of its steps, so it can be used wherever steps are."""
-
-    steps: tuple[Step, ...] = ()
-    mix: Mix = Mix()
-
-    @overload
-    def __getitem__(self, index: int) -> Step: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Step, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> Step | tuple[Step, ...]:
-        return self.steps[index]
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def __iter__(self) -> Iterator[Step]:
-        return iter(self.steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,29 +229,6 @@ class Scenario:
     outbound: Track
     callee: Callee = Callee()
     base_dir: Path = field(default=Path(), compare=False)  # play files and the speech bundle are relative to it
-
-
-def compile_track(steps: Sequence[Step], sample_rate: int, mix: Mix | None = None) -> CompiledTrack:
-    """The segments the stream engine walks (see ``emulator.script``); a ``Track`` brings its own mix."""
-    if mix is None and isinstance(steps, Track):
-        mix = steps.mix
-    return script.compile_track(steps, sample_rate, mix)
-
-
-def render_track(steps: Sequence[Step], sample_rate: int, mix: Mix | None = None) -> RenderedTrack:
-    """The track as an app that never answers hears it: each ``wait_for`` lasts its timeout, ``hangup`` ends it.
-
-    Plain audio steps render back to back, exactly; DTMF events are offset to where their step starts.
-    """
-    return script.render(compile_track(steps, sample_rate, mix))
-
-
-def walk(steps: Iterable[Step]) -> Iterator[Step]:
-    """Every step, including those inside ``repeat`` (once each, not expanded)."""
-    for step in steps:
-        yield step
-        if isinstance(step, Repeat):
-            yield from walk(step.steps)  # type: ignore[arg-type]  # a Repeat built here holds Steps
 
 
 def default_scenario_dir() -> Path:

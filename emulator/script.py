@@ -1,16 +1,9 @@
-"""A caller's script compiled for the stream engine, and the pure turn-taking state machine that plays it.
+"""Walking a compiled track: the pure turn-taking state machine the stream engine drives, and the render of what
+an app that never answers receives.
 
-``compile_track(steps, rate)`` turns a track's steps into **segments** the engine walks one 20 ms tick at a time:
-
-* ``AudioSegment`` — PCM at the stream's rate plus its DTMF events. Adjacent audio steps are merged into one
-  segment and ``repeat`` is expanded, so segments alternate with waits. Every segment but the track's last is a
-  whole number of frames, so the next one starts on a frame boundary.
-* ``WaitSegment`` — the caller waits for the app (a ``WaitFor``); meanwhile the engine sends the track's idle
-  frames (``CompiledTrack.idle``: silence, or the scenario's background noise).
-* ``HangupSegment`` — the caller hangs up: the engine sends ``call.hangup`` and ends the stream.
-
-Turn-taking is three pure pieces, all in media time (milliseconds since the stream's first frame, tick ``n`` at
-``n * 20``), so they behave the same at every ``--speed``:
+A track is compiled once into segments (``emulator.segments``): audio, waits for the app, hang-ups. Turn-taking is
+three pure pieces, all in media time (milliseconds since the stream's first frame, tick ``n`` at ``n * 20``), so
+they behave the same at every ``--speed``:
 
 * ``Turn`` — what the app did since the caller's current turn began (since the last wait resolved, or the
   stream started): when it first started playing audio, whether it plays now, when it last stopped, and which
@@ -37,7 +30,7 @@ The conditions, with ``now`` the current tick's time:
 ``render(track)`` is what an app that never plays audio nor echoes a mark receives: every wait lasts its
 timeout (rounded up to whole frames) and then does its ``on_timeout``. A unit test checks it against the cursor.
 
-Integration (the engine, per stream): compile once per (scenario, codec) with ``scenarios.compile_track`` and
+Integration (the engine, per stream): compile once per (scenario, codec) with ``segments.compile_track`` and
 share the result (it is immutable; pre-encode each AudioSegment and the idle loop to payloads if you like);
 per stream make a ``ScriptCursor(track)``. At every tick ``n``, before sending anything for tick ``n``:
 
@@ -54,270 +47,14 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import ClassVar, Final, Protocol
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator import synth
-
-FRAME_MS: Final = 20
-
-APP_AUDIO_END: Final = "app_audio_end"
-APP_AUDIO_START: Final = "app_audio_start"
-MARK: Final = "mark"
-WAIT_EVENTS: Final = (APP_AUDIO_END, APP_AUDIO_START, MARK)
-ON_TIMEOUT: Final = ("continue", "hangup", "fail")
-# The hangup_cause values Telnyx reports (see events.SIP_CAUSES); a scripted caller may end with any of them.
-HANGUP_CAUSES: Final = (
-    "call_rejected",
-    "no_answer",
-    "normal_clearing",
-    "originator_cancel",
-    "timeout",
-    "unspecified",
-    "user_busy",
-)
-
-# Background noise is one seamless loop this long, reused for the whole call: long enough that its repetition
-# is not heard, short enough to keep (4 s at 16 kHz is 128 KB of int16).
-NOISE_LOOP_MS: Final = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfEvent:
-    at_ms: int
-    digit: str
-    duration_ms: int
-
-
-_Rendered = tuple[NDArray[np.int16], tuple[DtmfEvent, ...]]  # samples, events relative to the step start
-
-
-class AudioStep(Protocol):
-    """A step that is audio: rendering it is pure (files were decoded when the scenario loaded)."""
-
-    @property
-    def duration_ms(self) -> float: ...
-
-    def render(self, rate: int) -> _Rendered: ...
-
-
-@dataclass(frozen=True, slots=True)
-class WaitFor:
-    """The caller waits for the app: see the module docstring for exactly when each ``event`` is met."""
-
-    kind: ClassVar[str] = "wait_for"
-    event: str = APP_AUDIO_END
-    mark: str | None = None  # for event "mark"
-    silence_ms: int = 700  # for event "app_audio_end": this much quiet ends the app's turn
-    after_ms: int = 0  # resume this long after the condition is met
-    timeout_ms: int = 10_000
-    on_timeout: str = "continue"
-    origin: str = field(default="wait_for", compare=False)  # "file:line: inbound[3].wait_for", for messages
-
-    def __post_init__(self) -> None:
-        if self.event not in WAIT_EVENTS:
-            raise ValueError(f"event must be one of {', '.join(WAIT_EVENTS)}, got {self.event!r}")
-        if (self.event == MARK) != (self.mark is not None):
-            raise ValueError("a mark name is needed for event 'mark', and only then")
-        if self.on_timeout not in ON_TIMEOUT:
-            raise ValueError(f"on_timeout must be one of {', '.join(ON_TIMEOUT)}, got {self.on_timeout!r}")
-        if min(self.silence_ms, self.after_ms) < 0 or self.timeout_ms <= 0:
-            raise ValueError("silence_ms and after_ms must be >= 0, timeout_ms > 0")
-
-    @property
-    def duration_ms(self) -> float:
-        """How long the wait lasts when the app never answers: its timeout, in whole frames."""
-        return float(_ticks(self.timeout_ms) * FRAME_MS)
-
-    def expecting(self) -> str:
-        if self.event == APP_AUDIO_START:
-            return "the app to start playing audio"
-        if self.event == APP_AUDIO_END:
-            return f"the app to play audio and then be quiet for {self.silence_ms} ms"
-        return f"the app to echo mark {self.mark!r}"
-
-
-@dataclass(frozen=True, slots=True)
-class Hangup:
-    """The caller hangs up; nothing after it plays."""
-
-    kind: ClassVar[str] = "hangup"
-    cause: str = "normal_clearing"
-
-    duration_ms: ClassVar[float] = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Repeat:
-    """``steps`` played ``times`` times in a row; expanded when the track compiles."""
-
-    kind: ClassVar[str] = "repeat"
-    times: int
-    steps: tuple[ScriptStep, ...]
-
-    @property
-    def duration_ms(self) -> float:
-        return self.times * sum(step.duration_ms for step in self.steps)
-
-    def count(self) -> int:
-        """Leaf steps once expanded (for limits, without expanding)."""
-        return self.times * sum(step.count() if isinstance(step, Repeat) else 1 for step in self.steps)
-
-
-ScriptStep = AudioStep | WaitFor | Hangup | Repeat
-
-
-@dataclass(frozen=True, slots=True)
-class Noise:
-    """Background noise under a whole track: RMS like a sine at ``level`` dBFS, seeded so it is reproducible."""
-
-    level: float
-    color: str = "pink"
-    seed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Mix:
-    """Track-wide options: ``gain`` in dB on every step's audio, then ``noise`` added underneath (also in waits)."""
-
-    gain: float = 0.0
-    noise: Noise | None = None
-
-
-# --- the compiled form -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # eq=False: comparing numpy arrays has no single truth value
-class AudioSegment:
-    pcm: NDArray[np.int16]  # at the track's rate
-    dtmf: tuple[DtmfEvent, ...]  # at_ms relative to the segment's start
-
-
-@dataclass(frozen=True, slots=True)
-class WaitSegment:
-    condition: WaitFor
-
-
-@dataclass(frozen=True, slots=True)
-class HangupSegment:
-    cause: str = "normal_clearing"
-
-
-Segment = AudioSegment | WaitSegment | HangupSegment
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CompiledTrack:
-    segments: tuple[Segment, ...]
-    sample_rate: int
-    frame_samples: int
-    idle: NDArray[np.int16]  # a whole number of frames (at least one), looped while the caller waits
-
-    @property
-    def idle_frames(self) -> int:
-        return len(self.idle) // self.frame_samples
-
-    def frames_in(self, index: int) -> int:
-        """Frames of the AudioSegment at ``index`` (the track's last segment may end with a partial frame)."""
-        segment = self.segments[index]
-        assert isinstance(segment, AudioSegment)
-        return -(-len(segment.pcm) // self.frame_samples)
-
-    def frame(self, tick: Tick) -> NDArray[np.int16]:
-        """The inbound samples of ``tick``: exactly one frame, zero-padded at the very end of the audio."""
-        fs = self.frame_samples
-        if tick.segment is None:
-            return self.idle[tick.frame * fs : (tick.frame + 1) * fs]
-        segment = self.segments[tick.segment]
-        assert isinstance(segment, AudioSegment)
-        pcm = segment.pcm[tick.frame * fs : (tick.frame + 1) * fs]
-        return pcm if len(pcm) == fs else np.concatenate([pcm, np.zeros(fs - len(pcm), dtype=np.int16)])
-
-
-def frame_samples(rate: int) -> int:
-    return synth.ms_to_samples(FRAME_MS, rate)
-
-
-def expand(steps: Iterable[ScriptStep]) -> Iterator[AudioStep | WaitFor | Hangup]:
-    """The steps with every ``repeat`` unrolled, in play order."""
-    for step in steps:
-        if isinstance(step, Repeat):
-            for _ in range(step.times):
-                yield from expand(step.steps)
-        else:
-            yield step
-
-
-def compile_track(steps: Sequence[ScriptStep], sample_rate: int, mix: Mix | None = None) -> CompiledTrack:
-    """Pure: render the audio steps at ``sample_rate``, merge neighbours, and cut the track at waits and hangups."""
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    mix = mix or Mix()
-    fs = frame_samples(sample_rate)
-    noise = _noise_loop(mix.noise, sample_rate)
-    rendered: dict[int, _Rendered] = {}  # by step identity: a repeated step renders (and resamples) once
-    segments: list[Segment] = []
-    group: list[AudioStep] = []
-    noise_at = 0  # where in the noise loop the next audio segment starts, so segments do not all sound alike
-
-    def flush(last: bool) -> None:
-        nonlocal noise_at
-        if not group:
-            return
-        parts: list[NDArray[np.int16]] = []
-        events: list[DtmfEvent] = []
-        pos = 0
-        for step in group:
-            pcm, step_events = rendered.get(id(step)) or rendered.setdefault(id(step), step.render(sample_rate))
-            offset_ms = (pos * 1000 + sample_rate // 2) // sample_rate
-            events.extend(DtmfEvent(e.at_ms + offset_ms, e.digit, e.duration_ms) for e in step_events)
-            parts.append(pcm)
-            pos += len(pcm)
-        if not last and pos % fs:
-            parts.append(np.zeros(fs - pos % fs, dtype=np.int16))  # the next segment starts on a frame boundary
-        pcm_all = np.concatenate(parts)
-        segments.append(AudioSegment(_mixed(pcm_all, mix.gain, noise, noise_at), tuple(events)))
-        noise_at += len(pcm_all)
-        group.clear()
-
-    for step in expand(steps):
-        if isinstance(step, WaitFor):
-            flush(last=False)
-            segments.append(WaitSegment(step))
-        elif isinstance(step, Hangup):
-            flush(last=False)
-            segments.append(HangupSegment(step.cause))
-            break  # the caller is gone: nothing after a hangup can play
-        else:
-            group.append(step)
-    flush(last=True)
-    idle = synth.to_int16(noise) if noise is not None else np.zeros(fs, dtype=np.int16)
-    for segment in segments:
-        if isinstance(segment, AudioSegment):
-            segment.pcm.setflags(write=False)  # shared by every stream of this scenario and codec
-    idle.setflags(write=False)
-    return CompiledTrack(tuple(segments), sample_rate, fs, idle)
-
-
-def _noise_loop(noise: Noise | None, rate: int) -> NDArray[np.float64] | None:
-    if noise is None:
-        return None
-    n = synth.ms_to_samples(NOISE_LOOP_MS, rate)
-    return synth.noise(noise.color, noise.level, n - n % frame_samples(rate), rate, noise.seed)
-
-
-def _mixed(pcm: NDArray[np.int16], gain_db: float, noise: NDArray[np.float64] | None, at: int) -> NDArray[np.int16]:
-    if gain_db == 0 and noise is None:
-        return pcm  # untouched, so a 16-bit file at the stream's rate still passes through bit for bit
-    out = pcm.astype(np.float64) / 32768.0 * 10.0 ** (gain_db / 20.0)
-    if noise is not None:
-        out += np.resize(np.roll(noise, -(at % len(noise))), len(out))  # np.resize repeats the loop
-    return synth.to_int16(out)
-
+from emulator.segments import AudioSegment, CompiledTrack, HangupSegment, compile_track
+from emulator.steps import APP_AUDIO_START, FRAME_MS, MARK, DtmfEvent, Mix, Step, WaitFor
 
 # --- turn-taking -------------------------------------------------------------------------------------------------
 
@@ -503,7 +240,7 @@ def render(track: CompiledTrack) -> RenderedTrack:
             end = End("hangup", tick * FRAME_MS, cause=segment.cause)
             break
         condition = segment.condition
-        ticks = _ticks(condition.timeout_ms)
+        ticks = condition.timeout_ticks
         idle = np.arange(tick, tick + ticks) % track.idle_frames
         parts.append(track.idle.reshape(-1, fs)[idle].reshape(-1))
         tick += ticks
@@ -516,12 +253,17 @@ def render(track: CompiledTrack) -> RenderedTrack:
     return RenderedTrack(pcm, track.sample_rate, tuple(events), end)
 
 
+def render_track(steps: Sequence[Step], sample_rate: int, mix: Mix | None = None) -> RenderedTrack:
+    """The track as an app that never answers hears it: each ``wait_for`` lasts its timeout, ``hangup`` ends it.
+
+    Plain audio steps render back to back, exactly; DTMF events are offset to where their step starts. A ``Track``
+    brings its own mix; an explicit ``mix`` wins over it.
+    """
+    return render(compile_track(steps, sample_rate, mix))
+
+
 def _timeout_end(condition: WaitFor, at_ms: int) -> End:
     if condition.on_timeout == "hangup":
         return End("hangup", at_ms, cause="normal_clearing")
     error = f"{condition.origin}: timed out after {condition.timeout_ms} ms waiting for {condition.expecting()}"
     return End("failed", at_ms, error=error)
-
-
-def _ticks(ms: int) -> int:
-    return -(-ms // FRAME_MS)

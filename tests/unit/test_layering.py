@@ -1,4 +1,4 @@
-"""Pure modules never import I/O libraries: their logic stays testable without sockets or loops."""
+"""Pure modules never import I/O libraries: their logic stays testable without sockets, loops or processes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ PURE = [
     "commands",
     "schemas",
     "scenarios",
+    "scenario_map",
+    "yamlcheck",
+    "steps",
+    "segments",
+    "script",
     "synth",
     "codecs",
     "frames",
@@ -22,7 +27,7 @@ PURE = [
     "journal",
     "namespaces",
 ]
-IO = {"asyncio", "starlette", "httpx", "websockets", "uvicorn"}
+IO = {"asyncio", "starlette", "httpx", "websockets", "uvicorn", "subprocess"}
 PACKAGE = Path(__file__).resolve().parents[2] / "emulator"
 
 

@@ -1,4 +1,5 @@
-"""emulator.scenarios: one-line errors with line numbers, exact rendering, speech, and the shipped scenarios."""
+"""emulator.scenarios and emulator.steps: one-line errors with line numbers, exact rendering, speech, and the
+shipped scenarios."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emulator import scenarios, script, synth, tts
-from emulator.scenarios import (
+from emulator import scenarios, steps, synth, tts
+from emulator.scenarios import ScenarioError, default_scenario_dir, load_scenario, load_scenarios, parse_scenario
+from emulator.script import End, render_track
+from emulator.segments import WaitSegment, compile_track
+from emulator.steps import (
     Dtmf,
     DtmfEvent,
     Hangup,
@@ -22,18 +26,12 @@ from emulator.scenarios import (
     Play,
     Repeat,
     Say,
-    ScenarioError,
     Silence,
     Tone,
     Track,
     WaitFor,
-    default_scenario_dir,
-    load_scenario,
-    load_scenarios,
-    parse_scenario,
-    render_track,
+    walk,
 )
-from emulator.script import End, WaitSegment
 from tests.unit.test_synth import detect_dtmf, fft_peak_hz, peak_dbfs_from_rms
 from tests.unit.test_tts import fake_speech, refuse
 
@@ -245,9 +243,9 @@ def test_schema_and_dataclasses_agree():
             assert defs[cls.kind]["properties"][name]["default"] == cls.__dataclass_fields__[name].default
     for name in ("color", "seed"):
         assert defs["noise"]["properties"][name]["default"] == Noise.__dataclass_fields__[name].default
-    assert defs["hangup"]["properties"]["cause"]["enum"] == list(script.HANGUP_CAUSES)
-    assert defs["wait_for"]["properties"]["on_timeout"]["enum"] == list(script.ON_TIMEOUT)
-    assert sorted(defs["wait_for"]["properties"]["event"]["enum"]) == sorted(script.WAIT_EVENTS)
+    assert defs["hangup"]["properties"]["cause"]["enum"] == list(steps.HANGUP_CAUSES)
+    assert defs["wait_for"]["properties"]["on_timeout"]["enum"] == list(steps.ON_TIMEOUT)
+    assert sorted(defs["wait_for"]["properties"]["event"]["enum"]) == sorted(steps.WAIT_EVENTS)
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
@@ -343,7 +341,7 @@ def test_shipped_scenarios_load_and_render():
 def test_shipped_scenarios_load_without_espeak_ng():
     """Every say step of a shipped scenario is bundled in scenarios/audio/tts: no synthesis, no espeak-ng."""
     found = load_scenarios(default_scenario_dir(), speech=tts.SpeechCache(None, refuse))
-    says = [step for scenario in found.values() for step in scenarios.walk(scenario.inbound) if isinstance(step, Say)]
+    says = [step for scenario in found.values() for step in walk(scenario.inbound) if isinstance(step, Say)]
     assert len(says) >= 6 and {step.origin for step in says} == {"bundle"}
 
 
@@ -356,7 +354,7 @@ def test_shipped_speech_is_small_16k_mono_and_all_used():
     assert sum(path.stat().st_size for path in files) < 1_000_000  # new audio stays well under 2 MB
     used = set()
     for scenario in load_scenarios(default_scenario_dir()).values():
-        for step in scenarios.walk(scenario.inbound):
+        for step in walk(scenario.inbound):
             if isinstance(step, Say):
                 used.add(f"{tts.key(step.text, tts.Voice(step.voice, step.wpm, step.pitch))}.flac")
     assert sorted(path.name for path in files) == sorted(used)  # no orphans to ship
@@ -395,7 +393,7 @@ def test_shipped_barge_in_and_silent_caller_use_their_options():
     pcm = render_track(silent.inbound, 8000).pcm
     assert peak_dbfs_from_rms(pcm) == pytest.approx(-60, abs=1)  # line noise, not digital silence
     soak = found["soak-10min"].inbound
-    assert sum(isinstance(s, WaitSegment) for s in scenarios.compile_track(soak, 8000).segments) == 0
+    assert sum(isinstance(s, WaitSegment) for s in compile_track(soak, 8000).segments) == 0
 
 
 def test_load_scenarios_reads_yaml_and_yml_only_not_recursive(tmp_path):
@@ -428,8 +426,17 @@ def test_every_yaml_example_in_the_docs_is_valid():
             continue
         scenario = parse_scenario(block, f"docs/scenarios.md#example{i}", default_scenario_dir(), speech=speech)
         assert render_track(scenario.inbound, 8000).duration_ms > 0
-        kinds |= {step.kind for step in scenarios.walk(scenario.inbound)}
+        kinds |= {step.kind for step in walk(scenario.inbound)}
     assert kinds == set(scenarios._STEP_TYPES)  # every step type has a runnable example
+
+
+def test_every_python_example_in_the_docs_runs(monkeypatch):
+    root = default_scenario_dir().parent
+    blocks = re.findall(r"```python\n(.*?)```", (root / "docs" / "scenarios.md").read_text(), flags=re.DOTALL)
+    assert blocks
+    monkeypatch.chdir(root)  # the examples name scenario files relative to the repository
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"docs/scenarios.md#python{i}", "exec"), {})
 
 
 # --- say, play, wait_for, hangup, repeat, mix --------------------------------------------------------------------
