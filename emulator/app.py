@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
     """The client TLS context for wss:// stream targets."""
-    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    try:
+        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
+        raise ConfigError(f"ca_file: cannot load {settings.ca_file}: {exc.strerror or exc}") from None
     if settings.insecure_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -238,7 +238,10 @@ def serve(settings: Settings) -> int:
         app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on", log_config=None
     )
     server = GracefulServer(config)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits (status 3) when it cannot listen; its ERROR line says why
+        return 1
     return 0 if server.started else 1
 
 

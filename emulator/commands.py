@@ -84,6 +84,9 @@ Command = Callable[[CommandContext, CallStore, Call, Mapping[str, Any]], Outcome
 class Action:
     schema: str
     run: Command
+    # What a call_control_id the emulator has never seen is, in lenient mode: answered, except for
+    # `answer`, which meets a ringing call (so answering it sends call.answered and starts its stream).
+    lenient_state: CallState = CallState.ANSWERED
 
 
 def require_stream_slot(ctx: CommandContext) -> None:
@@ -119,7 +122,6 @@ def dial(
     )
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
-    call.webhook_failover_url = body.get("webhook_failover_url")
     effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call))]
     if body.get("stream_url"):
         record = open_stream(ctx, call, body)
@@ -163,17 +165,18 @@ def caller_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
 
 def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     require_alive(call)
-    if body.get("stream_url") and call.state is not CallState.ANSWERED:
+    if call.state is not CallState.PARKED:
+        # Already answered, or a dialed call (the callee answers those): a second answer, e.g. from a
+        # retried call.initiated webhook, must not pass silently with its stream_url ignored.
+        detail = "Only an incoming call that is still ringing can be answered; this one is " + (
+            "already answered." if call.state is CallState.ANSWERED else "an outgoing call."
+        )
+        raise ValidationFailed([Problem("10015", "Invalid call state", detail, None)])
+    if body.get("stream_url"):
         require_stream_slot(ctx)
     _note_client_state(call, body)
     if body.get("webhook_url"):
         call.webhook_url = body["webhook_url"]
-    if call.state is CallState.ANSWERED:
-        # Lenient calls are born answered, so the SDK's own examples can answer them: nothing to do.
-        return Outcome(OK)
-    if call.direction is Direction.OUTGOING:
-        detail = "Only an incoming call that is still ringing can be answered."
-        raise ValidationFailed([Problem("10015", "Invalid call state", detail, None)])
     if body.get("stream_url"):
         call.pending_stream = open_stream(ctx, call, body)
     return _answer(ctx, call)
@@ -275,7 +278,7 @@ def open_stream(ctx: CommandContext, call: Call, body: Mapping[str, Any]) -> Str
 
 
 ACTIONS: dict[str, Action] = {
-    "answer": Action("answer", answer),
+    "answer": Action("answer", answer, lenient_state=CallState.PARKED),
     "hangup": Action("hangup", hangup),
     "streaming_start": Action("streaming_start", streaming_start),
     "streaming_stop": Action("streaming_stop", streaming_stop),

@@ -7,8 +7,9 @@ emulator.app:create_app`` and containers can be configured without flags.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,11 @@ class Settings:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        for option in fields(self):
+            value = getattr(self, option.name)
+            # nan passes every comparison below, and inf breaks the pacing arithmetic.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{option.name}: must be a finite number, got {value}")
         if self.speed < 0:
             raise ConfigError(f"speed: must be >= 0, got {self.speed}")
         if not 0 <= self.port <= 65535:

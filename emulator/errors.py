@@ -100,10 +100,8 @@ class CallError(ApiError):
         super().__init__(422, [Problem(code, title, detail, pointer)])
 
 
-def invalid_call_control_id() -> CallError:
-    return CallError(
-        "90015", "Invalid Call Control ID", "The call_control_id provided was not valid.", "/call_control_id"
-    )
+def invalid_call_control_id(detail: str = "The call_control_id provided was not valid.") -> CallError:
+    return CallError("90015", "Invalid Call Control ID", detail, "/call_control_id")
 
 
 def call_ended() -> CallError:

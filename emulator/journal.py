@@ -22,6 +22,9 @@ SECRET_FIELDS = frozenset({"stream_auth_token", "sip_auth_password"})
 DEFAULT_CAPACITY = 10_000
 # A body larger than this is kept as a note, not as text: the journal is for reading, not archiving.
 MAX_BODY_BYTES = 64 * 1024
+# Secrets shorter than this (test keys like "KEY" or "a") are masked only where a whole value equals
+# them: replaced inside text, they would mangle every path and value that happens to contain them.
+MIN_EMBEDDED_SECRET = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,9 @@ def mask(value: Any, secrets: tuple[str, ...] = ()) -> Any:
         return [mask(item, secrets) for item in value]
     if isinstance(value, str):
         for secret in secrets:
-            if secret:
+            if value == secret:
+                return MASK
+            if len(secret) >= MIN_EMBEDDED_SECRET:
                 value = value.replace(secret, MASK)
     return value
 
@@ -81,8 +86,15 @@ def parse_body(raw: bytes) -> Any:
         return f"<{len(raw)} bytes, not kept>"
     try:
         return json.loads(raw)
-    except ValueError:  # also covers invalid UTF-8
+    except (ValueError, RecursionError):  # not JSON (or invalid UTF-8), or nested past the parser's depth
         return raw.decode("utf-8", errors="replace")
+
+
+def _kept_body(raw: bytes, api_key: str) -> Any:
+    try:
+        return mask(parse_body(raw), (api_key,))
+    except RecursionError:  # JSON the parser took but too deep for mask's walk
+        return f"<{len(raw)} bytes nested too deeply, not kept>"
 
 
 class Journal:
@@ -109,7 +121,7 @@ class Journal:
             method=method,
             path=mask(path, (api_key,)),
             query=mask(query, (api_key,)),
-            body=mask(parse_body(raw_body), (api_key,)),
+            body=_kept_body(raw_body, api_key),
             status=status,
             deduplicated=deduplicated,
             duration_ms=round(duration_ms, 3),

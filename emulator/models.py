@@ -94,13 +94,15 @@ class Call:
     scenario: str | None = None  # None: the server's default scenario
     # Per-call webhook destination (dial/answer webhook_url); None: the app's default.
     webhook_url: str | None = None
-    webhook_failover_url: str | None = None
     start_time: str | None = None  # ISO 8601, when answered
     end_time: str | None = None
     # A stream requested on dial, opened when the callee answers.
     pending_stream: StreamRecord | None = None
     streams: dict[str, StreamRecord] = field(default_factory=dict)
     history: list[tuple[float, CallState]] = field(default_factory=list)
+    # Created by lenient mode for an id the app made up (not dialed or rung by the emulator).
+    made_up: bool = False
+    namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
 
     @property
     def is_alive(self) -> bool:

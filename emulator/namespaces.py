@@ -91,6 +91,7 @@ class Namespaces:
         if namespace is None:
             store = CallStore(
                 id_factory(self.seed, api_key),
+                namespace=api_key,
                 strict=self.strict,
                 command_id_window=self.command_id_window,
                 history=self.history,
@@ -104,9 +105,9 @@ class Namespaces:
             )
         return namespace
 
-    def owner_of(self, call_control_id: str) -> Namespace | None:
-        """The namespace that knows this call, if any (for a helpful log line, never for access)."""
-        return next(iter(self.owners_of(call_control_id)), None)
+    def find(self, api_key: str) -> Namespace | None:
+        """The key's namespace if it exists (``get`` creates one)."""
+        return self._by_key.get(api_key)
 
     def owners_of(self, call_control_id: str) -> list[Namespace]:
         """Every namespace that knows this call: more than one only for ids several keys made up in

@@ -6,9 +6,8 @@ belongs to no namespace and is not journaled). The body is read once here and re
 the journal holds it even when the app never reads it (an unknown route, say). A route marks a
 request answered from the command_id memory by setting ``request.state.deduplicated``.
 
-``NamespacedWebhookSender`` notes, when an event is queued, which namespaces know its call at that
-moment, and records each delivery attempt of the event in those namespaces; ``GET /_emulator/webhooks``
-shows a namespace its own attempts.
+``NamespacedWebhookSender`` records each delivery attempt in the namespace of the call the event is
+about; ``GET /_emulator/webhooks`` shows a namespace its own attempts.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulator.namespaces import Namespace, Namespaces
+from emulator.models import Call
+from emulator.namespaces import Namespaces
 from emulator.state import utc_timestamp
 from emulator.webhooks import DeliveryAttempt, WebhookSender, WebhookTarget
 
@@ -85,26 +85,29 @@ class JournalRecorder:
 
 
 class NamespacedWebhookSender(WebhookSender):
-    """A ``WebhookSender`` that records each attempt in the namespaces its event belonged to when queued."""
+    """A ``WebhookSender`` that records each attempt in the namespace of the call its event is about.
+
+    ``owner`` (given to ``send``) is the ``Call`` itself, and its namespace is the one whose store holds
+    that very object: attribution is by object, not by id, so a key that names another key's made-up
+    id gets events in its own log only, and a call forgotten by a reset no longer has a namespace.
+    """
 
     def __init__(self, *args: Any, namespaces: Namespaces, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.namespaces = namespaces
-        # event id -> (namespace, its epoch when the event was queued), while the event is being delivered
-        self._owners: dict[str, list[tuple[Namespace, int]]] = {}
 
-    def send(self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any]) -> None:
-        event_id = str(event.get("id", ""))
-        owners = [(namespace, namespace.epoch) for namespace in self.namespaces.owners_of(call_control_id)]
-        if owners:
-            self._owners[event_id] = owners
-        super().send(call_control_id, target, event)
+    def send(
+        self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any], owner: object = None
+    ) -> None:
+        namespace = self.namespaces.find(owner.namespace) if isinstance(owner, Call) else None
+        if namespace is not None and namespace.store.calls.get(call_control_id) is not owner:
+            namespace = None  # forgotten (reset, history): its events are nobody's
+        # The epoch too: an event queued before a reset is no longer the namespace's when it is attempted.
+        super().send(call_control_id, target, event, (namespace, namespace.epoch) if namespace else None)
 
-    def _record(self, attempt: DeliveryAttempt) -> None:
-        super()._record(attempt)
-        for namespace, epoch in self._owners.get(attempt.event_id, ()):
-            if namespace.epoch == epoch:  # not reset since: the event is still this namespace's
+    def _record(self, attempt: DeliveryAttempt, owner: object) -> None:
+        super()._record(attempt, owner)
+        if isinstance(owner, tuple):
+            namespace, epoch = owner
+            if namespace.epoch == epoch:
                 namespace.webhook_attempts.append(attempt)
-
-    def _event_done(self, event_id: str) -> None:
-        self._owners.pop(event_id, None)

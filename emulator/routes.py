@@ -22,6 +22,7 @@ from emulator.errors import (
     NotFound,
     ValidationFailed,
     internal_error,
+    invalid_call_control_id,
 )
 from emulator.models import Call
 from emulator.namespaces import Namespace
@@ -47,15 +48,16 @@ def _mark_deduplicated(request: Request) -> None:
     request.state.deduplicated = True
 
 
-def _warn_if_foreign(state: EmulatorState, namespace: Namespace, call_control_id: str) -> None:
-    """A call another API key made is unknown here; say so, as the lenient mode would hide the mistake."""
+def _refuse_foreign(state: EmulatorState, namespace: Namespace, call_control_id: str) -> None:
+    """A call the emulator dialed or rang under another API key is not this key's: 90015, as Telnyx
+    answers for another account's call. Lenient mode would otherwise make up a second call with the
+    same id here, and the command would "work" on a call nobody listens to."""
     if call_control_id in namespace.store.calls:
         return
-    if state.namespaces.owner_of(call_control_id) is not None:
-        log.warning(
-            "call %s belongs to another API key's namespace: each key sees only its own calls; "
-            "use the key that made (or received) the call",
-            call_control_id,
+    if any(not ns.store.calls[call_control_id].made_up for ns in state.namespaces.owners_of(call_control_id)):
+        raise invalid_call_control_id(
+            "This call belongs to another API key: each key sees only its own calls. Use the key that "
+            "dialed or received it (telnyx-emulator call --api-key, or the Bearer key of POST /_emulator/calls)."
         )
 
 
@@ -68,6 +70,8 @@ async def read_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise MalformedRequest("The request body is not valid JSON.") from None
+    except RecursionError:  # json's parser recurses once per nesting level
+        raise MalformedRequest("The request body is nested too deeply to be parsed.") from None
 
 
 async def validated_body(request: Request, schema: str) -> dict[str, Any]:
@@ -96,8 +100,8 @@ async def call_action(request: Request) -> Response:
     # From here to the answer nothing awaits: check, run and remember are one atomic step, so
     # identical requests arriving together cannot both run.
     context = state.context(namespace)
-    _warn_if_foreign(state, namespace, call_control_id)
-    call = store.lookup(call_control_id, context.now)
+    _refuse_foreign(state, namespace, call_control_id)
+    call = store.lookup(call_control_id, context.now, action.lenient_state)
     command_id = body.get("command_id")
     if command_id is not None:
         seen = store.seen_command(call_control_id, command_id, context.now)
@@ -164,7 +168,7 @@ async def retrieve_call(request: Request) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
     call_control_id = request.path_params["call_control_id"]
-    _warn_if_foreign(state, namespace, call_control_id)
+    _refuse_foreign(state, namespace, call_control_id)
     call = namespace.store.lookup(call_control_id, state.clock.monotonic())
     return _data(call_resource(call))
 

@@ -147,9 +147,8 @@ class Runtime:
             return
         event = build_event(event_type, payload, event_id=self.ids.event_id(), occurred_at=datetime.now(UTC))
         url = call.webhook_url or self.webhook_defaults.url
-        failover = call.webhook_failover_url or self.webhook_defaults.failover_url
-        target = WebhookTarget(url, failover) if url else None
-        self.webhooks.send(call.call_control_id, target, event)
+        target = WebhookTarget(url, self.webhook_defaults.failover_url) if url else None
+        self.webhooks.send(call.call_control_id, target, event, owner=call)
 
     async def _ring(self, ring: Ring) -> None:
         call, callee = ring.call, ring.callee

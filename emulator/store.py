@@ -34,9 +34,16 @@ class CallStore:
     """In-memory calls of one emulator instance."""
 
     def __init__(
-        self, ids: IdFactory, *, strict: bool = False, command_id_window: float = 60.0, history: int = 1000
+        self,
+        ids: IdFactory,
+        *,
+        namespace: str = "",
+        strict: bool = False,
+        command_id_window: float = 60.0,
+        history: int = 1000,
     ) -> None:
         self.ids = ids
+        self.namespace = namespace  # stamped on every call, so what happens to a call knows its owner
         self.strict = strict
         self.command_id_window = command_id_window
         # Calls kept at most: past it the oldest *ended* calls are forgotten (live ones never), so a
@@ -69,6 +76,7 @@ class CallStore:
             direction=direction,
             state=state,
             client_state=client_state,
+            namespace=self.namespace,
         )
         call.history.append((now, state))
         self.calls[call.call_control_id] = call
@@ -88,22 +96,24 @@ class CallStore:
         for call_control_id in ended:
             del self.calls[call_control_id]
 
-    def lookup(self, call_control_id: str, now: float) -> Call:
-        """The call for a command. Lenient mode treats an unseen id as an answered call."""
+    def lookup(self, call_control_id: str, now: float, lenient_state: CallState = CallState.ANSWERED) -> Call:
+        """The call for a command. Lenient mode treats an unseen id as an incoming call in ``lenient_state``."""
         call = self.calls.get(call_control_id)
         if call is not None:
             return call
         if self.strict:
             raise invalid_call_control_id()
-        return self.create(
+        call = self.create(
             direction=Direction.INCOMING,
-            state=CallState.ANSWERED,
+            state=lenient_state,
             from_=LENIENT_FROM,
             to=LENIENT_TO,
             connection_id=LENIENT_CONNECTION_ID,
             now=now,
             call_control_id=call_control_id,
         )
+        call.made_up = True
+        return call
 
     def seen_command(self, call_control_id: str, command_id: str, now: float) -> dict[str, Any] | None:
         """The data of the first answer if this command_id ran on this call within the window.

@@ -107,6 +107,7 @@ class DeliveryAttempt:
 class _Queued:
     target: WebhookTarget
     event: dict[str, Any]
+    owner: object  # the caller's tag for the event, handed back to _record with each attempt
 
 
 class WebhookSender:
@@ -149,22 +150,24 @@ class WebhookSender:
 
     # -- public ------------------------------------------------------------------------------
 
-    def send(self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any]) -> None:
+    def send(
+        self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any], owner: object = None
+    ) -> None:
         """Queue ``event`` (a ``build_event`` result) for ``call_control_id``'s webhook target.
+
+        ``owner`` is an opaque tag passed back to ``_record`` with every attempt of this event.
 
         The event is copied now (so later changes to it do not leak into the delivery); an event that
         is not JSON-serialisable raises ``TypeError`` here, as that is a bug, not a delivery problem.
         """
         snapshot: dict[str, Any] = json.loads(json.dumps(event))
         if target is None:
-            self._skip(call_control_id, snapshot)
-            self._event_done(str(snapshot.get("id", "")))
+            self._skip(call_control_id, snapshot, owner)
             return
         if self._closed:
             log.warning("webhook %s for %s dropped: the sender is closed", _event_type(snapshot), call_control_id)
-            self._event_done(str(snapshot.get("id", "")))
             return
-        self._queues.setdefault(call_control_id, deque()).append(_Queued(target, snapshot))
+        self._queues.setdefault(call_control_id, deque()).append(_Queued(target, snapshot, owner))
         self._pending += 1
         self._idle.clear()
         if call_control_id not in self._workers:
@@ -208,7 +211,7 @@ class WebhookSender:
         task.add_done_callback(self._own_tasks.discard)
         return task
 
-    def _skip(self, call_control_id: str, event: dict[str, Any]) -> None:
+    def _skip(self, call_control_id: str, event: dict[str, Any], owner: object) -> None:
         if not self._warned_no_target:
             self._warned_no_target = True
             log.info(
@@ -228,7 +231,8 @@ class WebhookSender:
                 at=self._now_iso(),
                 ok=False,
                 skipped=True,
-            )
+            ),
+            owner,
         )
 
     async def _drain(self, call_control_id: str) -> None:
@@ -242,15 +246,12 @@ class WebhookSender:
                 finally:
                     queue.popleft()
                     self._settle(1)
-                    self._event_done(str(item.event.get("id", "")))
         finally:
             # Normally the queue is empty here. After a cancel or a bug its leftovers are dropped, so
             # wait_idle cannot hang on them.
             if queue:
                 log.warning("webhooks for %s: %d queued event(s) dropped", call_control_id, len(queue))
                 self._settle(len(queue))
-                for item in queue:
-                    self._event_done(str(item.event.get("id", "")))
                 queue.clear()
             if self._queues.get(call_control_id) is queue:
                 del self._queues[call_control_id]
@@ -271,15 +272,14 @@ class WebhookSender:
                 if retry:
                     await asyncio.sleep(self.retry_delays[retry - 1])
                 attempt += 1
-                if await self._attempt(call_control_id, item.event, url, attempt, is_failover):
+                if await self._attempt(call_control_id, item, url, attempt, is_failover):
                     return
         log.warning(
             "webhook %s for %s not delivered after %d attempts", _event_type(item.event), call_control_id, attempt
         )
 
-    async def _attempt(
-        self, call_control_id: str, event: dict[str, Any], url: str, attempt: int, is_failover: bool
-    ) -> bool:
+    async def _attempt(self, call_control_id: str, item: _Queued, url: str, attempt: int, is_failover: bool) -> bool:
+        event = item.event
         body = render_body(event, attempt=attempt, delivered_to=url)
         now = self._clock()
         headers = signed_headers(self._key, str(int(now)), body)
@@ -316,7 +316,7 @@ class WebhookSender:
             record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         finally:
             record.latency_ms = round((loop.time() - started) * 1000, 3)
-            self._record(record)
+            self._record(record, item.owner)
         if not record.ok:
             reason = f"status {record.status}" if record.status is not None else record.error
             log.warning(
@@ -338,11 +338,8 @@ class WebhookSender:
             )
         return record.ok
 
-    def _record(self, attempt: DeliveryAttempt) -> None:
+    def _record(self, attempt: DeliveryAttempt, owner: object) -> None:
         self.attempts.append(attempt)
-
-    def _event_done(self, event_id: str) -> None:
-        """Called once per event when nothing more will be attempted for it."""
 
     def _now_iso(self) -> str:
         return _iso(self._clock())

@@ -84,6 +84,14 @@ async def test_malformed_json_is_400(client, raw):
     assert codes(response) == [("10015", None)]
 
 
+@pytest.mark.parametrize("path", [START, "/v2/calls", "/_emulator/calls"])
+async def test_a_body_nested_past_the_parsers_depth_is_400_not_a_crash(client, path):
+    deep = b'{"a":' * 3000 + b"1" + b"}" * 3000
+    response = await client.post(path, content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert codes(response) == [("10015", None)] and "nested too deeply" in response.json()["errors"][0]["detail"]
+
+
 @pytest.mark.parametrize("body", [[], "text", 3, None])
 async def test_a_body_that_is_not_an_object_is_422(client, body):
     response = await client.post(START, json=body)

@@ -257,3 +257,34 @@ async def test_cli_call_command_rings_the_app(capsys):
     down = ["call", "--from", CALLER, "--to", APP_NUMBER, "--emulator", emulator.url]
     assert await asyncio.to_thread(cli.main, down, {}) == 1
     assert "cannot reach the emulator" in capsys.readouterr().err
+
+
+async def test_answer_of_a_made_up_id_rings_then_answers_and_streams_and_a_second_answer_is_refused():
+    # The SDK's own examples answer call_control_id="call_control_id": that must stream, not pass silently.
+    async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
+        async with run_emulator(emulator_settings(webhook_url=hooks.url)) as emulator, client_for(emulator) as client:
+            actions = "/v2/calls/call_control_id/actions"
+            answer = await client.post(f"{actions}/answer", json={"stream_url": target.url})
+            assert answer.status_code == 200
+            await wait_events(hooks, "call.answered", "streaming.started")
+            assert (await target.wait_closed()).events()[-1] == "stop"
+            again = await client.post(f"{actions}/answer", json={"stream_url": target.url})
+            assert again.status_code == 422
+            (error,) = again.json()["errors"]
+            assert error["code"] == "10015" and "already answered" in error["detail"]
+
+
+async def test_a_call_made_under_another_api_key_is_refused_with_90015_naming_the_mistake():
+    async with run_emulator() as emulator, client_for(emulator) as client:
+        created = await client.post("/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER})
+        call_id = created.json()["data"]["call_control_id"]
+        other = {"Authorization": "Bearer another-key"}
+        for method, path in [("POST", f"/v2/calls/{call_id}/actions/answer"), ("GET", f"/v2/calls/{call_id}")]:
+            response = await client.request(method, path, json={} if method == "POST" else None, headers=other)
+            assert response.status_code == 422, path
+            (error,) = response.json()["errors"]
+            assert error["code"] == "90015" and "another API key" in error["detail"]
+            assert error["source"] == {"pointer": "/call_control_id"}
+        # Ids the app made up stay per key: each key gets its own lenient call.
+        assert (await client.get("/v2/calls/made-up", headers=other)).status_code == 200
+        assert (await client.get("/v2/calls/made-up")).status_code == 200

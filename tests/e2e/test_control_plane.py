@@ -140,8 +140,8 @@ async def test_api_keys_do_not_see_each_others_calls_or_webhooks():
             call_id = call["call_control_id"]
             assert (await b.get("/_emulator/calls")).json() == {"data": []}
             assert (await b.get(f"/_emulator/calls/{call_id}")).status_code == 404
-            # B naming A's call reaches a call of its own (lenient mode), never A's.
-            assert (await b.get(f"/v2/calls/{call_id}")).json()["data"]["is_alive"] is True
+            # B naming A's call is refused (90015), never reaches A's call.
+            assert (await b.get(f"/v2/calls/{call_id}")).json()["errors"][0]["code"] == "90015"
             mine = assert_documented(await a.get(f"/_emulator/calls/{call_id}"), "/_emulator/calls/{call_control_id}")
             assert mine["data"]["state"] == "parked"
             assert (await b.post("/v2/calls/v3:b-only/actions/hangup", json={})).status_code == 200
@@ -153,6 +153,16 @@ async def test_api_keys_do_not_see_each_others_calls_or_webhooks():
             assert [w["event_type"] for w in a_log] == ["call.initiated"]
             assert [w["event_type"] for w in b_log] == ["call.hangup"]
             assert a_log[0]["ok"] is True and a_log[0]["call_control_id"] == call_id
+
+            # An id both keys made up is two calls, one per key: each log shows only its own call's events.
+            assert (await b.get("/v2/calls/shared")).status_code == 200  # B's own made-up call "shared"
+            assert (await a.post("/v2/calls/shared/actions/hangup", json={})).status_code == 200
+            await hooks.wait_for(3)
+            await emulator.state.runtime.wait_idle()
+            a_log = (await a.get("/_emulator/webhooks")).json()["data"]
+            b_log = (await b.get("/_emulator/webhooks")).json()["data"]
+            assert [(w["event_type"], w["call_control_id"]) for w in a_log[1:]] == [("call.hangup", "shared")]
+            assert [w["call_control_id"] for w in b_log] == ["v3:b-only"]
 
 
 async def test_the_openapi_document_is_public_and_names_the_server_it_came_from():

@@ -62,3 +62,27 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["--version"], environ={})
     assert info.value.code == 0 and "telnyx-emulator" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_a_ca_file_that_cannot_be_loaded_exits_2_naming_it(tmp_path, capsys, monkeypatch, content):
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    monkeypatch.setattr("uvicorn.Server.run", lambda self: pytest.fail("must not start"))
+    env = {"TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key")}
+    assert cli.main(["--ca-file", str(ca)], environ=env) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"telnyx-emulator: error: ca_file: cannot load {ca}: ") and err.count("\n") == 1
+
+
+def test_a_port_already_in_use_exits_1(tmp_path, caplog):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {"TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key")}
+        assert cli.main(["--port", str(port)], environ=env) == 1
+    assert "address already in use" in caplog.text

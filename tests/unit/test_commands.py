@@ -4,7 +4,7 @@ import pytest
 
 from emulator import commands
 from emulator.commands import ACTIONS, CommandContext, Emit, Ring, StartStream, StopStreams
-from emulator.errors import ApiError
+from emulator.errors import ApiError, ValidationFailed
 from emulator.ids import IdFactory
 from emulator.models import CallState, Direction, StreamState, StreamTrack
 from emulator.scenarios import Callee
@@ -138,5 +138,7 @@ def test_answer_of_a_parked_call_and_of_an_already_answered_call():
     outcome = ACTIONS["answer"].run(context(ids), store, call, {"stream_url": WS})
     assert [e.event_type for e in outcome.effects if isinstance(e, Emit)] == ["call.answered"]
     assert any(isinstance(e, StartStream) for e in outcome.effects)
-    # Lenient calls are born answered: answering again is accepted and does nothing.
-    assert ACTIONS["answer"].run(context(ids), store, call, {}).effects == ()
+    # A second answer is refused, not silently ignored with its stream_url.
+    with pytest.raises(ValidationFailed) as info:
+        ACTIONS["answer"].run(context(ids), store, call, {"stream_url": WS})
+    assert info.value.problems[0].code == "10015" and "already answered" in (info.value.problems[0].detail or "")

@@ -37,6 +37,10 @@ def test_environment_variables_are_read_and_overrides_win():
         ({"TELNYX_EMULATOR_SPEED": "-1"}, "speed: must be >= 0"),
         ({"TELNYX_EMULATOR_CALL_CODEC": "OPUS"}, "call_codec: must be one of PCMU, PCMA, G722, L16"),
         ({"TELNYX_EMULATOR_PORT": "70000"}, "port: must be 0..65535"),
+        ({"TELNYX_EMULATOR_SPEED": "nan"}, "speed: must be a finite number, got nan"),
+        ({"TELNYX_EMULATOR_SPEED": "inf"}, "speed: must be a finite number, got inf"),
+        ({"TELNYX_EMULATOR_WEBHOOK_TIMEOUT": "nan"}, "webhook_timeout: must be a finite number"),
+        ({"TELNYX_EMULATOR_HISTORY": "0"}, "history: must be >= 1, got 0"),
     ],
 )
 def test_bad_settings_name_the_variable(environ, message):

@@ -33,9 +33,26 @@ def test_secret_fields_are_masked_at_any_depth():
 
 def test_the_api_key_is_masked_wherever_a_body_or_path_repeats_it():
     journal = Journal()
-    entry = record(journal, b'{"client_state": "KEY1", "note": "key KEY1 here"}', path="/v2/calls/KEY1")
+    key = "KEY0123456789ABCDEF"
+    body = f'{{"client_state": "{key}", "note": "key {key} here"}}'.encode()
+    entry = record(journal, body, api_key=key, path=f"/v2/calls/{key}")
     assert entry["body"] == {"client_state": MASK, "note": f"key {MASK} here"}
     assert entry["path"] == f"/v2/calls/{MASK}"
+
+
+def test_a_short_test_key_is_masked_only_as_a_whole_value_so_paths_stay_readable():
+    entry = record(
+        Journal(), b'{"client_state": "a", "note": "a call"}', api_key="a", path="/v2/calls/v3:abc/actions/answer"
+    )
+    assert entry["path"] == "/v2/calls/v3:abc/actions/answer"
+    assert entry["body"] == {"client_state": MASK, "note": "a call"}
+
+
+def test_a_body_nested_past_the_parsers_depth_is_kept_as_a_note_not_an_error():
+    deep = b"[" * 5000 + b"]" * 5000
+    assert record(Journal(), deep)["body"].startswith("[[[")
+    just_parseable = b"[" * 950 + b"]" * 950
+    assert record(Journal(), just_parseable)["body"] is not None
 
 
 def test_bodies_are_kept_as_json_text_or_nothing():

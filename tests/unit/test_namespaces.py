@@ -17,7 +17,8 @@ def test_each_api_key_gets_its_own_calls_created_on_first_use():
     assert namespaces.get("A") is namespaces.get("A") and len(namespaces) == 1
     assert namespaces.get("B").store.calls == {}
     assert [ns.api_key for ns in namespaces.owners_of(call.call_control_id)] == ["A"]
-    assert namespaces.owner_of("v3:nobody") is None
+    assert namespaces.owners_of("v3:nobody") == [] and call.namespace == "A"
+    assert namespaces.find("A") is namespaces.get("A") and namespaces.find("C") is None
 
 
 def test_a_seed_gives_each_key_its_own_reproducible_ids():

@@ -96,3 +96,9 @@ def test_live_calls_are_never_forgotten_even_past_the_history():
     store = make_store(history=2)
     calls = [store.lookup(f"v3:{n}", now=n) for n in range(5)]
     assert list(store.calls) == [call.call_control_id for call in calls]
+
+
+def test_a_made_up_id_is_a_ringing_call_for_answer_and_is_marked_as_made_up():
+    store = make_store()
+    call = store.lookup("call_control_id", now=0, lenient_state=CallState.PARKED)
+    assert call.state is CallState.PARKED and call.direction is Direction.INCOMING and call.made_up
