@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from emulator import codecs
-from emulator.scenarios import Scenario, ScenarioError, load_scenario
+from emulator.scenarios import SCENARIO_SUFFIXES, Scenario, ScenarioError, load_scenario
 from emulator.script import render, render_track
 from emulator.segments import AudioSegment, CompiledTrack, compile_track
 
@@ -93,7 +93,13 @@ def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
 
 
 class MediaLibrary:
-    """The loaded scenarios and their encoded media, built on first use and kept."""
+    """The loaded scenarios and their encoded media, built on first use and kept.
+
+    A scenario is known by its **key**: a name from the scenario folder (``tone``) as it is, a scenario file by
+    its resolved absolute path. Names never contain a suffix and paths always do, so a file called ``tone.yaml``
+    somewhere else can never stand in for the folder's ``tone``, nor share its encoded media. A file is loaded the
+    first time it is asked for and kept, like the folder's scenarios, which are loaded once at start-up.
+    """
 
     def __init__(self, scenarios: Mapping[str, Scenario], default: str) -> None:
         self.scenarios = dict(scenarios)
@@ -101,20 +107,26 @@ class MediaLibrary:
         self._cache: dict[tuple[str, str], StreamMedia] = {}
 
     def resolve(self, name_or_path: str) -> str:
-        """A scenario name known to the library; a YAML path is loaded and added under its name."""
+        """The key of a scenario name or ``.yaml``/``.yml`` path (loading the file); ScenarioError if neither."""
         if name_or_path in self.scenarios:
             return name_or_path
         path = Path(name_or_path)
-        if path.suffix in (".yaml", ".yml"):
-            scenario = load_scenario(path)
-            self.scenarios[scenario.name] = scenario
-            return scenario.name
-        known = ", ".join(sorted(self.scenarios)) or "none"
-        raise ScenarioError(f"{name_or_path}: no such scenario (known: {known}; or give a .yaml path)")
+        if path.suffix not in SCENARIO_SUFFIXES:
+            known = ", ".join(sorted(k for k in self.scenarios if not _is_file_key(k))) or "none"
+            raise ScenarioError(f"{name_or_path}: no such scenario (known: {known}; or give a .yaml path)")
+        key = str(path.resolve())
+        if key not in self.scenarios:
+            self.scenarios[key] = load_scenario(path)
+        return key
 
     def media(self, scenario: str, codec: str) -> StreamMedia:
+        """The media of the scenario with key ``scenario`` (from ``resolve``) for ``codec``."""
         key = (scenario, codec)
         cached = self._cache.get(key)
         if cached is None:
             cached = self._cache[key] = build_stream_media(self.scenarios[scenario], codec)
         return cached
+
+
+def _is_file_key(key: str) -> bool:
+    return Path(key).suffix in SCENARIO_SUFFIXES

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from emulator import scenarios, tts
-from emulator.scenarios import Scenario, ScenarioError
+from emulator.scenarios import SCENARIO_SUFFIXES, Scenario, ScenarioError
 from emulator.script import RenderedTrack, render, render_track
 from emulator.segments import HangupSegment, WaitSegment, compile_track
 from emulator.steps import Say, walk
@@ -94,8 +94,8 @@ def _expand(names: list[str], directory: Path) -> list[Path]:
     for name in names:
         path = Path(name)
         if path.is_dir():
-            paths.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
-        elif path.suffix in (".yaml", ".yml") or path.exists():
+            paths.extend(sorted(p for p in path.iterdir() if p.suffix in SCENARIO_SUFFIXES and p.is_file()))
+        elif path.suffix in SCENARIO_SUFFIXES or path.exists():
             paths.append(path)
         else:
             paths.append(directory / f"{name}.yaml")  # a name; a missing file reports itself

@@ -25,10 +25,9 @@ import yaml
 
 from emulator import yamlcheck
 from emulator.resources import data_dir
-from emulator.scenarios import ScenarioError, load_scenario
+from emulator.scenarios import SCENARIO_SUFFIXES, ScenarioError, load_scenario
 from emulator.yamlcheck import FieldPath
 
-SCENARIO_SUFFIXES = (".yaml", ".yml")
 _YAML_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "null": "null"}
 
 

@@ -64,6 +64,8 @@ from emulator.yamlcheck import FieldPath
 # A track, counting each wait_for at its timeout, may last an hour; compiled audio is kept in memory.
 MAX_TRACK_MS: Final = 3_600_000
 MAX_STEPS: Final = 100_000  # once repeats are expanded
+# What makes a file a scenario; a scenario is named by its file's stem, so a name never has one of these.
+SCENARIO_SUFFIXES: Final = (".yaml", ".yml")
 
 
 class ScenarioError(Exception):
@@ -284,7 +286,7 @@ def load_scenarios(directory: Path, *, speech: tts.SpeechCache | None = None) ->
         raise ScenarioError(f"{directory}: not a directory")
     speech = speech or tts.SpeechCache.from_env()  # one cache for all: texts shared between scenarios load once
     found: dict[str, Scenario] = {}
-    for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
+    for path in sorted(p for p in directory.iterdir() if p.suffix in SCENARIO_SUFFIXES and p.is_file()):
         if path.stem in found:
             raise ScenarioError(f"{path}: duplicate scenario name {path.stem!r} (also {found[path.stem].source})")
         found[path.stem] = load_scenario(path, speech=speech)

@@ -53,6 +53,26 @@ async def test_the_called_number_picks_the_scenario_and_a_request_can_override_i
             assert bad.status_code == 422 and bad.json()["errors"][0]["source"]["pointer"] == "/scenario"
 
 
+async def test_a_scenario_file_named_like_a_folder_scenario_plays_only_where_it_is_asked_for(tmp_path):
+    settings = scenarios(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "short.yaml").write_text("inbound:\n  - silence: {ms: 300}\n")
+    path = str(tmp_path / "elsewhere" / "short.yaml")
+    async with WsReceiver().running() as target, run_emulator(settings) as emulator:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+            chosen = []
+            for i, scenario in enumerate(("short", path, "short")):
+                body = {"from": CALLER, "to": "+13125550199", "scenario": scenario}
+                call = (await client.post("/_emulator/calls", json=body)).json()["data"]
+                chosen.append(call["scenario"])
+                await client.post(
+                    f"/v2/calls/{call['call_control_id']}/actions/answer", json={"stream_url": target.url}
+                )
+                await target.wait_closed(i)
+            assert chosen == ["short", str((tmp_path / "elsewhere" / "short.yaml").resolve()), "short"]
+            assert [media_count(c) for c in target.connections] == [5, 15, 5]
+
+
 async def test_a_dialed_number_mapped_to_a_busy_callee_gets_user_busy(tmp_path):
     async with WebhookReceiver().running() as hooks:
         settings = scenarios(tmp_path).replace(webhook_url=hooks.url)
