@@ -6,8 +6,9 @@ editors and CI problem matchers understand. Exit status 2 if any file is bad. ``
 every ``say`` step's audio beside its scenario (``audio/tts/``), so the scenario loads where espeak-ng is not
 installed.
 
-``render FILE -o out.wav`` writes a track as an app that never answers would receive it: every ``wait_for``
-lasts its timeout and then does its ``on_timeout``; a ``hangup`` ends the file.
+``render FILE -o out.wav`` writes one scenario's track as an app that never answers would receive it: every
+``wait_for`` lasts its timeout and then does its ``on_timeout``; a ``hangup`` ends the file. One output file
+holds one scenario, so a folder is a usage error (exit status 2).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Render a scenario track to WAV/FLAC/OGG (by the output's extension). Every wait_for lasts "
         "its timeout, then does its on_timeout; a hangup ends the track.",
     )
-    render.add_argument("file", metavar="FILE", help="a .yaml file or a scenario name")
+    render.add_argument("file", metavar="FILE", help="a .yaml file or a scenario name (not a folder)")
     render.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="e.g. out.wav")
     render.add_argument("--rate", type=int, default=16000, help="sample rate in Hz (default 16000; PCMU is 8000)")
     render.add_argument(
@@ -90,16 +91,24 @@ def _check(names: list[str], directory: Path, speech: tts.SpeechCache, *, bundle
 
 
 def _expand(names: list[str], directory: Path) -> list[Path]:
+    """The scenario files ``names`` stand for: a folder's ``*.yaml``/``*.yml`` (not recursively), or one file each."""
     paths: list[Path] = []
     for name in names:
         path = Path(name)
         if path.is_dir():
             paths.extend(sorted(p for p in path.iterdir() if p.suffix in SCENARIO_SUFFIXES and p.is_file()))
-        elif path.suffix in SCENARIO_SUFFIXES or path.exists():
-            paths.append(path)
         else:
-            paths.append(directory / f"{name}.yaml")  # a name; a missing file reports itself
+            paths.append(_locate(name, directory))
     return paths
+
+
+def _locate(name: str, directory: Path) -> Path:
+    """The file of one scenario: a path as given, else a name from ``directory`` (a missing file reports itself)."""
+    path = Path(name)
+    if path.suffix in SCENARIO_SUFFIXES or path.exists():
+        return path
+    candidates = [directory / f"{name}{suffix}" for suffix in SCENARIO_SUFFIXES]
+    return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def _bundle(scenario: Scenario, speech: tts.SpeechCache) -> int:
@@ -130,9 +139,11 @@ def _render(args: argparse.Namespace, directory: Path, speech: tts.SpeechCache) 
     if args.rate <= 0:
         print(f"{PROG}: error: --rate must be positive, got {args.rate}", file=sys.stderr)
         return 2
-    (path,) = _expand([args.file], directory)
+    if Path(args.file).is_dir():  # one output file holds one scenario; check is the command that takes folders
+        print(f"{PROG}: error: render takes one scenario, and {args.file} is a folder", file=sys.stderr)
+        return 2
     try:
-        scenario = scenarios.load_scenario(path, speech=speech)
+        scenario = scenarios.load_scenario(_locate(args.file, directory), speech=speech)
     except ScenarioError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -86,3 +86,25 @@ def test_render_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["scenario", "render", "tone"], environ={})
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("files", [0, 1, 2])
+def test_render_a_folder_is_a_one_line_usage_error(tmp_path, capsys, files):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(files):
+        (folder / f"s{i}.yaml").write_text("inbound:\n  - silence: {ms: 10}\n")
+    out = tmp_path / "x.wav"
+    assert cli.main(["scenario", "render", str(folder), "-o", str(out)], environ={}) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"telnyx-emulator: error: render takes one scenario, and {folder} is a folder\n"
+    assert captured.out == "" and not out.exists()
+
+
+def test_names_find_yml_files_in_the_scenario_dir(tmp_path, capsys):
+    (tmp_path / "short.yml").write_text("inbound:\n  - silence: {ms: 100}\n")
+    out = tmp_path / "x.wav"
+    assert cli.main(["scenario", "render", "short", "--scenario-dir", str(tmp_path), "-o", str(out)], environ={}) == 0
+    assert sf.info(out).duration == pytest.approx(0.1)
+    assert cli.main(["scenario", "check", "short", "--scenario-dir", str(tmp_path)], environ={}) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{tmp_path / 'short.yml'}: ok: 1 inbound step, 0.1 s"
