@@ -56,6 +56,35 @@ class StreamSpec:
 
 
 @dataclass(slots=True)
+class AppAudioCounters:
+    """The audio the app sent back on a stream, in chunks and in samples at ``sample_rate`` (its own rate).
+
+    accepted = played + dropped + queued, sample for sample and chunk for chunk; once the stream has
+    ended nothing is queued. A chunk counts as played when it played to its end and as dropped when any
+    of it was cut, by ``clear`` or by the end of the stream (``unplayed``); the samples of a chunk cut
+    halfway are split between played and dropped.
+    """
+
+    sample_rate: int | None = None  # None until the stream's session exists (a dial waiting for the answer)
+    accepted_chunks: int = 0
+    accepted_samples: int = 0
+    played_chunks: int = 0
+    played_samples: int = 0
+    dropped_chunks: int = 0
+    dropped_samples: int = 0
+    unplayed_chunks: int = 0  # of the dropped: still queued when the stream ended
+    unplayed_samples: int = 0
+
+    @property
+    def queued_chunks(self) -> int:
+        return self.accepted_chunks - self.played_chunks - self.dropped_chunks
+
+    @property
+    def queued_samples(self) -> int:
+        return self.accepted_samples - self.played_samples - self.dropped_samples
+
+
+@dataclass(slots=True)
 class StreamRecord:
     """What happened to one stream, readable while it runs and after it ends."""
 
@@ -74,6 +103,7 @@ class StreamRecord:
     max_lateness: float = 0.0
     # Set by streaming_stop/hangup at once, so a second stop finds nothing left to stop.
     stop_requested: bool = False
+    app_audio: AppAudioCounters = field(default_factory=AppAudioCounters)
 
     @property
     def is_active(self) -> bool:

@@ -5,6 +5,10 @@ the queue (``take``). Marks sit in the queue between audio chunks and are report
 before them has been played; ``clear`` drops what is queued and reports every pending mark, as
 Telnyx does. Each chunk is kept twice: at the stream's rate (for the outbound track) and as the app
 sent it (for the recording of what the app played, so PCM round trips stay byte-exact).
+
+Every accepted sample ends up played or dropped (``AppAudioCounters``): ``take`` counts what it plays
+as it plays it, and ``clear`` and ``finish`` (the stream ended) record the played part of a chunk
+they cut and count the rest as dropped, so the recording of what the app played is never short.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from emulator.models import AppAudioCounters
+
 PCM = NDArray[np.int16]
 
 
@@ -23,6 +29,7 @@ class _Chunk:
     pcm: PCM  # at the stream's rate
     original: PCM  # as the app sent it, at its own rate
     played: int = 0  # samples of ``pcm`` already played
+    counted: int = 0  # samples of ``original`` already counted as played
 
     @property
     def remaining(self) -> int:
@@ -51,26 +58,19 @@ class Tick:
 @dataclass(slots=True)
 class PlayoutQueue:
     frame_samples: int  # samples per 20 ms at the stream's rate
+    # Shared with the stream's record, so the control plane shows them while it runs and after it ends.
+    counters: AppAudioCounters = field(default_factory=AppAudioCounters)
     _items: deque[_Chunk | _Mark] = field(default_factory=deque)
-    # Totals, in samples of what the app sent (its own rate): accepted = played + dropped + queued.
-    accepted_chunks: int = 0
-    accepted_samples: int = 0
-    dropped_samples: int = 0
     played: list[PCM] = field(default_factory=list)  # what was actually heard, in the app's format
 
     @property
     def is_playing(self) -> bool:
         return any(isinstance(item, _Chunk) for item in self._items)
 
-    @property
-    def queued_ms(self) -> float:
-        samples = sum(item.remaining for item in self._items if isinstance(item, _Chunk))
-        return samples * 20 / self.frame_samples
-
     def add_audio(self, pcm: PCM, original: PCM) -> None:
         self._items.append(_Chunk(pcm, original))
-        self.accepted_chunks += 1
-        self.accepted_samples += len(original)
+        self.counters.accepted_chunks += 1
+        self.counters.accepted_samples += len(original)
 
     def add_mark(self, name: str) -> list[str]:
         """Queue a mark; returns it at once (to be echoed now) when nothing is queued before it."""
@@ -81,15 +81,29 @@ class PlayoutQueue:
 
     def clear(self) -> list[str]:
         """Drop all queued audio at once; returns every pending mark, in order."""
+        return self._drop(at_end=False)
+
+    def finish(self) -> list[str]:
+        """The stream ended: the chunk playing now counts as played up to here, everything queued as
+        unplayed. Returns the marks that will never be echoed (their audio never finished playing).
+        Idempotent: a second call finds the queue empty."""
+        return self._drop(at_end=True)
+
+    def _drop(self, *, at_end: bool) -> list[str]:
+        counters = self.counters
         marks: list[str] = []
         for item in self._items:
             if isinstance(item, _Mark):
                 marks.append(item.name)
-            else:
-                kept = item.played_original()
-                if item.played:
-                    self.played.append(kept)
-                self.dropped_samples += len(item.original) - len(kept)
+                continue
+            if item.played:
+                self.played.append(item.played_original())
+            lost = len(item.original) - item.counted
+            counters.dropped_chunks += 1
+            counters.dropped_samples += lost
+            if at_end:
+                counters.unplayed_chunks += 1
+                counters.unplayed_samples += lost
         self._items.clear()
         return marks
 
@@ -112,11 +126,19 @@ class PlayoutQueue:
             out[filled : filled + n] = item.pcm[item.played : item.played + n]
             item.played += n
             filled += n
+            self._count_played(item)
             if item.remaining == 0:
+                self.counters.played_chunks += 1
                 self.played.append(item.original)
                 self._items.popleft()
         tick.pcm = out
         return tick
+
+    def _count_played(self, chunk: _Chunk) -> None:
+        # Counted as it plays, in the app's samples, so the counters are exact at any moment.
+        now = len(chunk.played_original())
+        self.counters.played_samples += now - chunk.counted
+        chunk.counted = now
 
     def played_pcm(self) -> PCM:
         return np.concatenate(self.played) if self.played else np.zeros(0, dtype=np.int16)

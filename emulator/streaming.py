@@ -103,10 +103,11 @@ class StreamSession:
         spec = record.spec
         info = codecs.codec_info(media.codec)
         self.frame_samples = info.frame_samples
-        self.playout = PlayoutQueue(info.frame_samples)
+        self.playout = PlayoutQueue(info.frame_samples, record.app_audio)
         self.decoder = AppAudioDecoder(
             spec.bidirectional_mode, spec.bidirectional_codec, spec.bidirectional_sampling_rate, media.sample_rate
         )
+        record.app_audio.sample_rate = self.decoder.rate
         self.recording = Recording(spec.stream_id, media, info.frame_samples)
         self.recording.playout = self.playout
         self.recording.app_rate = self.decoder.rate
@@ -116,6 +117,8 @@ class StreamSession:
         self._marks_due: list[str] = []
         self._last_mp3: float | None = None
         self._stop_reason: str | None = None
+        # Cleared once the stream has stopped playing: what the app sends after that is read and ignored.
+        self._accepting = True
         self._waiter: asyncio.Future[None] | None = None
         self._sequence = 0
 
@@ -160,7 +163,8 @@ class StreamSession:
                 self.observer.stream_connected(self.record)
                 await self._send(ws, frames.start_frame(self._next_sequence(), spec, self.media.sample_rate))
                 reason = await self._play(ws)
-                await self._send_marks(ws)
+                self._accepting = False
+                await self._send_marks(ws)  # marks whose audio finished on the last tick; not pending ones
                 await self._send(ws, frames.stop_frame(self._next_sequence(), spec))
                 await ws.close(1000)
                 self.record.close_code = 1000
@@ -317,6 +321,8 @@ class StreamSession:
     async def _read(self, ws: ClientConnection) -> None:
         async for message in ws:
             self.record.frames_received += 1
+            if not self._accepting:
+                continue
             frame = frames.parse_client_frame(message)
             if isinstance(frame, frames.ClientMedia):
                 try:
@@ -344,6 +350,9 @@ class StreamSession:
 
     def _finish(self, reason: str, error: str | None) -> None:
         record = self.record
+        # Whatever ended the stream, the audio cut short is recorded as played up to here and the rest
+        # counted as unplayed; pending marks are not echoed (Telnyx sends nothing after stop).
+        self.playout.finish()
         record.end_reason = reason
         error = record.error = error or record.error  # a failed script already named its problem
         record.state = StreamState.FAILED if reason in FAILURE_REASONS else StreamState.STOPPED

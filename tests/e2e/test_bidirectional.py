@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import io
 import json
 
-import httpx
 import numpy as np
 import pytest
-import soundfile
 
 from emulator import codecs
-from tests.servers import Connection, WsReceiver, emulator_settings, run_emulator
+from tests.e2e.bots import RTP, bot, frames_seen, mark, media, mp3, session_of, start
+from tests.servers import Connection, emulator_settings, run_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-
-AUTH = {"Authorization": "Bearer test-key"}
-RTP = {"stream_bidirectional_mode": "rtp", "stream_track": "both_tracks"}
-
-
-def media(payload: bytes) -> str:
-    return json.dumps({"event": "media", "media": {"payload": base64.b64encode(payload).decode()}})
-
-
-def mark(name: str) -> str:
-    return json.dumps({"event": "mark", "mark": {"name": name}})
 
 
 def after(conn: Connection, event: str, name: str | None = None) -> int:
@@ -38,32 +24,6 @@ def after(conn: Connection, event: str, name: str | None = None) -> int:
         if message["event"] == "media" and message["media"]["track"] == "inbound":
             count += 1
     raise AssertionError(f"no {event} {name or ''}")
-
-
-def bot(script):
-    """A stream target whose ``script(ws, conn)`` runs beside the recording of what arrives."""
-
-    async def on_connect(ws, conn):
-        asyncio.get_running_loop().create_task(script(ws, conn))
-
-    return WsReceiver(on_connect)
-
-
-async def start(emulator, target, body, call="v3:bot"):
-    async with httpx.AsyncClient(base_url=emulator.api, headers=AUTH) as client:
-        response = await client.post(f"/calls/{call}/actions/streaming_start", json={"stream_url": target.url, **body})
-        assert response.status_code == 200, response.text
-
-
-async def frames_seen(conn: Connection, n: int) -> None:
-    async with asyncio.timeout(5):
-        while len(conn.of("media")) < n:
-            await asyncio.sleep(0.005)
-
-
-def session_of(emulator, call="v3:bot"):
-    (record,) = emulator.store().calls[call].streams.values()
-    return record, emulator.state.runtime.recordings.get(record.spec.stream_id)
 
 
 async def test_echoed_pcmu_is_heard_on_the_outbound_track_and_recorded_byte_exact():
@@ -137,9 +97,10 @@ async def test_a_mark_with_nothing_queued_is_echoed_at_once_and_clear_echoes_pen
         # Cleared after ~10 frames of a 100-frame reply: echoed at once, not after the 2 s.
         assert after(conn, "mark", "after-speech") < 30
         record, recording = session_of(emulator)
-        queue = recording.playout
-        assert queue.accepted_chunks == 1 and queue.dropped_samples > 0
-        assert queue.accepted_samples == len(recording.pcm("app")[0]) + queue.dropped_samples
+        counters = record.app_audio
+        assert counters.accepted_chunks == counters.dropped_chunks == 1 and counters.dropped_samples > 0
+        assert counters.accepted_samples == len(recording.pcm("app")[0]) + counters.dropped_samples
+        assert counters.unplayed_samples == 0  # all of it was cleared, none left at the end
         marks = [m["mark"]["name"] for m in conn.of("mark")]
         assert marks == ["idle", "after-speech"]
         numbers = [int(m["sequence_number"]) for m in conn.messages[1:] if "sequence_number" in m]
@@ -170,12 +131,6 @@ async def test_bad_messages_get_error_frames_and_the_stream_goes_on():
         assert conn.events()[-1] == "stop" and conn.close_code == 1000
 
 
-def mp3(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.zeros(int(8000 * seconds), dtype=np.float32), 8000, format="MP3")
-    return buffer.getvalue()
-
-
 async def test_mp3_mode_plays_files_and_rate_limits_to_one_per_second():
     async def script(ws, conn):
         await frames_seen(conn, 2)
@@ -189,5 +144,5 @@ async def test_mp3_mode_plays_files_and_rate_limits_to_one_per_second():
         errors = [m["payload"] for m in conn.of("error")]
         assert [e["code"] for e in errors] == [100005, 100003]
         assert "rtp" in errors[1]["detail"]
-        _, recording = session_of(emulator)
-        assert recording.playout.accepted_chunks == 1
+        record, _ = session_of(emulator)
+        assert record.app_audio.accepted_chunks == 1
