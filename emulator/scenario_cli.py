@@ -22,8 +22,7 @@ import soundfile as sf
 
 from emulator import scenarios, tts
 from emulator.scenarios import SCENARIO_SUFFIXES, Scenario, ScenarioError
-from emulator.script import RenderedTrack, render, render_track
-from emulator.segments import HangupSegment, WaitSegment, compile_track
+from emulator.script import End, RenderedTrack, render_track
 from emulator.steps import Say, walk
 
 PROG = "telnyx-emulator"
@@ -123,15 +122,15 @@ def _bundle(scenario: Scenario, speech: tts.SpeechCache) -> int:
 
 
 def _summary(scenario: Scenario) -> str:
-    track = compile_track(scenario.inbound, 16000)
-    waits = sum(isinstance(segment, WaitSegment) for segment in track.segments)
-    rendered = render(track)
+    """The inbound track in one line: its steps, and its length and ending as an app that never answers meets it."""
+    rendered = render_track(scenario.inbound, 16000)
     steps = sum(1 for _ in walk(scenario.inbound))
     parts = [f"{steps} inbound step{'s' * (steps != 1)}", f"{rendered.duration_ms / 1000:.1f} s"]
-    if waits:
+    if rendered.timeouts:
+        waits = rendered.timeouts
         parts[-1] += f" if the app never answers ({waits} wait_for step{'s' * (waits != 1)} at the timeout)"
-    if any(isinstance(segment, HangupSegment) for segment in track.segments):
-        parts.append("ends with a hangup")
+    if rendered.end is not None and rendered.end.reason != "completed":
+        parts.append(f"then {_ending(rendered.end)}")
     return ", ".join(parts)
 
 
@@ -168,11 +167,14 @@ def _render(args: argparse.Namespace, directory: Path, speech: tts.SpeechCache) 
 def _describe_render(track: RenderedTrack) -> str:
     digits = ", ".join(f"{e.digit} at {e.at_ms / 1000:.2f} s" for e in track.dtmf) or "none"
     end = track.end
-    if end is None or end.reason == "completed":
-        how = "the script ends"
-    elif end.reason == "hangup":
-        how = f"the caller hangs up ({end.cause})"
-    else:
-        how = f"the script fails: {end.error}"
     at = end.at_ms / 1000 if end is not None else track.duration_ms / 1000
-    return f"inbound DTMF: {digits}; at {at:.2f} s {how}"
+    return f"inbound DTMF: {digits}; at {at:.2f} s {_ending(end)}"
+
+
+def _ending(end: End | None) -> str:
+    """How a rendered script ends, in the words both commands print."""
+    if end is None or end.reason == "completed":
+        return "the script ends"
+    if end.reason == "hangup":
+        return f"the caller hangs up ({end.cause})"
+    return f"the script fails: {end.error}"

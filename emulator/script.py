@@ -218,6 +218,7 @@ class RenderedTrack:
     sample_rate: int
     dtmf: tuple[DtmfEvent, ...]
     end: End | None = None  # how the script ended (None: rendered from plain audio steps)
+    timeouts: int = 0  # the waits that ran to their timeout before the end (not those the end cut off)
 
     @property
     def duration_ms(self) -> float:
@@ -230,6 +231,7 @@ def render(track: CompiledTrack) -> RenderedTrack:
     parts: list[NDArray[np.int16]] = []
     events: list[DtmfEvent] = []
     end: End | None = None
+    timeouts = 0
     for index, segment in enumerate(track.segments):
         if isinstance(segment, AudioSegment):
             parts.append(segment.pcm)
@@ -244,13 +246,14 @@ def render(track: CompiledTrack) -> RenderedTrack:
         idle = np.arange(tick, tick + ticks) % track.idle_frames
         parts.append(track.idle.reshape(-1, fs)[idle].reshape(-1))
         tick += ticks
+        timeouts += 1
         if condition.on_timeout != "continue":
             end = _timeout_end(condition, tick * FRAME_MS)
             break
     else:
         end = End("completed", -(-sum(len(p) for p in parts) // fs) * FRAME_MS)
     pcm = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-    return RenderedTrack(pcm, track.sample_rate, tuple(events), end)
+    return RenderedTrack(pcm, track.sample_rate, tuple(events), end, timeouts)
 
 
 def render_track(steps: Sequence[Step], sample_rate: int, mix: Mix | None = None) -> RenderedTrack:

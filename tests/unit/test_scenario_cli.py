@@ -24,8 +24,35 @@ def test_check_prints_one_line_per_file_and_exits_0(capsys):
     assert out[0] == f"{default_scenario_dir() / 'tone.yaml'}: ok: 1 inbound step, 2.0 s"
     assert out[1] == (
         f"{default_scenario_dir() / 'ivr-menu.yaml'}: ok: 8 inbound steps, 46.4 s if the app never answers "
-        "(4 wait_for steps at the timeout), ends with a hangup"
+        "(4 wait_for steps at the timeout), then the caller hangs up (normal_clearing)"
     )
+
+
+@pytest.mark.parametrize(
+    ("steps", "summary"),
+    [
+        ("  - tone: {frequency: 440, ms: 100}\n  - hangup: {cause: user_busy}\n",
+         "2 inbound steps, 0.1 s, then the caller hangs up (user_busy)"),
+        ("  - wait_for: {timeout_ms: 1000, on_timeout: hangup}\n  - say: {text: Hi}\n  - hangup: {cause: user_busy}\n",
+         "3 inbound steps, 1.0 s if the app never answers (1 wait_for step at the timeout), "
+         "then the caller hangs up (normal_clearing)"),
+        # The script has a hangup, but a mute app makes it fail first: the summary says so, and counts only the
+        # waits that ran (the third is never reached).
+        ("  - wait_for: {timeout_ms: 4000}\n  - tone: {frequency: 440, ms: 100}\n"
+         "  - wait_for: {timeout_ms: 12000, on_timeout: fail}\n  - wait_for: {timeout_ms: 500}\n  - hangup: {}\n",
+         "5 inbound steps, 16.1 s if the app never answers (2 wait_for steps at the timeout), then the script fails: "
+         "{path}:4: inbound[2].wait_for: timed out after 12000 ms waiting for the app to play audio and then be quiet "
+         "for 700 ms"),
+        ("  - wait_for: {timeout_ms: 100}\n  - silence: {ms: 100}\n",
+         "2 inbound steps, 0.2 s if the app never answers (1 wait_for step at the timeout)"),
+    ],
+    ids=["hangup", "hangup at a timeout", "fails before its hangup", "runs out"],
+)  # fmt: skip
+def test_check_summary_tells_how_the_render_ends(tmp_path, capsys, steps, summary):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"inbound:\n{steps}")
+    assert cli.main(["scenario", "check", str(path)], environ={}) == 0
+    assert capsys.readouterr().out == f"{path}: ok: {summary.format(path=path)}\n"
 
 
 def test_check_reports_every_bad_file_and_exits_2(tmp_path, capsys):

@@ -330,3 +330,11 @@ def test_render_reports_dtmf_at_absolute_times_and_detects_the_tones():
         start = event.at_ms * RATE // 1000
         assert detect_dtmf(rendered.pcm[start : start + 640], RATE) == event.digit
     assert rendered.end == End("completed", 320)
+    assert rendered.timeouts == 2
+
+
+def test_render_counts_only_the_waits_that_ran_to_their_timeout():
+    waits = (WaitFor(timeout_ms=100), WaitFor(timeout_ms=100, on_timeout="fail"), WaitFor(timeout_ms=100))
+    assert render(compile_track(waits, RATE)).timeouts == 2
+    assert render(compile_track((Silence(20), Hangup(), *waits), RATE)).timeouts == 0
+    assert render(compile_track((Silence(20),), RATE)).timeouts == 0
