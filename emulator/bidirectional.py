@@ -3,7 +3,8 @@
 - ``stream_bidirectional_mode: rtp``: each payload is raw audio in ``stream_bidirectional_codec``
   (no RTP header) — PCMU/PCMA at 8 kHz, G722 at 16 kHz, L16 big-endian at
   ``stream_bidirectional_sampling_rate``. A chunk must hold 20 ms to 30 s of audio.
-- ``mp3`` (Telnyx's default mode): each payload is a whole MP3 file, decoded with soundfile.
+- ``mp3`` (Telnyx's default mode): each payload is a whole MP3 file, decoded with soundfile. Other
+  formats libsndfile could read (WAV, FLAC, OGG) are refused: Telnyx takes MP3 only.
 
 Either way the result is kept twice: as the app sent it (for the recording) and resampled to the
 stream's rate (for the outbound track).
@@ -23,6 +24,10 @@ from emulator.synth import resample, to_int16
 
 RTP_MIN_MS = 20
 RTP_MAX_MS = 30_000
+_MP3_ONLY = (
+    "With stream_bidirectional_mode mp3 each payload must be a whole MP3 file; "
+    "send raw audio with stream_bidirectional_mode rtp."
+)
 
 
 class MediaRejected(Exception):
@@ -52,6 +57,10 @@ class AppAudioDecoder:
             info = codecs.codec_info(codec)
             # Only L16 takes its rate from stream_bidirectional_sampling_rate; the others have one rate.
             self.rate = sampling_rate if info.codec is codecs.Codec.L16 else info.sample_rate
+            # Every codec has a fixed byte rate, so a chunk's length is checked before it is decoded.
+            self._bytes_per_second = (
+                2 * self.rate if info.codec is codecs.Codec.L16 else info.frame_bytes * 1000 // codecs.FRAME_MS
+            )
             self._decoder: codecs.Decoder | None = codecs.Decoder(codec)
         else:
             self.rate = stream_rate
@@ -63,25 +72,29 @@ class AppAudioDecoder:
 
     def _decode_rtp(self, payload: bytes) -> np.ndarray:
         assert self._decoder is not None
+        # Validate before decoding: a rejected chunk must not reach the G.722 decoder, whose state
+        # would then corrupt the chunks after it.
         if self.codec == "L16" and len(payload) % 2:
             raise _reject(f"L16 payloads hold 16-bit samples; got an odd length of {len(payload)} bytes.")
-        pcm = self._decoder.decode(payload)
-        duration_ms = len(pcm) * 1000 / self.rate
+        duration_ms = len(payload) * 1000 / self._bytes_per_second
         if not RTP_MIN_MS <= duration_ms <= RTP_MAX_MS:
             raise _reject(
                 f"Media chunk holds {duration_ms:g} ms of {self.codec} at {self.rate} Hz; "
                 f"chunks must be {RTP_MIN_MS} ms to {RTP_MAX_MS // 1000} s."
             )
-        return pcm
+        return self._decoder.decode(payload)
 
     def _decode_mp3(self, payload: bytes) -> np.ndarray:
         try:
-            samples, rate = soundfile.read(io.BytesIO(payload), dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise _reject(
-                "Media payload is not an MP3 file (stream_bidirectional_mode is mp3; "
-                f"use stream_bidirectional_mode rtp to send raw audio): {exc}"
-            ) from None
+            with soundfile.SoundFile(io.BytesIO(payload)) as file:
+                kind, rate = file.format, file.samplerate
+                samples = file.read(dtype="float32", always_2d=True) if kind == "MP3" else None
+        except (RuntimeError, TypeError, ValueError) as exc:
+            # libsndfile's own words, not the exception's text, which quotes a Python object's repr.
+            why = exc.error_string if isinstance(exc, soundfile.LibsndfileError) else "it could not be decoded"
+            raise _reject(f"Media payload is not an MP3 file ({why.rstrip('.')}). {_MP3_ONLY}") from None
+        if samples is None:
+            raise _reject(f"Media payload is a {kind} file, not MP3. {_MP3_ONLY}")
         if samples.shape[0] == 0:
             raise _reject("Media payload is an MP3 file without audio.")
         mono = samples.mean(axis=1)

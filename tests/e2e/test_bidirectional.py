@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import numpy as np
 import pytest
+import soundfile
 
 from emulator import codecs
 from tests.e2e.bots import RTP, bot, frames_seen, mark, media, mp3, session_of, start
@@ -146,3 +148,48 @@ async def test_mp3_mode_plays_files_and_rate_limits_to_one_per_second():
         assert "rtp" in errors[1]["detail"]
         record, _ = session_of(emulator)
         assert record.app_audio.accepted_chunks == 1
+
+
+def audio_file(audio_format: str) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(8000, dtype=np.float32), 8000, format=audio_format)
+    return buffer.getvalue()
+
+
+async def test_mp3_mode_takes_mp3_only_and_says_what_it_got_instead():
+    async def script(ws, conn):
+        await frames_seen(conn, 2)
+        for payload in (audio_file("WAV"), audio_file("FLAC"), b"\x00\x01raw audio, not mp3", mp3(0.2)):
+            await ws.send(media(payload))
+
+    async with bot(script).running() as target, run_emulator(emulator_settings(speed=4, scenario="tone")) as emulator:
+        await start(emulator, target, {"stream_track": "both_tracks"})
+        conn = await target.wait_closed(seconds=10)
+        details = [m["payload"]["detail"] for m in conn.of("error")]
+        assert [m["payload"]["code"] for m in conn.of("error")] == [100003] * 3
+        assert "a WAV file, not MP3" in details[0] and "a FLAC file, not MP3" in details[1]
+        assert details[2].startswith("Media payload is not an MP3 file (Format not recognised)")
+        assert not any("<" in detail or "0x" in detail for detail in details)  # no Python object reprs
+        record, _ = session_of(emulator)
+        assert record.app_audio.accepted_chunks == 1
+
+
+async def test_a_rejected_g722_chunk_does_not_disturb_the_chunks_after_it():
+    t = np.arange(16000) / 16000
+    encoded = codecs.encode("G722", (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))  # 1 s
+    first, second = encoded[:4000], encoded[4000:]
+
+    async def speak(ws, conn):
+        await frames_seen(conn, 2)
+        await ws.send(media(first))
+        await ws.send(media(second[:80]))  # 10 ms: refused
+        await ws.send(media(second))
+
+    body = {**RTP, "stream_bidirectional_codec": "G722"}
+    async with bot(speak).running() as target, run_emulator(emulator_settings(speed=4, scenario="silence")) as emulator:
+        await start(emulator, target, body)
+        conn = await target.wait_closed(seconds=10)
+        assert [m["payload"]["code"] for m in conn.of("error")] == [100003]
+        _, recording = session_of(emulator)
+        app, rate = recording.pcm("app")
+        assert rate == 16000 and app.tobytes() == codecs.decode("G722", encoded).tobytes()
