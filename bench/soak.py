@@ -1,0 +1,247 @@
+"""Soak: call churn for DURATION seconds (default 10 minutes); the emulator's RSS and open files must stay flat.
+
+WORKERS callers each loop: dial a call with a stream_url (both tracks), wait for the callee to answer
+and the stream to run for HOLD seconds, hang up. The emulator runs at speed 1 with its default
+scenario, sends every webhook (call.initiated, call.answered, streaming.started, streaming.stopped,
+call.hangup) to a receiver in this process, and streams to a WebSocket target in this process that
+reads every frame. Every INTERVAL seconds the bench prints the emulator's RSS (VmRSS), its open file
+descriptors, and the calls completed so far.
+
+Figures: the emulator idle (no stream running, the bench's HTTP connections closed) after a warm-up
+of WARMUP seconds of churn (while the per-key history fills and the webhook client opens its
+connections), against idle at the end: RSS growth and open files. Targets: RSS growth <= 10 MB, no
+more open files than after the warm-up, no failed command.
+
+    .venv/bin/python bench/soak.py                  # 10 minutes
+    .venv/bin/python bench/soak.py --duration 120   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from _harness import AUTH_HEADER, HOST, Emulator, load_average, machine, print_table, proc_status_kb
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+RSS_GROWTH_TARGET_MB = 10.0
+
+
+@dataclass
+class Sample:
+    at: float  # seconds since the churn started
+    rss_mb: float
+    fds: int
+    calls: int
+
+
+@dataclass
+class Churn:
+    calls: int = 0  # dialed, answered, streamed and hung up
+    failures: list[str] = field(default_factory=list)
+    frames: int = 0  # frames the stream target read
+    webhooks: int = 0
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def webhook_receiver(churn: Churn) -> asyncio.Server:
+    """An HTTP/1.1 server that answers every POST 200 at once, keeping connections alive."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                churn.webhooks += 1
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, HOST, 0)
+
+
+async def caller(client: httpx.AsyncClient, stream_url: str, hold: float, until: float, churn: Churn, n: int) -> None:
+    dial = {
+        "connection_id": "soak",
+        "to": "+13125550122",
+        "from": "+13125550111",
+        "stream_url": stream_url,
+        "stream_track": "both_tracks",
+    }
+    while time.monotonic() < until:
+        try:
+            response = await client.post("/v2/calls", json=dial)
+            if response.status_code != 200:
+                churn.failures.append(f"dial: {response.status_code} {response.text[:200]}")
+                await asyncio.sleep(1)
+                continue
+            call_control_id = response.json()["data"]["call_control_id"]
+            await asyncio.sleep(1.0 + hold)  # the callee rings 1 s, then the stream runs
+            hangup = await client.post(f"/v2/calls/{call_control_id}/actions/hangup", json={})
+            if hangup.status_code != 200:
+                churn.failures.append(f"hangup: {hangup.status_code} {hangup.text[:200]}")
+            else:
+                churn.calls += 1
+        except httpx.HTTPError as exc:
+            churn.failures.append(f"caller {n}: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(1)
+
+
+async def churn_phase(
+    base: str, stream_url: str, args: argparse.Namespace, seconds: float, churn: Churn, pid: int, t0: float
+) -> list[Sample]:
+    """``args.workers`` callers for ``seconds``, sampling every ``args.interval``; the client is closed after."""
+    samples = []
+    until = time.monotonic() + seconds
+    headers = {"Authorization": AUTH_HEADER}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
+        callers = [
+            asyncio.create_task(caller(client, stream_url, args.hold, until, churn, n)) for n in range(args.workers)
+        ]
+        while not all(task.done() for task in callers):
+            await asyncio.wait(callers, timeout=args.interval)
+            sample = Sample(time.monotonic() - t0, proc_status_kb(pid, "VmRSS") / 1024, open_fds(pid), churn.calls)
+            samples.append(sample)
+            print_row(sample)
+        for task in callers:
+            task.result()
+    return samples
+
+
+async def settle(base: str, pid: int, seconds: float = 30) -> int:
+    """Wait until no stream runs and the emulator's open files stop changing; returns their count."""
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": AUTH_HEADER}) as control:
+        while time.monotonic() < deadline:
+            streams = (await control.get("/_emulator/streams")).json()["data"]
+            if not any(s["state"] in ("connecting", "streaming") for s in streams):
+                break
+            await asyncio.sleep(0.2)
+    previous = -1
+    while (fds := open_fds(pid)) != previous and time.monotonic() < deadline:
+        previous = fds
+        await asyncio.sleep(0.5)
+    return fds
+
+
+async def run(args: argparse.Namespace) -> int:
+    churn = Churn()
+
+    async def drain(ws: ServerConnection) -> None:
+        try:
+            async for _ in ws:
+                churn.frames += 1
+        except ConnectionClosed:
+            pass
+
+    hooks = await webhook_receiver(churn)
+    hook_port = hooks.sockets[0].getsockname()[1]
+    async with serve(drain, HOST, 0, compression=None, max_size=None) as target:
+        stream_url = f"ws://{HOST}:{target.sockets[0].getsockname()[1]}/stream"
+        emulator_args = ["--speed", "1", "--webhook-url", f"http://{HOST}:{hook_port}/webhooks"]
+        with Emulator(args=emulator_args) as emulator:
+            pid = emulator.pid
+            base = f"http://{HOST}:{emulator.port}"
+            t0 = time.monotonic()
+            print_row_header()
+            print_row(Sample(0.0, proc_status_kb(pid, "VmRSS") / 1024, open_fds(pid), 0))
+            # Warm-up: the per-key history fills, the webhook client's pool opens its connections.
+            samples = await churn_phase(base, stream_url, args, args.warmup, churn, pid, t0)
+            warm_fds = await settle(base, pid)
+            warm_rss = proc_status_kb(pid, "VmRSS") / 1024
+            warm_calls, warm_at = churn.calls, time.monotonic() - t0
+            print(f"{'':7}  {warm_rss:9.1f}  {warm_fds:10d}  {'(idle after warm-up)':>10}", flush=True)
+            samples += await churn_phase(base, stream_url, args, args.duration - args.warmup, churn, pid, t0)
+            end_fds = await settle(base, pid)
+            rss_end = proc_status_kb(pid, "VmRSS") / 1024
+            print(f"{'':7}  {rss_end:9.1f}  {end_fds:10d}  {'(idle at the end)':>10}", flush=True)
+            async with httpx.AsyncClient(base_url=base, headers={"Authorization": AUTH_HEADER}) as control:
+                kept = len((await control.get("/_emulator/calls")).json()["data"])
+    hooks.close()
+    await hooks.wait_closed()
+
+    growth = rss_end - warm_rss
+    measured_calls = churn.calls - warm_calls
+    print()
+    print_table(
+        ["figure", "value", "target", "result"],
+        [
+            ["calls completed", f"{churn.calls} ({churn.calls / args.duration:.1f}/s)", "-", "-"],
+            ["failed commands", str(len(churn.failures)), "0", verdict(not churn.failures)],
+            ["frames read by the target", f"{churn.frames:,}", "-", "-"],
+            ["webhooks received", f"{churn.webhooks:,}", "-", "-"],
+            ["calls kept on the control plane", str(kept), "<= --history (1000)", verdict(kept <= 1000)],
+            [
+                f"idle RSS after warm-up ({warm_at:.0f} s) -> at the end",
+                f"{warm_rss:.1f} -> {rss_end:.1f} MB ({growth:+.1f} MB over {measured_calls} calls)",
+                f"<= +{RSS_GROWTH_TARGET_MB:g} MB",
+                verdict(growth <= RSS_GROWTH_TARGET_MB),
+            ],
+            ["peak RSS", f"{max(s.rss_mb for s in samples):.1f} MB", "-", "-"],
+            [
+                "idle open files after warm-up -> at the end",
+                f"{warm_fds} -> {end_fds}",
+                "no growth",
+                verdict(end_fds <= warm_fds),
+            ],
+        ],
+    )
+    for failure in churn.failures[:5]:
+        print(f"  failure: {failure}")
+    met = not churn.failures and kept <= 1000 and growth <= RSS_GROWTH_TARGET_MB and end_fds <= warm_fds
+    return 0 if met or args.no_check else 1
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_row_header() -> None:
+    print(f"{'t (s)':>7}  {'RSS (MB)':>9}  {'open files':>10}  {'calls done':>10}", flush=True)
+
+
+def print_row(sample: Sample) -> None:
+    print(f"{sample.at:7.0f}  {sample.rss_mb:9.1f}  {sample.fds:10d}  {sample.calls:10d}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=600, help="seconds of churn (default 600)")
+    parser.add_argument("--workers", type=int, default=20, help="calls in flight at once (default 20)")
+    parser.add_argument("--hold", type=float, default=2.0, help="seconds each call streams before hangup (default 2)")
+    parser.add_argument("--interval", type=float, default=30, help="seconds between samples (default 30)")
+    parser.add_argument("--warmup", type=float, default=120, help="seconds of churn before the baseline (default 120)")
+    parser.add_argument("--no-check", action="store_true", help="report only; exit 0 even if a target is missed")
+    args = parser.parse_args()
+    print(f"soak: {machine()}")
+    print(
+        f"{args.workers} callers, {args.duration:g} s: dial with stream_url (both tracks), ring 1 s, "
+        f"stream {args.hold:g} s at speed 1, hang up; load average {load_average()}"
+    )
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())
