@@ -125,6 +125,9 @@ def error_frame(stream_id: str, code: int, title: str, detail: str) -> str:
 MALFORMED = (100003, "malformed_frame")
 INVALID_MEDIA = (100004, "invalid_media")
 RATE_LIMITED = (100005, "rate_limit_reached")
+# Line-wrapped base64 (base64.encodebytes, MIME encoders) is still base64: whitespace between the
+# characters is dropped before strict decoding, which refuses anything else outside the alphabet.
+_BASE64_WHITESPACE = str.maketrans("", "", " \t\r\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +176,7 @@ def parse_client_frame(message: str | bytes) -> ClientFrame | FrameProblem:
         if not isinstance(payload, str):
             return _malformed("A media frame needs media.payload, a base64 string.")
         try:
-            return ClientMedia(base64.b64decode(payload, validate=True))
+            return ClientMedia(base64.b64decode(payload.translate(_BASE64_WHITESPACE), validate=True))
         except ValueError:
             return FrameProblem(*INVALID_MEDIA, "Media provided was not base64 encoded.")
     if event == "mark":

@@ -193,3 +193,19 @@ async def test_a_rejected_g722_chunk_does_not_disturb_the_chunks_after_it():
         _, recording = session_of(emulator)
         app, rate = recording.pcm("app")
         assert rate == 16000 and app.tobytes() == codecs.decode("G722", encoded).tobytes()
+
+
+async def test_line_wrapped_base64_is_accepted():
+    chunk = codecs.encode_ulaw(np.full(1600, 1200, dtype=np.int16))  # 200 ms
+
+    async def speak(ws, conn):
+        await frames_seen(conn, 2)
+        wrapped = base64.encodebytes(chunk).decode()  # what Python's MIME-style encoder gives
+        await ws.send(json.dumps({"event": "media", "media": {"payload": wrapped}}))
+
+    async with bot(speak).running() as target, run_emulator(emulator_settings(speed=4, scenario="tone")) as emulator:
+        await start(emulator, target, RTP)
+        conn = await target.wait_closed(seconds=10)
+        assert conn.of("error") == []
+        _, recording = session_of(emulator)
+        assert recording.pcm("app")[0].tobytes() == codecs.decode_ulaw(chunk).tobytes()
