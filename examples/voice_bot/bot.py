@@ -1,7 +1,9 @@
 """A minimal Telnyx voice bot, written as against the real Telnyx API: nothing here knows the emulator.
 
 - ``POST /webhooks``: verifies each webhook with the official SDK; answers incoming calls with a media
-  stream to this bot's ``/media`` WebSocket (bidirectional, raw μ-law).
+  stream to this bot's ``/media`` WebSocket (bidirectional, raw μ-law). Telnyx may deliver a webhook
+  twice (a retry after a slow answer): events are handled once per event id, and the answer carries a
+  ``command_id``, so even a second answer would be ignored by the API.
 - ``WS /media``: counts the caller's audio and echoes it back, so the caller hears themselves; collects
   the keys they press and, after three, hangs up.
 
@@ -54,6 +56,7 @@ class VoiceBot:
         # Where Telnyx should stream to; by default this bot's own host, as the webhook reached it.
         self.stream_url = stream_url
         self.calls: dict[str, CallStats] = {}
+        self.seen_events: set[str] = set()  # webhook event ids already handled (grows with traffic; a demo)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -68,6 +71,9 @@ class VoiceBot:
             log.warning("webhook with a bad signature refused")
             return Response(status_code=400)
         data = event.data
+        if data.id in self.seen_events:  # a retried delivery of an event already handled
+            return Response(status_code=200)
+        self.seen_events.add(data.id)
         log.info("webhook %s", data.event_type)
         if data.event_type == "call.initiated" and data.payload.direction == "incoming":
             stream_url = self.stream_url or str(request.url.replace(scheme="ws", path="/media", query=""))
@@ -80,6 +86,7 @@ class VoiceBot:
     async def answer(self, call_control_id: str, stream_url: str) -> None:
         await self.client.calls.actions.answer(
             call_control_id,
+            command_id=f"answer-{call_control_id}",
             stream_url=stream_url,
             stream_track="inbound_track",
             # rtp: the bot sends raw μ-law back; the default (mp3) would expect MP3 files.

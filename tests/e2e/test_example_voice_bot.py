@@ -56,9 +56,15 @@ async def test_the_example_bot_answers_echoes_and_hangs_up_after_three_keys(teln
         # The caller's script may end (half a second after the last key) before the hangup lands.
         assert stream["end_reason"] in {"hangup", "completed"} and 0 < stream["frames_received"] <= stats.echoed_frames
         await telnyx_emulator.state.runtime.wait_idle()
-        delivered = [(w["event_type"], w["status"]) for w in await telnyx_emulator.acontrol.webhooks()]
-        assert delivered[:3] == [("call.initiated", 200), ("call.answered", 200), ("streaming.started", 200)]
-        assert ("call.hangup", 200) in delivered and ("streaming.stopped", 200) in delivered
+        attempts = await telnyx_emulator.acontrol.webhooks()
+        # The bot's first webhook can miss the 2 s timeout while the SDK imports its verifier, and be
+        # retried: every event was delivered, in order, whatever the number of attempts.
+        delivered = list(dict.fromkeys(w["event_type"] for w in attempts if w["status"] == 200))
+        assert delivered[:3] == ["call.initiated", "call.answered", "streaming.started"]
+        assert {"call.hangup", "streaming.stopped"} <= set(delivered)
+        # A retried call.initiated is handled once: one answer reached the API.
+        answers = [c for c in await telnyx_emulator.acontrol.commands() if c["path"].endswith("/actions/answer")]
+        assert len(answers) == 1
     finally:
         server.should_exit = True
         await task
