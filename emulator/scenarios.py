@@ -58,6 +58,7 @@ from emulator.steps import (
     Tone,
     Track,
     WaitFor,
+    hangup_path,
 )
 from emulator.yamlcheck import FieldPath
 
@@ -97,16 +98,21 @@ class StepContext:
 
     def steps(self, items: Sequence[Mapping[str, Any]], path: FieldPath) -> tuple[Step, ...]:
         out: list[Step] = []
+        hangup_at: FieldPath | None = None  # where an earlier step of this list always hangs up
         for i, item in enumerate(items):
             ((kind, body),) = item.items()
-            if out and isinstance(out[-1], Hangup):
-                message = f"unreachable: the caller hangs up at {yamlcheck.format_path((*path, i - 1))}"
+            if hangup_at is not None:
+                message = f"unreachable: the caller hangs up at {yamlcheck.format_path(hangup_at)}"
                 raise ScenarioError(self._problem((*path, i), message))
             step_ctx = replace(self, path=(*path, i, kind))
             try:
-                out.append(_STEP_TYPES[kind](body, step_ctx))
+                step = _STEP_TYPES[kind](body, step_ctx)
             except _FieldError as e:
                 raise ScenarioError(self._problem((*step_ctx.path, *e.path), e.message)) from None
+            out.append(step)
+            found = hangup_path(step)
+            if found is not None:
+                hangup_at = (*path, i, *found)
         return tuple(out)
 
     def _problem(self, path: FieldPath, message: str) -> str:
@@ -199,7 +205,13 @@ def _hangup(data: Mapping[str, Any], ctx: StepContext) -> Hangup:
 
 
 def _repeat(data: Mapping[str, Any], ctx: StepContext) -> Repeat:
-    return Repeat(times=int(data["times"]), steps=ctx.steps(data["steps"], (*ctx.path, "steps")))
+    repeat = Repeat(times=int(data["times"]), steps=ctx.steps(data["steps"], (*ctx.path, "steps")))
+    found = hangup_path(repeat)
+    if repeat.times > 1 and found is not None:  # the second pass would start after the caller has gone
+        where = yamlcheck.format_path((*ctx.path[:-1], *found))  # ctx.path ends with "repeat", and so does found
+        message = f"must be 1: the caller hangs up at {where} in the first pass, so the other passes are unreachable"
+        raise _FieldError(("times",), message)
+    return repeat
 
 
 _STEP_TYPES: Final[dict[str, Callable[[Mapping[str, Any], StepContext], Step]]] = {

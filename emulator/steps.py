@@ -255,6 +255,24 @@ def walk(steps: Iterable[Step]) -> Iterator[Step]:
             yield from walk(step.steps)
 
 
+def hangup_path(step: Step) -> tuple[str | int, ...] | None:
+    """Where ``step`` hangs up every time it plays, as a path into it (``()``: it is a hangup), or None if it can
+    end without hanging up.
+
+    Nothing branches, so a ``repeat`` hangs up exactly when one of its steps does, and in its first pass: the path
+    is then ``("repeat", "steps", index, ...)``. A ``wait_for`` with ``on_timeout: hangup`` hangs up only if the app
+    stays quiet, so it does not count.
+    """
+    if isinstance(step, Hangup):
+        return ()
+    if isinstance(step, Repeat):
+        for index, inner in enumerate(step.steps):
+            found = hangup_path(inner)
+            if found is not None:
+                return (step.kind, "steps", index, *found)
+    return None
+
+
 def expand(steps: Iterable[Step]) -> Iterator[AudioStep | WaitFor | Hangup]:
     """The steps with every ``repeat`` unrolled, in play order."""
     for step in steps:

@@ -30,6 +30,7 @@ from emulator.steps import (
     Tone,
     Track,
     WaitFor,
+    hangup_path,
     walk,
 )
 from tests.unit.test_synth import detect_dtmf, fft_peak_hz, peak_dbfs_from_rms
@@ -140,6 +141,23 @@ BAD = [
     ("hangup body null", "inbound:\n  - hangup:\n", "2: inbound[0].hangup: expected a mapping, got null"),
     ("steps after hangup", "inbound:\n  - silence: {ms: 10}\n  - hangup: {}\n  - silence: {ms: 10}\n",
      "4: inbound[2]: unreachable: the caller hangs up at inbound[1]"),
+    ("repeat that always hangs up", "inbound:\n  - repeat: {times: 2, steps: [{hangup: {}}]}\n",
+     "2: inbound[0].repeat.times: must be 1: the caller hangs up at inbound[0].repeat.steps[0] in the first pass, "
+     "so the other passes are unreachable"),
+    ("repeat hangs up, times on its own line", "inbound:\n  - silence: {ms: 1}\n  - repeat:\n      steps:\n"
+     "        - dtmf: {digits: '1'}\n        - hangup: {}\n      times: 3\n",
+     "7: inbound[1].repeat.times: must be 1: the caller hangs up at inbound[1].repeat.steps[1] in the first pass, "
+     "so the other passes are unreachable"),
+    ("repeat hangs up in a nested repeat", "inbound:\n  - repeat:\n      times: 2\n      steps:\n"
+     "        - repeat: {times: 1, steps: [{hangup: {}}]}\n",
+     "3: inbound[0].repeat.times: must be 1: the caller hangs up at inbound[0].repeat.steps[0].repeat.steps[0] in "
+     "the first pass, so the other passes are unreachable"),
+    ("step after a repeat that hangs up",
+     "inbound:\n  - repeat: {times: 1, steps: [{silence: {ms: 1}}, {hangup: {}}]}\n  - dtmf: {digits: '1'}\n",
+     "3: inbound[1]: unreachable: the caller hangs up at inbound[0].repeat.steps[1]"),
+    ("step after a nested repeat that hangs up", "inbound:\n  - repeat:\n      times: 1\n      steps:\n"
+     "        - repeat: {times: 1, steps: [{hangup: {}}]}\n        - silence: {ms: 1}\n",
+     "6: inbound[0].repeat.steps[1]: unreachable: the caller hangs up at inbound[0].repeat.steps[0].repeat.steps[0]"),
     ("repeat without times", "inbound:\n  - repeat:\n      steps: [{silence: {ms: 1}}]\n",
      "3: inbound[0].repeat.times: missing required field"),
     ("repeat zero times", "inbound:\n  - repeat: {times: 0, steps: [{silence: {ms: 1}}]}\n",
@@ -540,6 +558,20 @@ def test_render_runs_each_wait_to_its_timeout_and_applies_on_timeout(tmp_path):
         1680,
         error="r.yaml:5: inbound[3].wait_for: timed out after 1000 ms waiting for the app to start playing audio",
     )
+
+
+def test_hangups_that_always_happen_and_those_that_may_not(tmp_path):
+    assert hangup_path(Hangup()) == ()
+    assert hangup_path(Repeat(1, (Silence(1), Repeat(1, (Hangup(),))))) == ("repeat", "steps", 1, "repeat", "steps", 0)
+    assert hangup_path(Repeat(3, (Silence(1),))) is None
+    assert hangup_path(WaitFor(on_timeout="hangup")) is None  # only if the app stays quiet
+    # A repeat may hang up in its only pass, and a wait that may hang up can repeat and be followed.
+    text = (
+        "inbound:\n  - repeat: {times: 3, steps: [{wait_for: {timeout_ms: 100, on_timeout: hangup}}]}\n"
+        "  - silence: {ms: 20}\n  - repeat: {times: 1, steps: [{dtmf: {digits: '1'}}, {hangup: {cause: user_busy}}]}\n"
+    )
+    track = render_track(parse_scenario(text, "h.yaml", tmp_path).inbound, 8000)
+    assert track.end == End("hangup", 100, cause="normal_clearing")
 
 
 def test_repeat_hangup_gain_and_noise_parse(tmp_path):
