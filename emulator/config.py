@@ -7,6 +7,7 @@ emulator.app:create_app`` and containers can be configured without flags.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -84,6 +85,11 @@ class Settings:
     def __post_init__(self) -> None:
         for option in fields(self):
             value = getattr(self, option.name)
+            # Settings built in code (the pytest fixture's overrides) skip the environment's parsing.
+            if option.type in ("float", "int") and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ConfigError(f"{option.name}: expected a number, got {value!r}")
+            if option.type == "int" and isinstance(value, float):
+                raise ConfigError(f"{option.name}: expected an integer, got {value!r}")
             # nan passes every comparison below, and inf breaks the pacing arithmetic.
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{option.name}: must be a finite number, got {value}")
@@ -132,6 +138,13 @@ class Settings:
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``; an unknown name is a ConfigError that suggests the closest one."""
+        names = [option.name for option in fields(self)]
+        for name in changes:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{name}: no such setting{hint} (settings: {', '.join(names)})")
         return dataclasses.replace(self, **changes)
 
 

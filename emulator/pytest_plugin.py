@@ -44,12 +44,12 @@ def telnyx_emulator(
 ) -> Iterator[TelnyxEmulator]:
     """A running emulator: ``.url``, ``.api_url``, ``.api_key``, ``.webhook_url``, ``.stream_url``, ``.control``,
     ``wait_for_webhook``, ``wait_for_frames``, ... (``emulator.testing.TelnyxEmulator``)."""
-    from emulator.testing import DEFAULT_API_KEY, TelnyxEmulator
+    from emulator.testing import TelnyxEmulator
 
     overrides = dict(telnyx_emulator_settings)
     # Closest marker wins: apply the farthest (module, class) first.
     for marker in reversed(list(request.node.iter_markers(MARKER))):
         overrides.update(marker.kwargs)
-    api_key = overrides.pop("api_key", DEFAULT_API_KEY)
+    api_key = overrides.pop("api_key", None)
     with TelnyxEmulator(api_key=api_key, **overrides) as emulator:
         yield emulator

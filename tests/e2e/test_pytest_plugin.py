@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
-from emulator.testing import ControlPlaneError
+from emulator.config import ConfigError
+from emulator.testing import ControlPlaneError, TelnyxEmulator
 
 pytest_plugins = ["pytester"]
 
@@ -69,3 +71,37 @@ async def test_async_waits_leave_the_event_loop_free(telnyx_emulator):
     assert hook.payload["state"] == "parked" and hook.headers["user-agent"] == "telnyx-webhooks"
     assert [c["call_control_id"] for c in await telnyx_emulator.acontrol.calls()] == [call["call_control_id"]]
     assert (await telnyx_emulator.acontrol.reset())["calls"] == 1
+
+
+def test_every_control_plane_helper_reaches_its_endpoint(telnyx_emulator):
+    control = telnyx_emulator.control
+    assert control.health() == {"status": "ok"} and control.public_key() == telnyx_emulator.public_key
+    call = control.incoming_call(CALLER, APP_NUMBER)
+    call_id = call["call_control_id"]
+    assert control.set_scenario(call_id, "tone")["scenario"] == "tone"
+    assert [c["call_control_id"] for c in control.calls()] == [call_id]
+    with httpx.Client(
+        base_url=telnyx_emulator.api_url, headers={"Authorization": f"Bearer {telnyx_emulator.api_key}"}
+    ) as api:
+        assert api.post(f"/calls/{call_id}/actions/answer", json={"stream_url": telnyx_emulator.stream_url}).is_success
+    stream_id = telnyx_emulator.wait_for_stream_end().stream_id
+    assert stream_id is not None and control.stream(stream_id)["stream_id"] == stream_id
+    wav = control.recording(stream_id, "inbound")
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    with pytest.raises(ControlPlaneError, match="404"):
+        control.recording(stream_id, "nope")
+
+
+@pytest.mark.telnyx_emulator(api_keys=frozenset({"KEY-ci"}))
+def test_with_api_keys_the_helpers_use_an_accepted_key(telnyx_emulator):
+    assert telnyx_emulator.api_key == "KEY-ci"
+    assert telnyx_emulator.control.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"sped": 1}, "sped: no such setting; did you mean 'speed'?"), ({"speed": "10"}, "speed: expected a number")],
+)
+def test_a_misspelt_or_mistyped_setting_says_which(settings, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TelnyxEmulator(**settings)

@@ -1,0 +1,212 @@
+"""Clients of the control plane (``/_emulator/``) for one API key: ``ControlPlane`` and ``AsyncControlPlane``.
+
+Each endpoint is described once, as a ``_Request`` built by a function below; the two clients only
+differ in how they send it, so their methods are one line each and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from emulator.testing.settings import DEFAULT_TIMEOUT
+
+
+class ControlPlaneError(Exception):
+    """A control-plane request was answered with an error status; ``errors`` is Telnyx's envelope."""
+
+    def __init__(self, status: int, errors: list[dict[str, Any]]) -> None:
+        detail = "; ".join(str(e.get("detail") or e.get("title")) for e in errors) or "no details"
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    body: Any = None
+    raw: bool = False  # the answer is a file (a WAV recording), not {"data": ...}
+
+
+def _answer(request: _Request, response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.content if request.raw else response.json()["data"]
+    try:
+        errors = response.json()["errors"]
+    except (ValueError, KeyError, TypeError):
+        errors = [{"title": response.text}]
+    raise ControlPlaneError(response.status_code, errors)
+
+
+def _id(value: str) -> str:
+    return quote(value, safe=":")  # call_control_ids hold ':' (v3:...), which paths carry as is
+
+
+def _health() -> _Request:
+    return _Request("GET", "/health")
+
+
+def _public_key() -> _Request:
+    return _Request("GET", "/public-key")
+
+
+def _incoming_call(from_: str, to: str, fields: dict[str, Any]) -> _Request:
+    return _Request("POST", "/calls", {"from": from_, "to": to, **fields})
+
+
+def _calls() -> _Request:
+    return _Request("GET", "/calls")
+
+
+def _call(call_control_id: str) -> _Request:
+    return _Request("GET", f"/calls/{_id(call_control_id)}")
+
+
+def _set_scenario(call_control_id: str, scenario: str) -> _Request:
+    return _Request("PUT", f"/calls/{_id(call_control_id)}/scenario", {"scenario": scenario})
+
+
+def _streams() -> _Request:
+    return _Request("GET", "/streams")
+
+
+def _stream(stream_id: str) -> _Request:
+    return _Request("GET", f"/streams/{_id(stream_id)}")
+
+
+def _recording(stream_id: str, track: str) -> _Request:
+    return _Request("GET", f"/streams/{_id(stream_id)}/recording/{_id(track)}.wav", raw=True)
+
+
+def _webhooks() -> _Request:
+    return _Request("GET", "/webhooks")
+
+
+def _commands() -> _Request:
+    return _Request("GET", "/commands")
+
+
+def _reset() -> _Request:
+    return _Request("POST", "/reset")
+
+
+def _seed(seed: int | None) -> _Request:
+    return _Request("POST", "/seed", {"seed": seed})
+
+
+class ControlPlane:
+    """A synchronous client of ``/_emulator/`` for one API key (its namespace). See docs/control-plane.md.
+
+    Every method returns the answer's ``data`` (``recording`` returns the WAV file's bytes) and raises
+    ``ControlPlaneError`` for an error answer.
+    """
+
+    def __init__(self, url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        self._http = httpx.Client(base_url=f"{url}/_emulator", headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, request: _Request) -> Any:
+        return _answer(request, self._http.request(request.method, request.path, json=request.body))
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._send(_health()))
+
+    def public_key(self) -> str:
+        """The base64 Ed25519 key that verifies webhook signatures (``TELNYX_PUBLIC_KEY``)."""
+        return str(self._send(_public_key())["public_key"])
+
+    def incoming_call(self, from_: str, to: str, **fields: Any) -> dict[str, Any]:
+        """Ring the app: ``fields`` are ``scenario``, ``webhook_url``, ``client_state``, ``connection_id``."""
+        return dict(self._send(_incoming_call(from_, to, fields)))
+
+    def calls(self) -> list[dict[str, Any]]:
+        return list(self._send(_calls()))
+
+    def call(self, call_control_id: str) -> dict[str, Any]:
+        return dict(self._send(_call(call_control_id)))
+
+    def set_scenario(self, call_control_id: str, scenario: str) -> dict[str, Any]:
+        """What the caller of this call says in streams started from now on (a name or a .yaml path)."""
+        return dict(self._send(_set_scenario(call_control_id, scenario)))
+
+    def streams(self) -> list[dict[str, Any]]:
+        return list(self._send(_streams()))
+
+    def stream(self, stream_id: str) -> dict[str, Any]:
+        return dict(self._send(_stream(stream_id)))
+
+    def recording(self, stream_id: str, track: str = "inbound") -> bytes:
+        """A stream's recording as a 16-bit WAV file: ``inbound``, ``outbound`` or ``app``."""
+        return bytes(self._send(_recording(stream_id, track)))
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        return list(self._send(_webhooks()))
+
+    def commands(self) -> list[dict[str, Any]]:
+        return list(self._send(_commands()))
+
+    def reset(self) -> dict[str, Any]:
+        return dict(self._send(_reset()))
+
+    def seed(self, seed: int | None) -> dict[str, Any]:
+        return dict(self._send(_seed(seed)))
+
+
+class AsyncControlPlane:
+    """``ControlPlane`` for async tests (a short-lived client per request, so any event loop works)."""
+
+    def __init__(self, url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._base = f"{url}/_emulator"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._timeout = timeout
+
+    async def _send(self, request: _Request) -> Any:
+        async with httpx.AsyncClient(base_url=self._base, headers=self._headers, timeout=self._timeout) as http:
+            return _answer(request, await http.request(request.method, request.path, json=request.body))
+
+    async def health(self) -> dict[str, Any]:
+        return dict(await self._send(_health()))
+
+    async def public_key(self) -> str:
+        return str((await self._send(_public_key()))["public_key"])
+
+    async def incoming_call(self, from_: str, to: str, **fields: Any) -> dict[str, Any]:
+        return dict(await self._send(_incoming_call(from_, to, fields)))
+
+    async def calls(self) -> list[dict[str, Any]]:
+        return list(await self._send(_calls()))
+
+    async def call(self, call_control_id: str) -> dict[str, Any]:
+        return dict(await self._send(_call(call_control_id)))
+
+    async def set_scenario(self, call_control_id: str, scenario: str) -> dict[str, Any]:
+        return dict(await self._send(_set_scenario(call_control_id, scenario)))
+
+    async def streams(self) -> list[dict[str, Any]]:
+        return list(await self._send(_streams()))
+
+    async def stream(self, stream_id: str) -> dict[str, Any]:
+        return dict(await self._send(_stream(stream_id)))
+
+    async def recording(self, stream_id: str, track: str = "inbound") -> bytes:
+        return bytes(await self._send(_recording(stream_id, track)))
+
+    async def webhooks(self) -> list[dict[str, Any]]:
+        return list(await self._send(_webhooks()))
+
+    async def commands(self) -> list[dict[str, Any]]:
+        return list(await self._send(_commands()))
+
+    async def reset(self) -> dict[str, Any]:
+        return dict(await self._send(_reset()))
+
+    async def seed(self, seed: int | None) -> dict[str, Any]:
+        return dict(await self._send(_seed(seed)))

@@ -1,0 +1,110 @@
+"""The fixture's machinery: an event loop in a thread, uvicorn on a free port, and a tiny webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import h11
+import uvicorn
+
+from emulator.testing.settings import DEFAULT_TIMEOUT, HOST
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running in a daemon thread; ``run`` executes a coroutine there and waits for it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="telnyx-emulator", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.run(self.loop.shutdown_asyncgens(), DEFAULT_TIMEOUT)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(DEFAULT_TIMEOUT)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+async def serve_until_listening(server: uvicorn.Server) -> tuple[asyncio.Task[None], int]:
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(DEFAULT_TIMEOUT):
+        # uvicorn has no "started" event to await; it sets a flag once its sockets listen.
+        while not server.started:
+            if task.done():
+                raise RuntimeError("server exited during startup") from task.exception()
+            await asyncio.sleep(0.005)
+    return task, int(server.servers[0].sockets[0].getsockname()[1])
+
+
+def uvicorn_server(app: Any) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=HOST, port=0, log_level="warning", lifespan="on", access_log=False)
+    return uvicorn.Server(config)
+
+
+class WebhookServer:
+    """A minimal HTTP/1.1 server (h11, the parser uvicorn uses) that answers every request 200 and hands
+    it to ``on_request``. uvicorn would do, but takes 0.2 s to shut down, which every test would pay."""
+
+    def __init__(self, on_request: Callable[[str, dict[str, str], bytes], None]) -> None:
+        self.on_request = on_request
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._handle, HOST, 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        # Closing a connection ends its handler (it reads end-of-file). Cancelling the handler instead
+        # would make asyncio's stream machinery log the cancellation as an error.
+        for writer in self._connections.values():
+            writer.close()
+        tasks = list(self._connections)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=DEFAULT_TIMEOUT)
+            for task in pending:
+                task.cancel()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        connection = h11.Connection(h11.SERVER)
+        target, headers, body = "", {}, bytearray()
+        try:
+            while True:
+                event = connection.next_event()
+                if event is h11.NEED_DATA:
+                    connection.receive_data(await reader.read(65536))
+                elif isinstance(event, h11.Request):
+                    target = event.target.decode("latin-1")
+                    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
+                    body = bytearray()
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                elif isinstance(event, h11.EndOfMessage):
+                    self.on_request(target.split("?", 1)[0], headers, bytes(body))
+                    writer.write(connection.send(h11.Response(status_code=200, headers=[("content-length", "0")])))
+                    writer.write(connection.send(h11.EndOfMessage()))
+                    await writer.drain()
+                    if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
+                        break
+                    connection.start_next_cycle()  # keep-alive: the emulator reuses its connections
+                else:  # ConnectionClosed, or a state h11 cannot continue from
+                    break
+        except (h11.RemoteProtocolError, ConnectionError):
+            pass  # a client that speaks no HTTP or went away mid-request: nothing to record
+        finally:
+            writer.close()
+            self._connections.pop(task, None)
