@@ -4,9 +4,9 @@ A stream's hot path then only picks a precomputed base64 string per 20 ms tick: 
 and base64 happen once per scenario and codec, however many streams play it.
 
 The caller's track is a compiled script (``emulator.segments``): audio segments, waits for the app,
-and hang-ups, walked tick by tick by each stream's own ``ScriptCursor`` (``emulator.script``). Every audio segment and
-the idle loop played during waits are pre-encoded here. The outbound track (what the call plays to
-the caller) is plain audio.
+and hang-ups, walked tick by tick by each stream's own ``ScriptCursor`` (``emulator.script``). Every
+audio segment and the idle loop played during waits are pre-encoded here. The outbound track (what
+the call plays to the caller) is plain audio.
 """
 
 from __future__ import annotations
