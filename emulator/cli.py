@@ -284,5 +284,16 @@ def place_call(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"{PROG}: error: {response.status_code}: {problems}", file=sys.stderr)
         return 2 if response.status_code in (401, 422) else 1
     call = response.json()["data"]
-    print(f"incoming call {call['call_control_id']} from {call['from']} to {call['to']}: ringing (call.initiated sent)")
+    print(f"incoming call {call['call_control_id']} from {call['from']} to {call['to']}: ringing")
+    # With no webhook URL anywhere, the event was skipped at once (and logged as skipped): say so here,
+    # where the user is looking, since the app will never hear the call ring.
+    attempts = httpx.get(f"{base}/_emulator/webhooks", headers={"Authorization": f"Bearer {key}"}).json()["data"]
+    if any(a["call_control_id"] == call["call_control_id"] and a["skipped"] for a in attempts):
+        print(
+            f"{PROG}: warning: no webhook URL: call.initiated was not sent (give --webhook-url here, "
+            "or to the emulator's serve)",
+            file=sys.stderr,
+        )
+    else:
+        print("call.initiated is on its way to the app's webhook URL (GET /_emulator/webhooks shows the delivery)")
     return 0

@@ -248,9 +248,14 @@ async def test_cli_call_command_rings_the_app(capsys):
     async with WebhookReceiver().running() as hooks, run_emulator(emulator_settings()) as emulator:
         argv = ["call", "--from", CALLER, "--to", APP_NUMBER, "--webhook-url", hooks.url, "--emulator", emulator.url]
         assert await asyncio.to_thread(cli.main, argv, {}) == 0
-        assert "incoming call v3:" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "incoming call v3:" in out and "call.initiated is on its way" in out
         (request,) = await hooks.wait_for(1)
         assert request.event_type == "call.initiated"
+        # No webhook URL anywhere: the call rings, and the command says nobody will hear it.
+        unheard = ["call", "--from", CALLER, "--to", APP_NUMBER, "--emulator", emulator.url]
+        assert await asyncio.to_thread(cli.main, unheard, {}) == 0
+        assert "warning: no webhook URL: call.initiated was not sent" in capsys.readouterr().err
         bad = ["call", "--from", "123", "--to", APP_NUMBER, "--emulator", emulator.url]
         assert await asyncio.to_thread(cli.main, bad, {}) == 2
         assert "E164" in capsys.readouterr().err
