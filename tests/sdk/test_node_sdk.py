@@ -35,7 +35,19 @@ def node_sdk() -> Path:
     if installed.exists() and json.loads(installed.read_text())["version"] == version:
         return modules
     PREFIX.mkdir(parents=True, exist_ok=True)
-    command = [npm, "install", "--prefix", str(PREFIX), "--no-audit", "--no-fund", "--loglevel=error", NODE_SDK]
+    # Few, short retries: without a reachable registry npm would otherwise retry for over a minute.
+    retries = ["--fetch-retries=1", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=3000"]
+    command = [
+        npm,
+        "install",
+        "--prefix",
+        str(PREFIX),
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        *retries,
+        NODE_SDK,
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except subprocess.TimeoutExpired:
