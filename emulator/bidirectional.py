@@ -24,6 +24,10 @@ from emulator.synth import resample, to_int16
 
 RTP_MIN_MS = 20
 RTP_MAX_MS = 30_000
+# The largest WebSocket message the app may send. The longest rtp chunk, 30 s of L16 at 48 kHz, is
+# 2.88 MB, 3.84 MB in base64; an MP3 file gets twice that room (~6 MB: over 6 minutes at 128 kbit/s).
+# Above it the connection is closed with 1009: websockets holds each message whole in memory.
+MAX_MESSAGE_BYTES = 8 * 2**20
 _MP3_ONLY = (
     "With stream_bidirectional_mode mp3 each payload must be a whole MP3 file; "
     "send raw audio with stream_bidirectional_mode rtp."

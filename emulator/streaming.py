@@ -4,8 +4,8 @@ Frame ``n`` of a stream leaves at ``t0 + n * 20 ms / speed``, computed from the 
 so a late wake-up (a busy loop, a slow socket) never shifts the frames after it: they catch up.
 
 One task (``_play``) writes every numbered frame, so ``sequence_number`` is strictly increasing on
-the wire; a second task (``_read``) takes what the app sends back — audio into the playout queue,
-marks and clears — and answers bad messages with ``error`` frames, which carry no number.
+the wire; ``AppMessages`` (emulator/app_messages.py) takes what the app sends back — audio into the
+playout queue, marks and clears — and answers bad messages with ``error`` frames, which carry no number.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from emulator import codecs, frames, script
-from emulator.bidirectional import AppAudioDecoder, MediaRejected
+from emulator.app_messages import AppMessages
+from emulator.bidirectional import MAX_MESSAGE_BYTES, AppAudioDecoder
 from emulator.clock import Clock
 from emulator.journal import redact_url
 from emulator.media import FRAME_MS, StreamMedia
@@ -41,16 +42,18 @@ _YIELD_EVERY_TICKS = 25
 # After the caller's script ends the stream stays up while the app's reply is still playing, for
 # at most this long (the longest chunk Telnyx accepts is 30 s).
 _TAIL_TICKS = 30_000 // FRAME_MS
-# Telnyx accepts at most one mp3 media message per second (measured on the emulator's clock).
-MP3_INTERVAL = 1.0
+# Frames websockets buffers before it stops reading the socket: with messages of up to
+# MAX_MESSAGE_BYTES, a bound on the memory a flooding app can take.
+_MAX_QUEUE = 4
 _TRACKS = {
     StreamTrack.INBOUND: ("inbound",),
     StreamTrack.OUTBOUND: ("outbound",),
     StreamTrack.BOTH: ("inbound", "outbound"),
 }
 # How a stream's end reason maps to its final state: a target that hangs up on an open stream
-# stopped it; a stream that never opened, or whose target stopped reading, failed.
-FAILURE_REASONS = frozenset({"connection_failed", "send_timeout"})
+# stopped it; a stream that never opened, whose target stopped reading, or that the emulator had to
+# close because of what the target sent (target_error), failed.
+FAILURE_REASONS = frozenset({"connection_failed", "send_timeout", "target_error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +117,9 @@ class StreamSession:
         # "self" means the app's own leg hears it; the caller (our outbound track) hears opposite/both.
         self._caller_hears_app = spec.bidirectional_target_legs in ("opposite", "both")
         self._live_encoder: codecs.Encoder | None = None
-        self._marks_due: list[str] = []
-        self._last_mp3: float | None = None
+        self._marks_due: list[str] = []  # marks to echo on the next tick, filled by playout and the app
+        self.app = AppMessages(record, self.decoder, self.playout, clock, self._marks_due)
         self._stop_reason: str | None = None
-        # Cleared once the stream has stopped playing: what the app sends after that is read and ignored.
-        self._accepting = True
         self._waiter: asyncio.Future[None] | None = None
         self._sequence = 0
 
@@ -139,23 +140,11 @@ class StreamSession:
 
     async def run(self) -> None:
         spec = self.record.spec
-        headers = {frames.AUTH_TOKEN_KEY: spec.auth_token} if spec.auth_token is not None else None
-        is_tls = spec.stream_url.lower().startswith("wss:")
-        try:
-            ws = await connect(
-                spec.stream_url,
-                additional_headers=headers,
-                ssl=(self.ssl_context or True) if is_tls else None,
-                open_timeout=self.connect_timeout,
-                compression=None,
-                proxy=None,
-                user_agent_header=USER_AGENT,
-            )
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
-            self._finish("connection_failed", f"{type(exc).__name__}: {exc}")
+        ws = await self._connect()
+        if ws is None:
             return
         async with ws:
-            reader = asyncio.create_task(self._read(ws), name=f"stream-read-{self.stream_id}")
+            reader = asyncio.create_task(self.app.run(ws), name=f"stream-read-{self.stream_id}")
             watchdog = asyncio.create_task(self._watch(ws), name=f"stream-watch-{self.stream_id}")
             try:
                 await ws.send(frames.connected_frame(spec.auth_token))
@@ -163,26 +152,57 @@ class StreamSession:
                 self.observer.stream_connected(self.record)
                 await self._send(ws, frames.start_frame(self._next_sequence(), spec, self.media.sample_rate))
                 reason = await self._play(ws)
-                self._accepting = False
+                self.app.stop_accepting()
                 await self._send_marks(ws)  # marks whose audio finished on the last tick; not pending ones
                 await self._send(ws, frames.stop_frame(self._next_sequence(), spec))
                 await ws.close(1000)
                 self.record.close_code = 1000
                 self._finish(reason, None)
             except ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd is not None else None
-                self.record.close_code = code
-                if self._stalled:
-                    detail = f"the stream target read nothing for {self.limits.send_timeout:g} s; connection dropped"
-                    self._finish("send_timeout", detail)
-                elif code is None:
-                    self._finish("disconnected", "the stream target dropped the connection without a close frame")
-                else:
-                    self._finish("disconnected", f"the stream target closed the connection (code {code})")
+                self._closed_early(exc)
             finally:
                 reader.cancel()
                 watchdog.cancel()
                 await asyncio.gather(reader, watchdog, return_exceptions=True)
+
+    async def _connect(self) -> ClientConnection | None:
+        """Open the WebSocket; None (and the stream finished) when that fails."""
+        spec = self.record.spec
+        headers = {frames.AUTH_TOKEN_KEY: spec.auth_token} if spec.auth_token is not None else None
+        is_tls = spec.stream_url.lower().startswith("wss:")
+        try:
+            return await connect(
+                spec.stream_url,
+                additional_headers=headers,
+                ssl=(self.ssl_context or True) if is_tls else None,
+                open_timeout=self.connect_timeout,
+                compression=None,
+                proxy=None,
+                user_agent_header=USER_AGENT,
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=_MAX_QUEUE,
+            )
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
+            self._finish("connection_failed", f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _closed_early(self, exc: ConnectionClosed) -> None:
+        """The connection closed before ``stop``: say who closed it and why, from the close frames."""
+        if self._stalled:
+            self.record.close_code = None
+            detail = f"the stream target read nothing for {self.limits.send_timeout:g} s; connection dropped"
+            self._finish("send_timeout", detail)
+        elif exc.sent is not None and not exc.rcvd_then_sent:
+            # The emulator closed first (websockets failed the connection): a message over the size
+            # limit (1009), text that is not UTF-8 (1007), a protocol error (1002), no pong (1011).
+            self.record.close_code = exc.sent.code
+            self._finish("target_error", f"the emulator closed the connection: code {exc.sent}")
+        elif exc.rcvd is not None:
+            self.record.close_code = exc.rcvd.code
+            self._finish("disconnected", f"the stream target closed the connection: code {exc.rcvd}")
+        else:
+            self.record.close_code = None
+            self._finish("disconnected", "the stream target dropped the connection without a close frame")
 
     async def _watch(self, ws: ClientConnection) -> None:
         """Stop the stream after ``max_duration``; drop the connection when the target stops reading.
@@ -215,7 +235,8 @@ class StreamSession:
         self.record.frames_sent += 1
 
     async def _send_marks(self, ws: ClientConnection) -> list[str]:
-        due, self._marks_due = self._marks_due, []
+        due = self._marks_due.copy()
+        self._marks_due.clear()  # in place: AppMessages appends to this same list
         for name in due:
             await self._send(ws, frames.mark_frame(self._next_sequence(), self.stream_id, name))
         return due
@@ -317,36 +338,6 @@ class StreamSession:
             await waiter
         finally:
             self._waiter = None
-
-    async def _read(self, ws: ClientConnection) -> None:
-        async for message in ws:
-            self.record.frames_received += 1
-            if not self._accepting:
-                continue
-            frame = frames.parse_client_frame(message)
-            if isinstance(frame, frames.ClientMedia):
-                try:
-                    self._accept_media(frame.payload)
-                except MediaRejected as exc:
-                    frame = exc.problem
-            elif isinstance(frame, frames.ClientMark):
-                self._marks_due.extend(self.playout.add_mark(frame.name))
-            elif isinstance(frame, frames.ClientClear):
-                self._marks_due.extend(self.playout.clear())
-            if isinstance(frame, frames.FrameProblem):
-                log.warning("stream %s: %s from the app: %s", self.stream_id, frame.title, frame.detail)
-                self.record.errors_sent += 1
-                await ws.send(frames.error_frame(self.stream_id, frame.code, frame.title, frame.detail))
-
-    def _accept_media(self, payload: bytes) -> None:
-        audio = self.decoder.decode(payload)  # a payload that is not audio is a 100003 whatever the rate
-        if self.decoder.mode == "mp3" and self.clock.speed > 0:
-            now = self.clock.monotonic()
-            if self._last_mp3 is not None and now - self._last_mp3 < MP3_INTERVAL / self.clock.speed:
-                detail = "Too many requests: mp3 media may be sent at most once per second."
-                raise MediaRejected(frames.FrameProblem(*frames.RATE_LIMITED, detail))
-            self._last_mp3 = now
-        self.playout.add_audio(audio.pcm, audio.original)
 
     def _finish(self, reason: str, error: str | None) -> None:
         record = self.record

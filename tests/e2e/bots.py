@@ -31,9 +31,12 @@ def mark(name: str) -> str:
     return json.dumps({"event": "mark", "mark": {"name": name}})
 
 
-def mp3(seconds: float, rate: int = 8000) -> bytes:
+def mp3(seconds: float, rate: int = 8000, frequency: float = 0) -> bytes:
+    """An MP3 file: silence, or a tone at ``frequency`` Hz."""
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.zeros(int(rate * seconds), dtype=np.float32), rate, format="MP3")
+    soundfile.write(buffer, samples, rate, format="MP3")
     return buffer.getvalue()
 
 
