@@ -144,6 +144,13 @@ class StreamSession:
         if ws is None:
             return
         async with ws:
+            if self._stop_reason is not None:
+                # Stopped (hangup, streaming_stop) while the handshake was in progress: the stream never
+                # starts. No frames and no streaming.started; a clean close, then streaming.stopped.
+                await ws.close(1000)
+                self.record.close_code = 1000
+                self._finish(self._stop_reason, None)
+                return
             reader = asyncio.create_task(self.app.run(ws), name=f"stream-read-{self.stream_id}")
             watchdog = asyncio.create_task(self._watch(ws), name=f"stream-watch-{self.stream_id}")
             try:
@@ -183,7 +190,10 @@ class StreamSession:
                 max_queue=_MAX_QUEUE,
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
-            self._finish("connection_failed", f"{type(exc).__name__}: {exc}")
+            if self._stop_reason is not None:  # stopped before it could open: the stop is what happened
+                self._finish(self._stop_reason, None)
+            else:
+                self._finish("connection_failed", f"{type(exc).__name__}: {exc}")
             return None
 
     def _closed_early(self, exc: ConnectionClosed) -> None:
