@@ -17,6 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from emulator.app import create_app
+from emulator.clock import Clock
 from emulator.config import Settings
 from emulator.ids import IdFactory
 from emulator.signing import SigningKey
@@ -59,9 +60,11 @@ class RunningEmulator:
 
 
 @asynccontextmanager
-async def run_emulator(settings: Settings | None = None, *, seed: int | None = 1) -> AsyncIterator[RunningEmulator]:
+async def run_emulator(
+    settings: Settings | None = None, *, seed: int | None = 1, clock: Clock | None = None
+) -> AsyncIterator[RunningEmulator]:
     settings = settings or emulator_settings()
-    app = create_app(settings, ids=IdFactory(seed))
+    app = create_app(settings, ids=IdFactory(seed), clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(timeout(10)):

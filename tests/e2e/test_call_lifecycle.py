@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from emulator import cli
+from emulator.commands import ACTIONS
 from tests.receivers import WebhookReceiver
 from tests.servers import WsReceiver, emulator_settings, run_emulator
 
@@ -179,18 +180,22 @@ async def test_streaming_stop_of_one_stream_then_of_all():
             assert nothing.status_code == 422 and nothing.json()["errors"][0]["code"] == "90048"
 
 
-async def test_strict_calls_reject_unknown_call_control_ids():
+async def test_strict_calls_reject_unknown_call_control_ids_on_every_route():
     async with run_emulator(emulator_settings(strict_calls=True)) as emulator, client_for(emulator) as client:
-        response = await client.post("/v2/calls/v3:unknown/actions/hangup", json={})
-        assert response.status_code == 422
-        assert response.json()["errors"] == [
-            {
-                "code": "90015",
-                "title": "Invalid Call Control ID",
-                "detail": "The call_control_id provided was not valid.",
-                "source": {"pointer": "/call_control_id"},
-            }
-        ]
+        requests = [("POST", f"/v2/calls/v3:unknown/actions/{action}") for action in ACTIONS]
+        for method, path in [*requests, ("GET", "/v2/calls/v3:unknown")]:
+            body = {"stream_url": "ws://127.0.0.1:9/x"} if path.endswith(("answer", "streaming_start")) else {}
+            response = await client.request(method, path, json=body if method == "POST" else None)
+            assert response.status_code == 422, path
+            assert response.json()["errors"] == [
+                {
+                    "code": "90015",
+                    "title": "Invalid Call Control ID",
+                    "detail": "The call_control_id provided was not valid.",
+                    "source": {"pointer": "/call_control_id"},
+                }
+            ], path
+        assert emulator.store().calls == {}  # nothing was made up
 
 
 async def test_a_refused_stream_url_sends_streaming_failed():

@@ -174,6 +174,56 @@ async def test_frames_follow_the_real_time_schedule_at_speed_one():
         assert media_at[-1] - media_at[0] >= (len(media_at) - 1) * 0.020 / 4 * 0.98
 
 
+class SteppedClock:
+    """Media time without real waiting: each wait jumps the clock to its deadline. ``stall`` adds a hiccup
+    after the n-th wait, as a busy machine would, so the test sees exactly which deadlines are asked for."""
+
+    def __init__(self, stall: dict[int, float]) -> None:
+        self.speed = 1.0
+        self.now = 1000.0
+        self.stall = dict(stall)
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def media_deadline(self, t0: float, media_seconds: float) -> float:
+        return t0 + media_seconds
+
+    def aligned_start(self) -> float:
+        return self.now
+
+    def wake_at(self, deadline: float) -> asyncio.Future[None]:
+        self.waits.append(deadline)
+        self.now = max(self.now, deadline) + self.stall.pop(len(self.waits), 0.0)
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        woken.set_result(None)
+        return woken
+
+
+async def test_a_late_frame_does_not_shift_the_ones_after_it():
+    # Frame 10 wakes 105 ms late: frames 11-15 are already due and leave at once (no wait), and from
+    # frame 16 on every deadline is still t0 + n * 20 ms: the schedule is absolute, nothing drifts.
+    clock = SteppedClock(stall={10: 0.105})
+    async with (
+        WsReceiver().running() as target,
+        run_emulator(emulator_settings(speed=1, scenario="tone"), clock=clock) as emulator,
+    ):
+        await start_stream(emulator, {"stream_url": target.url})
+        conn = await target.wait_closed()
+        await emulator.state.runtime.wait_idle()
+    frames = len(conn.of("media"))
+    assert frames == 100  # the tone scenario: 2 s
+    t0 = 1000.0
+    ticks = [round((deadline - t0) / 0.020, 6) for deadline in clock.waits]
+    assert all(tick == int(tick) for tick in ticks), ticks  # every deadline on the 20 ms grid of t0
+    # The last wait is for the `stop` frame, one period after the last media frame.
+    assert ticks[:10] == list(range(1, 11)) and ticks[10] == 16 and ticks[-1] == frames
+    assert ticks == sorted(set(ticks))
+    (record,) = emulator.store().calls["v3:test-call"].streams.values()
+    assert record.max_lateness == pytest.approx(0.105, abs=1e-6)  # frame 10 woke 105 ms late
+
+
 async def test_wss_target_with_a_trusted_local_ca(tmp_path):
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
@@ -193,6 +243,10 @@ async def test_wss_target_with_a_trusted_local_ca(tmp_path):
             (record,) = emulator.store().calls["v3:untrusted"].streams.values()
             assert record.end_reason == "connection_failed" and "CERTIFICATE" in record.error.upper()
             assert len(target.connections) == 1
+        # --insecure skips verification altogether, for self-signed local servers.
+        async with run_emulator(emulator_settings(speed=0, scenario="tone", insecure_tls=True)) as emulator:
+            await start_stream(emulator, {"stream_url": target.url}, "v3:insecure")
+            assert (await target.wait_closed(1)).close_code == 1000
 
 
 async def test_emulator_shutdown_stops_running_streams_cleanly():

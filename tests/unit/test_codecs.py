@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -185,6 +186,19 @@ def test_g722_round_trip_recovers_a_1khz_tone() -> None:
     settled = slice(1600, None)
     best = max(np.corrcoef(x[settled][: len(x) - 1600 - lag], y[settled][lag:])[0, 1] for lag in range(64))
     assert best > 0.99
+
+
+G722_PINNED_SHA256 = "f9e9dd0c370626c9dbc67b0222631b9ed280c4760c27067dc3d061f3b874a341"
+
+
+def test_g722_encodes_a_pinned_vector() -> None:
+    # No ITU test sequences ship with the G722 package; this pins its output for a fixed input (a 1 kHz
+    # tone at -12 dBFS, 60 ms at 16 kHz), so a change of library or of its settings cannot pass unseen.
+    t = np.arange(960) / 16000
+    x = np.round(np.sin(2 * np.pi * 1000 * t) * 32767 * 10 ** (-12 / 20)).astype(np.int16)
+    encoded = encode(Codec.G722, x)
+    assert len(encoded) == 480
+    assert hashlib.sha256(encoded).hexdigest() == G722_PINNED_SHA256
 
 
 # --- framing -------------------------------------------------------------------
