@@ -20,7 +20,7 @@ from starlette.routing import Route
 from emulator import events
 from emulator.commands import Emit, StopStreams
 from emulator.errors import ApiError, NotFound, ValidationFailed
-from emulator.models import Call, CallState, Direction, StreamRecord
+from emulator.models import AppAudioCounters, Call, CallState, Direction, StreamRecord
 from emulator.recordings import TRACKS
 from emulator.routes import call_resource, emulator_state, namespace_of, validated_body
 from emulator.runtime import Runtime
@@ -60,6 +60,27 @@ def stream_json(record: StreamRecord) -> dict[str, Any]:
         "errors_sent": record.errors_sent,
         "close_code": record.close_code,
         "max_lateness_ms": round(record.max_lateness * 1000, 3),
+        "app_audio": app_audio_json(record.app_audio),
+    }
+
+
+def app_audio_json(counters: AppAudioCounters) -> dict[str, Any]:
+    """What became of the audio the app sent: chunk counts, and durations both in ms (rounded to the
+    microsecond, for reading) and in samples at the app's rate (exact: accepted = played + dropped + queued)."""
+    rate = counters.sample_rate
+
+    def amount(chunks: int, samples: int) -> dict[str, Any]:
+        ms = round(samples * 1000 / rate, 3) if rate else 0.0
+        return {"chunks": chunks, "ms": ms, "samples": samples}
+
+    c = counters
+    return {
+        "sample_rate": rate,
+        "accepted": amount(c.accepted_chunks, c.accepted_samples),
+        "played": amount(c.played_chunks, c.played_samples),
+        "dropped": amount(c.dropped_chunks, c.dropped_samples),
+        "unplayed": amount(c.unplayed_chunks, c.unplayed_samples),
+        "queued": amount(c.queued_chunks, c.queued_samples),
     }
 
 

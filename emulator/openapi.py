@@ -42,6 +42,20 @@ ACTION_OPERATIONS = {
 TELNYX = "Call Control (Telnyx API)"
 CONTROL = "Control plane (emulator only)"
 
+# Why a stream ended, as GET /_emulator/streams reports it (docs/control-plane.md explains each).
+END_REASONS = (
+    "completed",
+    "stopped",
+    "hangup",
+    "reset",
+    "shutdown",
+    "max_duration",
+    "script_failed",
+    "disconnected",
+    "connection_failed",
+    "send_timeout",
+    "target_error",
+)
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _INTEGER = {"type": "integer"}
@@ -105,7 +119,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "codec": _STRING,
             "scenario": _STRING,
             "state": {"enum": ["connecting", "streaming", "stopped", "failed"]},
-            "end_reason": {**_NULLABLE_STRING, "description": "completed, stopped, hangup, reset, shutdown, ..."},
+            "end_reason": {
+                "enum": [None, *END_REASONS],
+                "description": "null while running; why it ended (docs/control-plane.md)",
+            },
             "error": _NULLABLE_STRING,
             "frames_sent": {"type": "integer", "description": "start, media, dtmf, mark and stop frames"},
             "media_frames_sent": {"type": "integer", "description": "media frames, both tracks"},
@@ -113,6 +130,27 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "errors_sent": {"type": "integer", "description": "error frames answering bad messages"},
             "close_code": {"type": ["integer", "null"]},
             "max_lateness_ms": {"type": "number", "description": "the worst lateness of a frame against its schedule"},
+            "app_audio": _ref("AppAudio"),
+        }
+    ),
+    "AppAudio": _object(
+        {
+            "sample_rate": {
+                "type": ["integer", "null"],
+                "description": "the rate of the app's audio, which samples count in; null before the stream exists",
+            },
+            "accepted": _ref("AudioAmount"),
+            "played": {**_ref("AudioAmount"), "description": "chunks played to their end; every sample heard"},
+            "dropped": {**_ref("AudioAmount"), "description": "cut by clear or by the end of the stream"},
+            "unplayed": {**_ref("AudioAmount"), "description": "the part of dropped left when the stream ended"},
+            "queued": {**_ref("AudioAmount"), "description": "still to play; accepted = played + dropped + queued"},
+        }
+    ),
+    "AudioAmount": _object(
+        {
+            "chunks": {"type": "integer", "minimum": 0},
+            "ms": {"type": "number", "minimum": 0, "description": "rounded to 0.001 ms"},
+            "samples": {"type": "integer", "minimum": 0, "description": "exact, at sample_rate"},
         }
     ),
     "EmulatorCall": {

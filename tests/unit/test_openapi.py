@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from emulator.app import create_app
 from emulator.commands import ACTIONS
-from emulator.openapi import REQUEST_SCHEMAS, build_document
+from emulator.openapi import END_REASONS, REQUEST_SCHEMAS, build_document
 from emulator.schemas import default_schema_dir
+from emulator.streaming import FAILURE_REASONS
 from tests.servers import emulator_settings
 
 UNDOCUMENTED = {"/openapi.json"}  # the document does not describe itself
@@ -52,3 +55,12 @@ def test_every_secured_operation_documents_401_and_every_body_documents_422():
             assert "401" in operation["responses"], (method, path)
             if "requestBody" in operation:
                 assert {"400", "422"} <= set(operation["responses"]), (method, path)
+
+
+def test_every_end_reason_is_documented_alike_in_the_document_and_in_control_plane_md():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "control-plane.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| `(stopped|failed)` \|", text, flags=re.MULTILINE))
+    assert set(rows) == set(END_REASONS)
+    assert {reason for reason, state in rows.items() if state == "failed"} == FAILURE_REASONS
+    stream = build_document()["components"]["schemas"]["Stream"]["properties"]
+    assert stream["end_reason"]["enum"] == [None, *END_REASONS]
