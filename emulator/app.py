@@ -109,7 +109,7 @@ def build_state(
     )
     state = EmulatorState(
         settings=settings,
-        schemas=SchemaRegistry.load(default_schema_dir()),
+        schemas=SchemaRegistry.load(default_schema_dir(), meta_check=False),
         library=library,
         namespaces=namespaces,
         ids=ids,

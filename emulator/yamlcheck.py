@@ -64,10 +64,12 @@ def compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
 
 @cache
 def validator(schema_file: Path) -> Any:
-    """A draft 2020-12 validator for ``schema_file`` in which only finite numbers are numbers."""
+    """A draft 2020-12 validator for ``schema_file`` in which only finite numbers are numbers.
+
+    The schema itself is not checked against the metaschema here (slow, and done for every bundled
+    schema by tests/unit/test_schemas.py)."""
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
     base = jsonschema.Draft202012Validator
-    base.check_schema(schema)
     # YAML has .nan and .inf, which pass minimum/maximum checks; they are not usable numbers here.
     checker = base.TYPE_CHECKER.redefine(
         "number", lambda _, x: isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
