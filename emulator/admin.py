@@ -27,7 +27,7 @@ from emulator.runtime import Runtime
 from emulator.scenarios import ScenarioError
 from emulator.schemas import Problem
 from emulator.state import EmulatorState
-from emulator.store import LENIENT_CONNECTION_ID
+from emulator.store import LENIENT_CONNECTION_ID, require_alive
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +132,35 @@ def _scenario(state: EmulatorState, to: str, requested: str | None) -> str | Non
 
 
 async def set_call_scenario(request: Request) -> Response:
-    """Choose what the caller of an existing call says; streams started from now on play it."""
+    """Choose what the caller of an existing call says; streams started from now on play it.
+
+    A stream's scenario is fixed when the stream is requested, so a change that could no longer take
+    effect is refused rather than answered 200: on an ended call (422 90018, as any command there) and
+    while the call has a stream (409).
+    """
     state = emulator_state(request)
     call = _own_call(request)
     body = await validated_body(request, "call_scenario")
-    call.scenario = _scenario(state, call.to, body["scenario"])
+    scenario = _scenario(state, call.to, body["scenario"])  # a bad name is a 422 whatever the call's state
+    require_alive(call)
+    _require_no_stream(call)
+    call.scenario = scenario
     return _data(call_json(call))
+
+
+def _require_no_stream(call: Call) -> None:
+    streams = call.active_streams()  # running, connecting, or requested on dial and waiting for the answer
+    if not streams:
+        return
+    record = streams[0]
+    plays = f"plays scenario {record.spec.scenario!r}"
+    if record is call.pending_stream:
+        plays = f"will play scenario {record.spec.scenario!r} once the call is answered"
+    detail = (
+        f"Stream {record.spec.stream_id} {plays}: a scenario applies to streams started after it is set. "
+        "Stop the stream (streaming_stop) first, or set the scenario before starting one."
+    )
+    raise ApiError(409, [Problem("10015", "Call has a stream", detail, "/scenario")])
 
 
 def _own_call(request: Request) -> Call:

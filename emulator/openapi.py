@@ -212,7 +212,8 @@ _ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON (code 10015)",
     401: "Missing or wrong Bearer API key (code 10009)",
     404: "Unknown resource or URL (code 10005)",
-    409: "The namespace has calls: reset before seeding",
+    409: "Conflicts with the current state: seeding needs an empty namespace; a call with a stream "
+    "cannot change its scenario",
     422: "Invalid body or a command the call's state does not allow (see docs/errors.md)",
 }
 
@@ -353,7 +354,7 @@ def _paths() -> dict[str, Any]:
                 "Choose what the caller says; streams started from now on play it",
                 CONTROL,
                 (200, "The call", data(calls)),
-                (400, 404, 422),
+                (400, 404, 409, 422),
                 body="CallScenarioRequest",
                 parameters=[CALL_ID],
             )
