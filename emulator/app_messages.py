@@ -108,6 +108,8 @@ class AppMessages:
             frame = await asyncio.to_thread(frames.parse_client_frame, message)
         else:
             frame = frames.parse_client_frame(message)
+        if not self._accepting:  # the stream ended while a big message was parsed
+            return None
         if isinstance(frame, frames.FrameProblem):
             return frame
         if isinstance(frame, frames.ClientMark):

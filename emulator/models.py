@@ -28,7 +28,7 @@ class StreamState(enum.StrEnum):
     CONNECTING = "connecting"
     STREAMING = "streaming"
     STOPPED = "stopped"  # ended cleanly: scenario over, streaming_stop, hangup or shutdown
-    FAILED = "failed"  # never connected, or the target dropped the connection
+    FAILED = "failed"  # never connected, stopped reading, or broke the protocol (streaming.FAILURE_REASONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ class StreamRecord:
     spec: StreamSpec
     call: Call  # the call it belongs to (so the runtime needs no lookup by id)
     state: StreamState = StreamState.CONNECTING
-    # Why the stream ended: completed, stopped, hangup, shutdown, connection_failed, disconnected.
+    # Why the stream ended: completed, stopped, hangup, ... (docs/control-plane.md lists them all).
     end_reason: str | None = None
     error: str | None = None
     frames_sent: int = 0

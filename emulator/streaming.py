@@ -352,7 +352,9 @@ class StreamSession:
     def _finish(self, reason: str, error: str | None) -> None:
         record = self.record
         # Whatever ended the stream, the audio cut short is recorded as played up to here and the rest
-        # counted as unplayed; pending marks are not echoed (Telnyx sends nothing after stop).
+        # counted as unplayed; pending marks are not echoed (Telnyx sends nothing after stop). Nothing
+        # is accepted after that, not even a decode finishing in its thread before the reader is gone.
+        self.app.stop_accepting()
         self.playout.finish()
         record.end_reason = reason
         error = record.error = error or record.error  # a failed script already named its problem

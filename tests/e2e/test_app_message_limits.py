@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
 import time
 
+import httpx
 import numpy as np
 import pytest
 
 from emulator import codecs
 from emulator.bidirectional import MAX_MESSAGE_BYTES, AppAudioDecoder
-from tests.e2e.bots import RTP, bot, frames_seen, mark, media, mp3, scenario_file, session_of, start
-from tests.servers import Connection, emulator_settings, run_emulator
+from tests.e2e.bots import AUTH, RTP, bot, frames_seen, mark, media, mp3, scenario_file, session_of, start
+from tests.servers import Connection, emulator_settings, run_emulator, timeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -114,3 +116,34 @@ async def test_mp3_is_decoded_off_the_loop_in_order_and_rate_limited_by_arrival(
         assert record.app_audio.accepted_chunks == 1
         # The mark came back after the MP3 sent before it had played (0.4 s: ~20 frames), not before.
         assert outbound_audio_before(conn, "mark") >= 18
+
+
+async def test_audio_still_decoding_when_the_stream_ends_is_never_accepted(monkeypatch):
+    decode_mp3 = AppAudioDecoder._decode_mp3
+    entered, done = threading.Event(), threading.Event()
+
+    def slow_decode(self, payload):
+        entered.set()
+        time.sleep(0.5)
+        try:
+            return decode_mp3(self, payload)
+        finally:
+            done.set()
+
+    monkeypatch.setattr(AppAudioDecoder, "_decode_mp3", slow_decode)
+
+    async def speak(ws, conn):
+        await frames_seen(conn, 2)
+        await ws.send(media(mp3(0.4, frequency=440)))
+
+    async with bot(speak).running() as target, run_emulator(emulator_settings(speed=1, scenario="tone")) as emulator:
+        await start(emulator, target, {"stream_track": "both_tracks"})
+        assert await asyncio.to_thread(entered.wait, timeout(5))
+        async with httpx.AsyncClient(base_url=emulator.api, headers=AUTH) as client:
+            assert (await client.post("/calls/v3:bot/actions/streaming_stop", json={})).status_code == 200
+        await target.wait_closed()
+        assert await asyncio.to_thread(done.wait, timeout(5))
+        await emulator.state.runtime.wait_idle()
+        record, recording = session_of(emulator)
+        counters = record.app_audio
+        assert (counters.accepted_chunks, counters.queued_chunks, len(recording.pcm("app")[0])) == (0, 0, 0)
