@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 
@@ -18,10 +17,11 @@ from emulator.scenario_map import ScenarioMap
 from emulator.schemas import SchemaRegistry
 from emulator.signing import SigningKey
 from emulator.store import LENIENT_CONNECTION_ID
+from emulator.timestamps import utc_now
 
 
 def utc_timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_now()
 
 
 @dataclass(slots=True)

@@ -46,9 +46,11 @@ class CallStore:
         self.namespace = namespace  # stamped on every call, so what happens to a call knows its owner
         self.strict = strict
         self.command_id_window = command_id_window
-        # Calls kept at most: past it the oldest *ended* calls are forgotten (live ones never), so a
-        # long run of call churn holds bounded memory. A forgotten id is an unknown id again.
+        # Calls kept: past it the oldest *ended* calls are forgotten (live ones never), so a long run of
+        # call churn holds bounded memory (at most a tenth more between passes). A forgotten id is an
+        # unknown id again.
         self.history = history
+        self._forget_at = history + 1  # len(calls) at which _forget_ended runs next
         self.calls: dict[str, Call] = {}  # in creation order, which _forget_ended relies on
         # (call_control_id, command_id) -> (expiry, the data first answered); insertion order is
         # expiry order, since every entry lives for the same window.
@@ -80,8 +82,11 @@ class CallStore:
         )
         call.history.append((now, state))
         self.calls[call.call_control_id] = call
-        if len(self.calls) > self.history:
+        if len(self.calls) >= self._forget_at:
             self._forget_ended()
+            # The next pass waits for another tenth of the history: with many live calls a pass finds
+            # little to forget, and a pass per new call would make creating a call O(calls).
+            self._forget_at = max(len(self.calls), self.history) + max(self.history // 10, 1)
         return call
 
     def _forget_ended(self) -> None:

@@ -27,6 +27,7 @@ import httpx
 
 from emulator.journal import redact_url
 from emulator.signing import SigningKey
+from emulator.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,10 @@ class WebhookSender:
         The event is copied now (so later changes to it do not leak into the delivery); an event that
         is not JSON-serialisable raises ``TypeError`` here, as that is a bug, not a delivery problem.
         """
-        snapshot: dict[str, Any] = json.loads(json.dumps(event))
-        if target is None:
-            self._skip(call_control_id, snapshot, owner)
+        if target is None:  # recorded as skipped; nothing of the event is kept but its id and type
+            self._skip(call_control_id, dict(event), owner)
             return
+        snapshot: dict[str, Any] = json.loads(json.dumps(event))
         if self._closed:
             log.warning("webhook %s for %s dropped: the sender is closed", _event_type(snapshot), call_control_id)
             return
@@ -346,7 +347,7 @@ class WebhookSender:
 
 
 def _iso(unix: float) -> str:
-    return format_time(datetime.fromtimestamp(unix, UTC))
+    return iso_utc(unix)
 
 
 def _event_type(event: Mapping[str, Any]) -> str:

@@ -281,3 +281,14 @@ def test_constructor_validates():
         WebhookSender(client, KEY, timeout=0)
     with pytest.raises(ValueError, match="retry_delays"):
         WebhookSender(client, KEY, retry_delays=(1, -1))
+
+
+@pytest.mark.parametrize("unix", [0.0, 1639577192.059436, 1639577192.999999, 4102444799.5])
+def test_iso_timestamps_match_datetime_formatting(unix):
+    from datetime import UTC, datetime
+
+    from emulator.timestamps import iso_utc
+
+    expected = datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # datetime rounds to the nearest microsecond, iso_utc truncates: they may differ in the last digit.
+    assert iso_utc(unix)[:20] == expected[:20] and abs(int(iso_utc(unix)[20:26]) - int(expected[20:26])) <= 1

@@ -1,0 +1,27 @@
+"""ISO 8601 UTC timestamps with microseconds and ``Z``, as Telnyx writes them: ``2021-12-15T14:06:32.059436Z``.
+
+Formatted on every request (the command context) and every webhook: the date and time of day are
+formatted once per second and reused, which makes this about three times cheaper than a datetime.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class _SecondCache:
+    second = -1
+    prefix = ""
+
+
+def iso_utc(unix: float) -> str:
+    """``unix`` seconds as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    second = int(unix // 1)
+    if second != _SecondCache.second:
+        _SecondCache.prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        _SecondCache.second = second
+    return f"{_SecondCache.prefix}{min(int((unix - second) * 1_000_000), 999_999):06d}Z"
+
+
+def utc_now() -> str:
+    return iso_utc(time.time())
