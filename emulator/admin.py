@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -28,6 +29,7 @@ from emulator.scenarios import ScenarioError
 from emulator.schemas import Problem
 from emulator.state import EmulatorState
 from emulator.store import LENIENT_CONNECTION_ID, require_alive
+from emulator.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ def stream_json(record: StreamRecord) -> dict[str, Any]:
         "errors_sent": record.errors_sent,
         "close_code": record.close_code,
         "max_lateness_ms": round(record.max_lateness * 1000, 3),
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
         "app_audio": app_audio_json(record.app_audio),
     }
 
@@ -85,6 +89,9 @@ def app_audio_json(counters: AppAudioCounters) -> dict[str, Any]:
 
 
 def call_json(call: Call) -> dict[str, Any]:
+    # The store keeps monotonic seconds (for the command_id window); shown as wall-clock UTC, like the
+    # journal and the webhook log, so the three line up.
+    to_wall = time.time() - time.monotonic()
     return {
         **call_resource(call),
         "direction": call.direction.value,
@@ -94,7 +101,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "connection_id": call.connection_id,
         "scenario": call.scenario,
         "webhook_url": call.webhook_url,
-        "history": [{"at": at, "state": state.value} for at, state in call.history],
+        "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
     }
 
@@ -120,7 +127,7 @@ async def create_inbound_call(request: Request) -> Response:
     )
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
-    state.runtime.apply([Emit(call, "call.initiated", events.call_initiated(call))])
+    state.runtime.apply([Emit(call, "call.initiated", events.call_initiated(call, context.timestamp))])
     return _data(call_json(call), status_code=201)
 
 

@@ -122,7 +122,7 @@ def dial(
     )
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
-    effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call))]
+    effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call, ctx.timestamp))]
     if body.get("stream_url"):
         record = open_stream(ctx, call, body)
         if body.get("stream_establish_before_call_originate"):

@@ -41,8 +41,14 @@ def call_payload(call: Call) -> dict[str, Any]:
     }
 
 
-def call_initiated(call: Call) -> dict[str, Any]:
-    return {**call_payload(call), "direction": call.direction.value, "state": call.state.value}
+def call_initiated(call: Call, start_time: str) -> dict[str, Any]:
+    return {
+        **call_payload(call),
+        "caller_id_name": call.from_,  # no CNAM lookup: Telnyx falls back to the number
+        "direction": call.direction.value,
+        "start_time": start_time,
+        "state": call.state.value,
+    }
 
 
 def call_answered(call: Call) -> dict[str, Any]:

@@ -103,6 +103,9 @@ class StreamRecord:
     max_lateness: float = 0.0
     # Set by streaming_stop/hangup at once, so a second stop finds nothing left to stop.
     stop_requested: bool = False
+    # ISO 8601 UTC: when the WebSocket opened (connected sent), and when the stream ended.
+    started_at: str | None = None
+    ended_at: str | None = None
     app_audio: AppAudioCounters = field(default_factory=AppAudioCounters)
 
     @property

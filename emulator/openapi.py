@@ -130,6 +130,8 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "errors_sent": {"type": "integer", "description": "error frames answering bad messages"},
             "close_code": {"type": ["integer", "null"]},
             "max_lateness_ms": {"type": "number", "description": "the worst lateness of a frame against its schedule"},
+            "started_at": {**_NULLABLE_STRING, "description": "ISO 8601 UTC, when the WebSocket opened"},
+            "ended_at": {**_NULLABLE_STRING, "description": "ISO 8601 UTC, when the stream ended"},
             "app_audio": _ref("AppAudio"),
         }
     ),
@@ -167,7 +169,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                     "webhook_url": _NULLABLE_STRING,
                     "history": {
                         "type": "array",
-                        "items": _object({"at": {"type": "number"}, "state": _STRING}),
+                        "items": _object({"at": {**_STRING, "description": "ISO 8601 UTC"}, "state": _STRING}),
                     },
                     "streams": {"type": "array", "items": _ref("Stream")},
                 }
@@ -214,8 +216,12 @@ _ERROR_DESCRIPTIONS = {
     404: "Unknown resource or URL (code 10005)",
     409: "Conflicts with the current state: seeding needs an empty namespace; a call with a stream "
     "cannot change its scenario",
+    413: "The body is larger than --max-body-bytes (code 10015)",
     422: "Invalid body or a command the call's state does not allow (see docs/errors.md)",
+    429: "--max-streams streams are running: a command that would start one more is refused (code 10011)",
 }
+# Commands that can start a stream, and so meet the --max-streams limit.
+_STREAM_STARTING = frozenset({"dialCall", "answerCall", "startCallStreaming"})
 
 
 def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +241,10 @@ def _operation(
 ) -> dict[str, Any]:
     status, description, schema = ok
     responses: dict[str, Any] = {str(status): {"description": description, "content": _json_content(schema)}}
-    for code in sorted({401, *errors}):
+    limits = {413} if body is not None else set()
+    if operation_id in _STREAM_STARTING:
+        limits.add(429)
+    for code in sorted({401, *errors, *limits}):
         responses[str(code)] = {"description": _ERROR_DESCRIPTIONS[code], "content": _json_content(_ref("Errors"))}
     operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
     if parameters:

@@ -31,6 +31,7 @@ from emulator.media import FRAME_MS, StreamMedia
 from emulator.models import StreamRecord, StreamState, StreamTrack
 from emulator.playout import PlayoutQueue
 from emulator.recordings import Recording
+from emulator.timestamps import utc_now
 from emulator.wsframes import FrameWriter
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class StreamSession:
             try:
                 await ws.send(frames.connected_frame(spec.auth_token))
                 self.record.state = StreamState.STREAMING
+                self.record.started_at = utc_now()
                 self.observer.stream_connected(self.record)
                 await self._send(ws, frames.start_frame(self._next_sequence(), spec, self.media.sample_rate))
                 reason = await self._play(ws)
@@ -357,6 +359,7 @@ class StreamSession:
         self.app.stop_accepting()
         self.playout.finish()
         record.end_reason = reason
+        record.ended_at = utc_now()
         error = record.error = error or record.error  # a failed script already named its problem
         record.state = StreamState.FAILED if reason in FAILURE_REASONS else StreamState.STOPPED
         url = redact_url(record.spec.stream_url)

@@ -52,6 +52,7 @@ async def test_inbound_call_answered_with_a_stream_then_hung_up():
             await wait_events(hooks, "call.initiated")
             initiated = payload(hooks, "call.initiated")
             assert initiated["direction"] == "incoming" and initiated["state"] == "parked"
+            assert initiated["start_time"].endswith("Z") and initiated["caller_id_name"] == CALLER
             assert (initiated["from"], initiated["to"], initiated["call_control_id"]) == (CALLER, APP_NUMBER, call_id)
 
             actions = f"/v2/calls/{call_id}/actions"
@@ -93,6 +94,12 @@ async def test_inbound_call_answered_with_a_stream_then_hung_up():
                 assert late.status_code == 422 and late.json()["errors"][0]["code"] == "90018", action
             retrieved = (await client.get(f"/v2/calls/{call_id}")).json()["data"]
             assert retrieved["is_alive"] is False and retrieved["record_type"] == "call"
+            # The control plane's times are wall-clock UTC, like the journal's and the webhook log's.
+            seen = (await client.get(f"/_emulator/calls/{call_id}")).json()["data"]
+            assert [h["state"] for h in seen["history"]] == ["parked", "answered", "ended"]
+            assert all(h["at"].endswith("Z") for h in seen["history"])
+            (stream,) = seen["streams"]
+            assert stream["started_at"] <= stream["ended_at"] and seen["history"][1]["at"] <= stream["started_at"]
 
 
 async def test_dial_is_answered_and_streams_when_the_callee_picks_up():
