@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.commands import ACTIONS
+from emulator.openapi_components import RESPONSE_SCHEMAS, envelope, ref
 from emulator.schemas import SUFFIX, default_schema_dir
 
 # schemas/<stem>.schema.json -> the component it becomes (Telnyx's names where Telnyx has the body).
@@ -41,174 +42,6 @@ ACTION_OPERATIONS = {
 }
 TELNYX = "Call Control (Telnyx API)"
 CONTROL = "Control plane (emulator only)"
-
-# Why a stream ended, as GET /_emulator/streams reports it (docs/control-plane.md explains each).
-END_REASONS = (
-    "completed",
-    "stopped",
-    "hangup",
-    "reset",
-    "shutdown",
-    "max_duration",
-    "script_failed",
-    "disconnected",
-    "connection_failed",
-    "send_timeout",
-    "target_error",
-)
-_STRING = {"type": "string"}
-_NULLABLE_STRING = {"type": ["string", "null"]}
-_INTEGER = {"type": "integer"}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    schema["required"] = list(properties) if required is None else required
-    return schema
-
-
-def _envelope(schema: dict[str, Any]) -> dict[str, Any]:
-    return _object({"data": schema})
-
-
-RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "Error": _object(
-        {
-            "code": {"type": "string", "pattern": "^[0-9]+$", "description": "Telnyx error code, a digit string"},
-            "title": _STRING,
-            "detail": _STRING,
-            "source": _object({"pointer": {"type": "string", "description": "RFC 6901 pointer into the body"}}),
-        },
-        required=["code", "title"],
-    ),
-    "Errors": _object({"errors": {"type": "array", "items": _ref("Error"), "minItems": 1}}),
-    "ActionResult": _object({"result": {"const": "ok"}}),
-    "DialResult": _object(
-        {
-            "call_control_id": _STRING,
-            "call_leg_id": _STRING,
-            "call_session_id": _STRING,
-            "is_alive": {"const": False},
-            "record_type": {"const": "call"},
-        }
-    ),
-    "CallStatus": _object(
-        {
-            "record_type": {"const": "call"},
-            "call_control_id": _STRING,
-            "call_leg_id": _STRING,
-            "call_session_id": _STRING,
-            "is_alive": {"type": "boolean"},
-            "client_state": _STRING,
-            "start_time": {"type": "string", "description": "ISO 8601 UTC, when answered"},
-            "end_time": {"type": "string", "description": "ISO 8601 UTC, when ended"},
-            "call_duration": {"type": "integer", "description": "seconds from answer to end"},
-        },
-        required=["record_type", "call_control_id", "call_leg_id", "call_session_id", "is_alive"],
-    ),
-    "Stream": _object(
-        {
-            "stream_id": _STRING,
-            "call_control_id": _STRING,
-            "stream_url": _STRING,
-            "track": {"enum": ["inbound_track", "outbound_track", "both_tracks"]},
-            "codec": _STRING,
-            "scenario": _STRING,
-            "state": {"enum": ["connecting", "streaming", "stopped", "failed"]},
-            "end_reason": {
-                "enum": [None, *END_REASONS],
-                "description": "null while running; why it ended (docs/control-plane.md)",
-            },
-            "error": _NULLABLE_STRING,
-            "frames_sent": {"type": "integer", "description": "start, media, dtmf, mark and stop frames"},
-            "media_frames_sent": {"type": "integer", "description": "media frames, both tracks"},
-            "frames_received": {"type": "integer", "description": "messages the app sent on the socket"},
-            "errors_sent": {"type": "integer", "description": "error frames answering bad messages"},
-            "close_code": {"type": ["integer", "null"]},
-            "max_lateness_ms": {"type": "number", "description": "the worst lateness of a frame against its schedule"},
-            "started_at": {**_NULLABLE_STRING, "description": "ISO 8601 UTC, when the WebSocket opened"},
-            "ended_at": {**_NULLABLE_STRING, "description": "ISO 8601 UTC, when the stream ended"},
-            "app_audio": _ref("AppAudio"),
-        }
-    ),
-    "AppAudio": _object(
-        {
-            "sample_rate": {
-                "type": ["integer", "null"],
-                "description": "the rate of the app's audio, which samples count in; null before the stream exists",
-            },
-            "accepted": _ref("AudioAmount"),
-            "played": {**_ref("AudioAmount"), "description": "chunks played to their end; every sample heard"},
-            "dropped": {**_ref("AudioAmount"), "description": "cut by clear or by the end of the stream"},
-            "unplayed": {**_ref("AudioAmount"), "description": "the part of dropped left when the stream ended"},
-            "queued": {**_ref("AudioAmount"), "description": "still to play; accepted = played + dropped + queued"},
-        }
-    ),
-    "AudioAmount": _object(
-        {
-            "chunks": {"type": "integer", "minimum": 0},
-            "ms": {"type": "number", "minimum": 0, "description": "rounded to 0.001 ms"},
-            "samples": {"type": "integer", "minimum": 0, "description": "exact, at sample_rate"},
-        }
-    ),
-    "EmulatorCall": {
-        "allOf": [
-            _ref("CallStatus"),
-            _object(
-                {
-                    "direction": {"enum": ["incoming", "outgoing"]},
-                    "state": {"enum": ["parked", "bridging", "answered", "ended"]},
-                    "from": _STRING,
-                    "to": _STRING,
-                    "connection_id": _STRING,
-                    "scenario": _NULLABLE_STRING,
-                    "webhook_url": _NULLABLE_STRING,
-                    "history": {
-                        "type": "array",
-                        "items": _object({"at": {**_STRING, "description": "ISO 8601 UTC"}, "state": _STRING}),
-                    },
-                    "streams": {"type": "array", "items": _ref("Stream")},
-                }
-            ),
-        ]
-    },
-    "WebhookAttempt": _object(
-        {
-            "event_id": _STRING,
-            "event_type": _STRING,
-            "call_control_id": _STRING,
-            "url": _STRING,
-            "attempt": {"type": "integer", "description": "1-based across primary and failover; 0 when skipped"},
-            "is_failover": {"type": "boolean"},
-            "status": {"type": ["integer", "null"]},
-            "latency_ms": {"type": "number"},
-            "error": _NULLABLE_STRING,
-            "at": _STRING,
-            "ok": {"type": "boolean"},
-            "skipped": {"type": "boolean"},
-        }
-    ),
-    "JournalEntry": _object(
-        {
-            "at": _STRING,
-            "method": _STRING,
-            "path": _STRING,
-            "query": _STRING,
-            "body": {"description": "the JSON body with secrets masked, raw text if not JSON, null if empty"},
-            "status": _INTEGER,
-            "deduplicated": {"type": "boolean"},
-            "duration_ms": {"type": "number"},
-        }
-    ),
-    "Health": _object({"status": {"const": "ok"}}),
-    "PublicKey": _object({"public_key": {"type": "string", "description": "base64 of the Ed25519 public key"}}),
-    "ResetResult": _object({"calls": _INTEGER, "streams_stopped": _INTEGER, "seed": {"type": ["integer", "null"]}}),
-    "SeedResult": _object({"seed": {"type": ["integer", "null"]}}),
-}
 
 _ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON (code 10015)",
@@ -245,12 +78,12 @@ def _operation(
     if operation_id in _STREAM_STARTING:
         limits.add(429)
     for code in sorted({401, *errors, *limits}):
-        responses[str(code)] = {"description": _ERROR_DESCRIPTIONS[code], "content": _json_content(_ref("Errors"))}
+        responses[str(code)] = {"description": _ERROR_DESCRIPTIONS[code], "content": _json_content(ref("Errors"))}
     operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
-        operation["requestBody"] = {"required": body_required, "content": _json_content(_ref(body))}
+        operation["requestBody"] = {"required": body_required, "content": _json_content(ref(body))}
     operation["responses"] = responses
     return operation
 
@@ -285,14 +118,14 @@ def _recording_operation() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    data = _envelope
+    data = envelope
     paths: dict[str, Any] = {
         "/v2/calls": {
             "post": _operation(
                 "dialCall",
                 "Dial: an outgoing call that the scenario's callee answers (or not)",
                 TELNYX,
-                (200, "The call's ids; webhooks follow", data(_ref("DialResult"))),
+                (200, "The call's ids; webhooks follow", data(ref("DialResult"))),
                 (400, 422),
                 body="CallRequest",
             )
@@ -302,7 +135,7 @@ def _paths() -> dict[str, Any]:
                 "retrieveCallStatus",
                 "A call's status",
                 TELNYX,
-                (200, "The call", data(_ref("CallStatus"))),
+                (200, "The call", data(ref("CallStatus"))),
                 (404, 422),
                 parameters=[CALL_ID],
             )
@@ -314,25 +147,25 @@ def _paths() -> dict[str, Any]:
                 operation_id,
                 summary,
                 TELNYX,
-                (200, "Accepted (also for a repeated command_id, which runs nothing)", data(_ref("ActionResult"))),
+                (200, "Accepted (also for a repeated command_id, which runs nothing)", data(ref("ActionResult"))),
                 (400, 404, 422),
                 body=REQUEST_SCHEMAS[ACTIONS[action].schema],
                 body_required=False,  # an empty body counts as {}
                 parameters=[CALL_ID],
             )
         }
-    calls = _ref("EmulatorCall")
+    calls = ref("EmulatorCall")
     listing = (200, "Oldest first", data({"type": "array", "items": calls}))
     paths |= {
         "/_emulator/health": {
-            "get": _operation("health", "Is the emulator up", CONTROL, (200, "Up", data(_ref("Health"))), ())
+            "get": _operation("health", "Is the emulator up", CONTROL, (200, "Up", data(ref("Health"))), ())
         },
         "/_emulator/public-key": {
             "get": _operation(
                 "getPublicKey",
                 "The public key that verifies webhook signatures",
                 CONTROL,
-                (200, "The key", data(_ref("PublicKey"))),
+                (200, "The key", data(ref("PublicKey"))),
                 (),
             )
         },
@@ -373,7 +206,7 @@ def _paths() -> dict[str, Any]:
                 "listStreams",
                 "Every stream of the caller's calls: frame counters and pacing",
                 CONTROL,
-                (200, "Oldest call first", data({"type": "array", "items": _ref("Stream")})),
+                (200, "Oldest call first", data({"type": "array", "items": ref("Stream")})),
                 (),
             )
         },
@@ -382,7 +215,7 @@ def _paths() -> dict[str, Any]:
                 "getStream",
                 "One stream",
                 CONTROL,
-                (200, "The stream", data(_ref("Stream"))),
+                (200, "The stream", data(ref("Stream"))),
                 (404,),
                 parameters=[STREAM_ID],
             )
@@ -393,7 +226,7 @@ def _paths() -> dict[str, Any]:
                 "listWebhookAttempts",
                 "Every delivery attempt of the webhooks about the caller's calls",
                 CONTROL,
-                (200, "Oldest first", data({"type": "array", "items": _ref("WebhookAttempt")})),
+                (200, "Oldest first", data({"type": "array", "items": ref("WebhookAttempt")})),
                 (),
             )
         },
@@ -402,7 +235,7 @@ def _paths() -> dict[str, Any]:
                 "listCommands",
                 "The journal: every /v2 request of the caller's API key, secrets masked",
                 CONTROL,
-                (200, "Oldest first", data({"type": "array", "items": _ref("JournalEntry")})),
+                (200, "Oldest first", data({"type": "array", "items": ref("JournalEntry")})),
                 (),
             )
         },
@@ -411,7 +244,7 @@ def _paths() -> dict[str, Any]:
                 "reset",
                 "Forget the namespace's calls, commands, journal and webhook log; stop its streams",
                 CONTROL,
-                (200, "What was forgotten", data(_ref("ResetResult"))),
+                (200, "What was forgotten", data(ref("ResetResult"))),
                 (),
             )
         },
@@ -420,7 +253,7 @@ def _paths() -> dict[str, Any]:
                 "seed",
                 "Reproducible ids from now on",
                 CONTROL,
-                (200, "The seed in force", data(_ref("SeedResult"))),
+                (200, "The seed in force", data(ref("SeedResult"))),
                 (400, 409, 422),
                 body="SeedRequest",
             )

@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from emulator.app import create_app
 from emulator.commands import ACTIONS
-from emulator.openapi import END_REASONS, REQUEST_SCHEMAS, build_document
+from emulator.openapi import REQUEST_SCHEMAS, build_document
+from emulator.openapi_components import END_REASONS
 from emulator.schemas import default_schema_dir
 from emulator.streaming import FAILURE_REASONS
 from tests.servers import emulator_settings
