@@ -49,6 +49,8 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         entry["detail"] = problem.detail
     if problem.pointer is not None:
         entry["source"] = {"pointer": problem.pointer}
+    if problem.doc_url is not None:
+        entry["meta"] = {"url": problem.doc_url}
     return entry
 
 
@@ -79,7 +81,8 @@ class TooManyStreams(ApiError):
 class Unauthorized(ApiError):
     def __init__(self) -> None:
         detail = "The required authentication headers were either invalid or not included in the request."
-        super().__init__(401, [Problem("10009", "Authentication failed", detail, None)])
+        url = "https://developers.telnyx.com/docs/overview/errors/10009"  # as Telnyx's 401 carries it
+        super().__init__(401, [Problem("10009", "Authentication failed", detail, None, url)])
 
 
 class NotFound(ApiError):

@@ -48,6 +48,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "title": STRING,
             "detail": STRING,
             "source": object_schema({"pointer": {"type": "string", "description": "RFC 6901 pointer into the body"}}),
+            "meta": object_schema({"url": {"type": "string", "description": "Telnyx's page about the error"}}),
         },
         required=["code", "title"],
     ),

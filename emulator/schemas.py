@@ -52,6 +52,7 @@ class Problem:
     title: str
     detail: str
     pointer: str | None  # RFC 6901 pointer into the body, rendered as source.pointer
+    doc_url: str | None = None  # rendered as meta.url, as Telnyx links some errors to their documentation
 
 
 class SchemaError(Exception):

@@ -108,7 +108,9 @@ async def test_missing_or_malformed_authorization_is_401(headers):
         response = await client.post(START, json={"stream_url": WS})
         assert response.status_code == 401
         assert codes(response) == [("10009", None)]
-        assert response.json()["errors"][0]["title"] == "Authentication failed"
+        (error,) = response.json()["errors"]
+        assert error["title"] == "Authentication failed"
+        assert error["meta"] == {"url": "https://developers.telnyx.com/docs/overview/errors/10009"}
 
 
 async def test_configured_api_keys_reject_other_keys():
