@@ -31,8 +31,8 @@ PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
 # The source tree whose ``emulator`` package is benchmarked (the subprocess's working directory).
 EMULATOR_ROOT = Path(os.environ.get("BENCH_EMULATOR_ROOT") or REPO).resolve()
 AUTH_HEADER = "Bearer anykey"
-# uvicorn shuts down gracefully on SIGTERM and then re-raises the signal, so a clean stop ends with
-# "killed by SIGTERM" (-15 in Python, 143 in a shell) rather than 0. Both count as clean here.
+# The emulator exits 0 after a graceful SIGTERM. Older trees (BENCH_EMULATOR_ROOT) let uvicorn re-raise
+# the signal, ending "killed by SIGTERM" (-15 in Python): both count as clean here.
 CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
