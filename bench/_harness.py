@@ -18,11 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, NoReturn
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -323,3 +323,13 @@ def add_check_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-check", dest="check", action="store_false", help="only report: exit 0 even if a target is missed"
     )
+
+
+def run_main(main: Callable[[], int], name: str) -> NoReturn:
+    """Exit with ``main()``'s status; a HarnessError (the emulator did not start, answer or stop) is one
+    line on stderr and status 2."""
+    try:
+        sys.exit(main())
+    except HarnessError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -41,6 +41,7 @@ from _harness import (
     print_table,
     proc_cpu_seconds,
     proc_status_kb,
+    run_main,
     streaming_start_path,
     write_silence_scenario,
 )
@@ -265,8 +266,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as exc:
-        print(f"concurrent: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "concurrent")

@@ -41,6 +41,7 @@ from _harness import (
     percentile,
     post_json,
     print_table,
+    run_main,
     streaming_start_path,
     write_silence_scenario,
 )
@@ -261,8 +262,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as exc:
-        print(f"pacing: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "pacing")

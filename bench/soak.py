@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
-from _harness import AUTH_HEADER, HOST, Emulator, load_average, machine, print_table, proc_status_kb
+from _harness import AUTH_HEADER, HOST, Emulator, load_average, machine, print_table, proc_status_kb, run_main
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -243,5 +241,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    sys.exit(main())
+    run_main(main, "soak")

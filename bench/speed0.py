@@ -32,6 +32,7 @@ from _harness import (
     machine,
     post_json,
     print_table,
+    run_main,
     streaming_start_path,
     write_silence_scenario,
 )
@@ -208,8 +209,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as exc:
-        print(f"speed0: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "speed0")

@@ -18,11 +18,11 @@ import time
 from _harness import (
     Checks,
     Emulator,
-    HarnessError,
     add_check_flag,
     machine,
     print_table,
     proc_status_kb,
+    run_main,
 )
 
 TARGET_STARTUP_S = 0.5
@@ -75,8 +75,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as exc:
-        print(f"startup: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "startup")

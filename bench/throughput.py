@@ -48,6 +48,7 @@ from _harness import (
     machine,
     percentile,
     print_table,
+    run_main,
 )
 
 TARGET_RPS = 3000.0
@@ -419,8 +420,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as exc:
-        print(f"throughput: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "throughput")
