@@ -27,7 +27,9 @@ from typing import IO, NoReturn
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 _VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
+# BENCH_PYTHON=PATH runs the emulator with another interpreter, e.g. of a venv holding only the runtime
+# dependencies, as users install it (.venv also has the test tools: httpx then imports rich, +0.1 s).
+PYTHON = os.environ.get("BENCH_PYTHON") or (str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable)
 # The source tree whose ``emulator`` package is benchmarked (the subprocess's working directory).
 EMULATOR_ROOT = Path(os.environ.get("BENCH_EMULATOR_ROOT") or REPO).resolve()
 AUTH_HEADER = "Bearer anykey"

@@ -14,7 +14,7 @@ import binascii
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import nacl.signing
 
 from emulator.config import ConfigError
 
@@ -26,12 +26,13 @@ class SigningKey:
 
     __slots__ = ("_key",)
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
+    # PyNaCl (libsodium) rather than cryptography: the same Ed25519, for about 1 MB of memory instead of 7.
+    def __init__(self, key: nacl.signing.SigningKey) -> None:
         self._key = key
 
     @classmethod
     def generate(cls) -> SigningKey:
-        return cls(Ed25519PrivateKey.generate())
+        return cls(nacl.signing.SigningKey.generate())
 
     @classmethod
     def from_private_b64(cls, value: str) -> SigningKey:
@@ -42,14 +43,14 @@ class SigningKey:
             raise ValueError(f"not base64: {exc}") from None
         if len(seed) != SEED_BYTES:
             raise ValueError(f"expected base64 of a {SEED_BYTES}-byte Ed25519 seed, got {len(seed)} bytes")
-        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+        return cls(nacl.signing.SigningKey(seed))
 
     def private_b64(self) -> str:
-        return base64.b64encode(self._key.private_bytes_raw()).decode("ascii")
+        return base64.b64encode(bytes(self._key)).decode("ascii")  # bytes() of a key is its seed
 
     def public_key_b64(self) -> str:
         """Base64 of the raw 32-byte public key: the value for ``TELNYX_PUBLIC_KEY``."""
-        return base64.b64encode(self._key.public_key().public_bytes_raw()).decode("ascii")
+        return base64.b64encode(bytes(self._key.verify_key)).decode("ascii")
 
     def sign(self, timestamp: str, body: bytes) -> str:
         """Base64 of the Ed25519 signature over ``f"{timestamp}|"`` followed by ``body``: Telnyx's scheme."""
@@ -57,7 +58,7 @@ class SigningKey:
 
     def sign_message(self, message: bytes) -> str:
         """Base64 of the plain Ed25519 signature over exactly ``message`` (``sign`` builds the message)."""
-        return base64.b64encode(self._key.sign(message)).decode("ascii")
+        return base64.b64encode(self._key.sign(message).signature).decode("ascii")
 
     def __repr__(self) -> str:  # never show the private half
         return f"SigningKey(public={self.public_key_b64()})"
