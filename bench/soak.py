@@ -30,6 +30,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 RSS_GROWTH_TARGET_MB = 10.0
+# The emulator's default --history (1000 ended calls per key), plus the tenth it may run over between
+# its forgetting passes (emulator/store.py).
+MAX_KEPT_CALLS = 1100
 
 
 @dataclass
@@ -189,7 +192,7 @@ async def run(args: argparse.Namespace) -> int:
             ["failed commands", str(len(churn.failures)), "0", verdict(not churn.failures)],
             ["frames read by the target", f"{churn.frames:,}", "-", "-"],
             ["webhooks received", f"{churn.webhooks:,}", "-", "-"],
-            ["calls kept on the control plane", str(kept), "<= --history (1000)", verdict(kept <= 1000)],
+            ["calls kept on the control plane", str(kept), f"<= {MAX_KEPT_CALLS}", verdict(kept <= MAX_KEPT_CALLS)],
             [
                 f"idle RSS after warm-up ({warm_at:.0f} s) -> at the end",
                 f"{warm_rss:.1f} -> {rss_end:.1f} MB ({growth:+.1f} MB over {measured_calls} calls)",
@@ -207,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     for failure in churn.failures[:5]:
         print(f"  failure: {failure}")
-    met = not churn.failures and kept <= 1000 and growth <= RSS_GROWTH_TARGET_MB and end_fds <= warm_fds
+    met = not churn.failures and kept <= MAX_KEPT_CALLS and growth <= RSS_GROWTH_TARGET_MB and end_fds <= warm_fds
     return 0 if met or args.no_check else 1
 
 
