@@ -30,6 +30,20 @@ def _default_scenario_dir() -> Path:
     return data_dir("scenarios")
 
 
+# Numeric settings and their lower bounds: (name, ">" or ">=", bound, what the message adds).
+_BOUNDS: tuple[tuple[str, str, int, str], ...] = (
+    ("speed", ">=", 0, ""),
+    ("connect_timeout", ">", 0, ""),
+    ("max_body_bytes", ">", 0, ""),
+    ("max_streams", ">=", 0, " (0: no limit)"),
+    ("stream_max_duration", ">", 0, ""),
+    ("stream_send_timeout", ">", 0, ""),
+    ("history", ">=", 1, ""),
+    ("shutdown_grace", ">=", 0, ""),
+    ("webhook_timeout", ">", 0, ""),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -93,28 +107,14 @@ class Settings:
             # nan passes every comparison below, and inf breaks the pacing arithmetic.
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{option.name}: must be a finite number, got {value}")
-        if self.speed < 0:
-            raise ConfigError(f"speed: must be >= 0, got {self.speed}")
+        for name, relation, bound, note in _BOUNDS:
+            value = getattr(self, name)
+            if value < bound or (relation == ">" and value == bound):
+                raise ConfigError(f"{name}: must be {relation} {bound}{note}, got {value}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: must be 0..65535, got {self.port}")
         if self.call_codec not in CALL_CODECS:
             raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
-        if self.connect_timeout <= 0:
-            raise ConfigError(f"connect_timeout: must be > 0, got {self.connect_timeout}")
-        if self.max_body_bytes <= 0:
-            raise ConfigError(f"max_body_bytes: must be > 0, got {self.max_body_bytes}")
-        if self.max_streams < 0:
-            raise ConfigError(f"max_streams: must be >= 0 (0: no limit), got {self.max_streams}")
-        if self.stream_max_duration <= 0:
-            raise ConfigError(f"stream_max_duration: must be > 0, got {self.stream_max_duration}")
-        if self.stream_send_timeout <= 0:
-            raise ConfigError(f"stream_send_timeout: must be > 0, got {self.stream_send_timeout}")
-        if self.history < 1:
-            raise ConfigError(f"history: must be >= 1, got {self.history}")
-        if self.shutdown_grace < 0:
-            raise ConfigError(f"shutdown_grace: must be >= 0, got {self.shutdown_grace}")
-        if self.webhook_timeout <= 0:
-            raise ConfigError(f"webhook_timeout: must be > 0, got {self.webhook_timeout}")
         if any(delay < 0 for delay in self.webhook_retry_delays):
             raise ConfigError(f"webhook_retry_delays: must be >= 0, got {self.webhook_retry_delays}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:

@@ -162,7 +162,7 @@ class WebhookSender:
         is not JSON-serialisable raises ``TypeError`` here, as that is a bug, not a delivery problem.
         """
         if target is None:  # recorded as skipped; nothing of the event is kept but its id and type
-            self._skip(call_control_id, dict(event), owner)
+            self._skip(call_control_id, event, owner)
             return
         snapshot: dict[str, Any] = json.loads(json.dumps(event))
         if self._closed:
@@ -212,7 +212,7 @@ class WebhookSender:
         task.add_done_callback(self._own_tasks.discard)
         return task
 
-    def _skip(self, call_control_id: str, event: dict[str, Any], owner: object) -> None:
+    def _skip(self, call_control_id: str, event: Mapping[str, Any], owner: object) -> None:
         if not self._warned_no_target:
             self._warned_no_target = True
             log.info(
