@@ -25,7 +25,17 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from _harness import AUTH_HEADER, HOST, Emulator, load_average, machine, print_table, proc_status_kb, run_main
+from _harness import (
+    AUTH_HEADER,
+    HOST,
+    Checks,
+    Emulator,
+    add_check_flag,
+    load_average,
+    machine,
+    proc_status_kb,
+    run_main,
+)
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -185,37 +195,24 @@ async def run(args: argparse.Namespace) -> int:
     growth = rss_end - warm_rss
     measured_calls = churn.calls - warm_calls
     print()
-    print_table(
-        ["figure", "value", "target", "result"],
-        [
-            ["calls completed", f"{churn.calls} ({churn.calls / args.duration:.1f}/s)", "-", "-"],
-            ["failed commands", str(len(churn.failures)), "0", verdict(not churn.failures)],
-            ["frames read by the target", f"{churn.frames:,}", "-", "-"],
-            ["webhooks received", f"{churn.webhooks:,}", "-", "-"],
-            ["calls kept on the control plane", str(kept), f"<= {MAX_KEPT_CALLS}", verdict(kept <= MAX_KEPT_CALLS)],
-            [
-                f"idle RSS after warm-up ({warm_at:.0f} s) -> at the end",
-                f"{warm_rss:.1f} -> {rss_end:.1f} MB ({growth:+.1f} MB over {measured_calls} calls)",
-                f"<= +{RSS_GROWTH_TARGET_MB:g} MB",
-                verdict(growth <= RSS_GROWTH_TARGET_MB),
-            ],
-            ["peak RSS", f"{max(s.rss_mb for s in samples):.1f} MB", "-", "-"],
-            [
-                "idle open files after warm-up -> at the end",
-                f"{warm_fds} -> {end_fds}",
-                "no growth",
-                verdict(end_fds <= warm_fds),
-            ],
-        ],
-    )
+    print(f"calls completed: {churn.calls} ({churn.calls / args.duration:.1f}/s)")
+    print(f"frames read by the target: {churn.frames:,}; webhooks received: {churn.webhooks:,}")
+    print(f"peak RSS: {max(s.rss_mb for s in samples):.1f} MB")
     for failure in churn.failures[:5]:
         print(f"  failure: {failure}")
-    met = not churn.failures and kept <= MAX_KEPT_CALLS and growth <= RSS_GROWTH_TARGET_MB and end_fds <= warm_fds
-    return 0 if met or args.no_check else 1
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+    checks = Checks()
+    checks.add("failed commands", "0", str(len(churn.failures)), not churn.failures)
+    checks.add("calls kept on the control plane", f"<= {MAX_KEPT_CALLS}", str(kept), kept <= MAX_KEPT_CALLS)
+    checks.add(
+        f"idle RSS after warm-up ({warm_at:.0f} s) -> at the end",
+        f"<= +{RSS_GROWTH_TARGET_MB:g} MB",
+        f"{warm_rss:.1f} -> {rss_end:.1f} MB ({growth:+.1f} MB over {measured_calls} calls)",
+        growth <= RSS_GROWTH_TARGET_MB,
+    )
+    checks.add(
+        "idle open files after warm-up -> at the end", "no growth", f"{warm_fds} -> {end_fds}", end_fds <= warm_fds
+    )
+    return checks.report(args.check)
 
 
 def print_row_header() -> None:
@@ -233,7 +230,7 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=2.0, help="seconds each call streams before hangup (default 2)")
     parser.add_argument("--interval", type=float, default=30, help="seconds between samples (default 30)")
     parser.add_argument("--warmup", type=float, default=120, help="seconds of churn before the baseline (default 120)")
-    parser.add_argument("--no-check", action="store_true", help="report only; exit 0 even if a target is missed")
+    add_check_flag(parser)
     args = parser.parse_args()
     print(f"soak: {machine()}")
     print(
