@@ -42,12 +42,21 @@ from emulator.streaming import StreamLimits
 log = logging.getLogger(__name__)
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The client TLS context for wss:// stream targets."""
-    try:
-        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
-        raise ConfigError(f"ca_file: cannot load {settings.ca_file}: {exc.strerror or exc}") from None
+def system_tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's CAs (honouring SSL_CERT_FILE and SSL_CERT_DIR)."""
+    return ssl.create_default_context()
+
+
+def tls_context(settings: Settings, system: ssl.SSLContext) -> ssl.SSLContext:
+    """The client TLS context for wss:// stream targets: ``system`` itself unless an option changes it."""
+    if settings.ca_file is None and not settings.insecure_tls:
+        return system
+    context = system_tls_context()
+    if settings.ca_file is not None:
+        try:  # in addition to the system's CAs
+            context.load_verify_locations(cafile=str(settings.ca_file))
+        except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
+            raise ConfigError(f"ca_file: cannot load {settings.ca_file}: {exc.strerror or exc}") from None
     if settings.insecure_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -85,19 +94,22 @@ def build_state(
         history=settings.history,
     )
     key = signing_key(settings)
+    # Loading CA certificates takes ~50 ms; webhooks and wss:// targets share one context unless
+    # --ca-file or --insecure change the targets' (they apply to stream targets only).
+    system_tls = system_tls_context()
     runtime = Runtime(
         library,
         clock,
         ids,
         lambda: state.context(),
-        ssl_context=tls_context(settings),
+        ssl_context=tls_context(settings, system_tls),
         connect_timeout=settings.connect_timeout,
         stream_limits=StreamLimits(settings.stream_send_timeout, settings.stream_max_duration),
         webhook_defaults=WebhookDefaults(settings.webhook_url, settings.webhook_failover_url),
         recordings=RecordingStore(directory=settings.recordings_dir),
     )
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
-    http = httpx.AsyncClient(transport=transport, follow_redirects=False)
+    http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=system_tls)
     runtime.webhooks = NamespacedWebhookSender(
         http,
         key,

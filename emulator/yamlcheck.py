@@ -44,13 +44,20 @@ def check(root: yaml.Node | None, data: Any, source: str, validator: Any, descri
         raise YamlProblem(format_problem(source, line, field_path, message))
 
 
+# libyaml parses about ten times faster than PyYAML's own parser, which took most of the start-up's scenario
+# loading. Its error messages differ in wording, so a file it refuses is parsed again by the pure-Python
+# loader, whose messages (and marks) are the ones users see.
+_FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
 def compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    loader = yaml.SafeLoader(text)
+    if _FAST_LOADER is not None:
+        try:
+            return _parse(_FAST_LOADER(text), source)
+        except yaml.YAMLError:
+            pass  # reported below, in the pure-Python loader's words
     try:
-        root = loader.get_single_node()
-        if root is not None:
-            _reject_duplicate_keys(root, (), source, set())  # before construction, which would silently keep the last
-        return root, (loader.construct_document(root) if root is not None else None)
+        return _parse(yaml.SafeLoader(text), source)
     except yaml.MarkedYAMLError as e:
         mark, problem = e.problem_mark or e.context_mark, e.problem or e.context or "syntax error"
         if e.context and problem.startswith("but "):  # e.g. "expected a single document..., but found another"
@@ -58,6 +65,14 @@ def compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         raise YamlProblem(f"{source}:{mark.line + 1 if mark else 1}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise YamlProblem(f"{source}:1: invalid YAML: {e}") from None
+
+
+def _parse(loader: yaml.SafeLoader, source: str) -> tuple[yaml.Node | None, Any]:
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            _reject_duplicate_keys(root, (), source, set())  # before construction, which would silently keep the last
+        return root, (loader.construct_document(root) if root is not None else None)
     finally:
         loader.dispose()
 
