@@ -27,6 +27,13 @@ import jsonschema  # type: ignore[import-untyped]
 
 from emulator.resources import data_dir
 
+try:
+    # Compiled (Rust) validation answers "is this body valid?" about 40 times faster than jsonschema, which
+    # took a quarter of the CPU of every request; jsonschema still explains each failure in Telnyx's terms.
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - a platform without its wheels: jsonschema decides alone
+    jsonschema_rs = None  # type: ignore[assignment]
+
 SUFFIX = ".schema.json"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -60,10 +67,19 @@ class SchemaError(Exception):
 
 
 class SchemaRegistry:
-    """Compiled validators for every ``*.schema.json`` of one directory."""
+    """Compiled validators for every ``*.schema.json`` of one directory.
 
-    def __init__(self, validators: dict[str, Any]) -> None:
+    Each schema has two: jsonschema's, whose errors become Problems, and, when jsonschema-rs is installed,
+    a compiled one that only says valid or not. A body the compiled one accepts is valid; anything else
+    (refused, or a value it cannot take) is decided and described by jsonschema. The two must agree on
+    what is valid: the schemas avoid regex features whose meaning differs between Python's ``re`` and
+    Rust's, the ``uuid`` format is jsonschema's own check, and a differential property test
+    (tests/fuzz/test_schema_engines.py) compares them.
+    """
+
+    def __init__(self, validators: dict[str, Any], fast: dict[str, Any] | None = None) -> None:
         self._validators = validators
+        self._fast = fast or {}
 
     @classmethod
     def load(cls, directory: Path, *, meta_check: bool = True) -> SchemaRegistry:
@@ -73,7 +89,11 @@ class SchemaRegistry:
         paths = sorted(directory.glob(f"*{SUFFIX}"))
         if not paths:
             raise SchemaError(f"{directory}: no *{SUFFIX} files")
-        return cls({path.name.removesuffix(SUFFIX): _compile(path, meta_check) for path in paths})
+        compiled = {path.name.removesuffix(SUFFIX): _compile(path, meta_check) for path in paths}
+        return cls(
+            {name: validator for name, (validator, _) in compiled.items()},
+            {name: fast for name, (_, fast) in compiled.items() if fast is not None},
+        )
 
     def names(self) -> frozenset[str]:
         return frozenset(self._validators)
@@ -83,11 +103,23 @@ class SchemaRegistry:
         validator = self._validators[name]
         if not isinstance(body, dict):
             return [Problem("10015", "Invalid request body", "The request body must be a JSON object.", None)]
+        if self.fast_accepts(name, body):
+            return []
         found: dict[str | None, Problem] = {}
         for error in validator.iter_errors(body):
             for problem in _problems(error):
                 found.setdefault(problem.pointer, problem)  # the first failing keyword of a field wins
         return sorted(found.values(), key=lambda problem: problem.pointer or "")
+
+    def fast_accepts(self, name: str, body: object) -> bool:
+        """True when the compiled validator exists and accepts ``body``; False sends it to jsonschema."""
+        fast = self._fast.get(name)
+        if fast is None:
+            return False
+        try:
+            return bool(fast.is_valid(body))
+        except ValueError:  # a value it cannot take: integers past 64 bits, lone surrogates
+            return False
 
 
 def default_schema_dir() -> Path:
@@ -95,7 +127,12 @@ def default_schema_dir() -> Path:
     return data_dir("schemas")
 
 
-def _compile(path: Path, meta_check: bool) -> Any:
+def _is_uuid(value: str) -> bool:
+    """jsonschema's ``uuid`` format check, given to jsonschema-rs so both mean the same by it."""
+    return bool(jsonschema.Draft202012Validator.FORMAT_CHECKER.conforms(value, "uuid"))
+
+
+def _compile(path: Path, meta_check: bool) -> tuple[Any, Any]:
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # ValueError covers bad JSON and bad UTF-8
@@ -110,7 +147,13 @@ def _compile(path: Path, meta_check: bool) -> Any:
         except jsonschema.SchemaError as exc:
             raise SchemaError(f"{path}: at {_pointer(exc.absolute_path) or '/'}: {exc.message}") from None
     _check_extensions(path, schema, ())
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    fast = None
+    if jsonschema_rs is not None:
+        fast = jsonschema_rs.Draft202012Validator(
+            schema, validate_formats=True, formats={"uuid": _is_uuid}, ignore_unknown_formats=True, offline=True
+        )
+    return validator, fast
 
 
 def _check_extensions(path: Path, node: object, where: tuple[str | int, ...]) -> None:
