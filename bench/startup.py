@@ -3,7 +3,10 @@
 Each run spawns ``python -m emulator serve`` (default scenario unless --scenario) and polls
 ``GET /`` on its port every 2 ms; the first HTTP answer of any status (401 here: no Bearer token)
 ends the clock, which started just before the process was spawned. After --settle seconds of
-idleness it reads VmRSS (and the peak, VmHWM) from /proc/PID/status, then stops the emulator.
+idleness it reads VmRSS (and the peak, VmHWM) from /proc/PID/status. Then it sends one
+streaming_start (to a port that refuses the connection), times its answer, waits --settle seconds
+and reads VmRSS again: what the emulator holds once it has served a command (request validators and
+the stream machinery are loaded on first use), then stops the emulator.
 
 Targets: <= 0.5 s to the first answer and <= 60 MB idle RSS (median of the runs).
 """
@@ -11,6 +14,7 @@ Targets: <= 0.5 s to the first answer and <= 60 MB idle RSS (median of the runs)
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -19,10 +23,13 @@ from _harness import (
     Checks,
     Emulator,
     add_check_flag,
+    closed_port,
     machine,
+    post_json,
     print_table,
     proc_status_kb,
     run_main,
+    streaming_start_path,
 )
 
 TARGET_STARTUP_S = 0.5
@@ -41,27 +48,43 @@ def main() -> int:
     print(f"startup: {machine()}")
     command = " ".join(["python -m emulator serve", *extra])
     print(f"{args.runs} starts of `{command}`; RSS read after {args.settle:g} s idle")
-    rows: list[tuple[float, float, float]] = []  # (seconds to first answer, VmRSS MB, VmHWM MB)
+    rows: list[tuple[float, float, float, float, float]] = []  # (s to first answer, RSS MB, peak MB, s, RSS MB)
+    dead = closed_port()
+    body = json.dumps({"stream_url": f"ws://127.0.0.1:{dead.getsockname()[1]}/media"})
     for index in range(args.runs):
         with Emulator(extra) as emulator:  # started: it has answered HTTP
             ready = emulator.ready_at - emulator.started_at
             time.sleep(args.settle)
             rss = proc_status_kb(emulator.pid, "VmRSS") / 1024
             hwm = proc_status_kb(emulator.pid, "VmHWM") / 1024
-        rows.append((ready, rss, hwm))
+            sent = time.perf_counter()
+            status, text = post_json(emulator.port, streaming_start_path(f"v3:startup-{index}"), body)
+            first = time.perf_counter() - sent
+            if status != 200:
+                raise SystemExit(f"streaming_start answered {status}: {text[:200]}")
+            time.sleep(args.settle)
+            served_rss = proc_status_kb(emulator.pid, "VmRSS") / 1024
+        rows.append((ready, rss, hwm, first, served_rss))
         print(
             f"[startup] run {index + 1}/{args.runs}: {ready * 1000:.0f} ms, {rss:.1f} MB", file=sys.stderr, flush=True
         )
+    dead.close()
     print()
     print_table(
-        ("run", "start -> first HTTP answer", "idle VmRSS", "VmHWM (peak)"),
-        [(str(i + 1), f"{s * 1000:.0f} ms", f"{r:.1f} MB", f"{h:.1f} MB") for i, (s, r, h) in enumerate(rows)],
+        ("run", "start -> first HTTP answer", "idle VmRSS", "VmHWM (peak)", "first streaming_start", "VmRSS after it"),
+        [
+            (str(i + 1), f"{s * 1000:.0f} ms", f"{r:.1f} MB", f"{h:.1f} MB", f"{f * 1000:.1f} ms", f"{sr:.1f} MB")
+            for i, (s, r, h, f, sr) in enumerate(rows)
+        ],
     )
-    startup = statistics.median(s for s, _r, _h in rows)
-    rss = statistics.median(r for _s, r, _h in rows)
+    startup = statistics.median(row[0] for row in rows)
+    rss = statistics.median(row[1] for row in rows)
+    first = statistics.median(row[3] for row in rows)
+    served = statistics.median(row[4] for row in rows)
     print(
-        f"\nmedian: {startup * 1000:.0f} ms to the first answer (min {min(s for s, _r, _h in rows) * 1000:.0f}, "
-        f"max {max(s for s, _r, _h in rows) * 1000:.0f}); idle RSS {rss:.1f} MB"
+        f"\nmedian: {startup * 1000:.0f} ms to the first answer (min {min(row[0] for row in rows) * 1000:.0f}, "
+        f"max {max(row[0] for row in rows) * 1000:.0f}); idle RSS {rss:.1f} MB; first streaming_start "
+        f"{first * 1000:.1f} ms, RSS after it {served:.1f} MB"
     )
     checks = Checks()
     checks.add(

@@ -27,13 +27,6 @@ import jsonschema  # type: ignore[import-untyped]
 
 from emulator.resources import data_dir
 
-try:
-    # Compiled (Rust) validation answers "is this body valid?" about 40 times faster than jsonschema, which
-    # took a quarter of the CPU of every request; jsonschema still explains each failure in Telnyx's terms.
-    import jsonschema_rs
-except ImportError:  # pragma: no cover - a platform without its wheels: jsonschema decides alone
-    jsonschema_rs = None  # type: ignore[assignment]
-
 SUFFIX = ".schema.json"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -67,40 +60,40 @@ class SchemaError(Exception):
 
 
 class SchemaRegistry:
-    """Compiled validators for every ``*.schema.json`` of one directory.
+    """The request-body schemas of one directory, each read and checked once, its validators built on first use.
 
-    Each schema has two: jsonschema's, whose errors become Problems, and, when jsonschema-rs is installed,
-    a compiled one that only says valid or not. A body the compiled one accepts is valid; anything else
-    (refused, or a value it cannot take) is decided and described by jsonschema. The two must agree on
-    what is valid: the schemas avoid regex features whose meaning differs between Python's ``re`` and
-    Rust's, the ``uuid`` format is jsonschema's own check, and a differential property test
-    (tests/fuzz/test_schema_engines.py) compares them.
+    Each schema has two validators: jsonschema's, whose errors become Problems, and, when jsonschema-rs is
+    installed, a compiled one that only says valid or not, about 40 times faster (jsonschema took a quarter
+    of the CPU of every request). A body the compiled one accepts is valid; anything else (refused, or a
+    value it cannot take) is decided and described by jsonschema. The two must agree on what is valid: the
+    schemas avoid regex features whose meaning differs between Python's ``re`` and Rust's, the ``uuid``
+    format is jsonschema's own check, and tests/fuzz/test_schema_engines.py compares them.
+
+    Validators are built on first use because most schemas are never used in a given run, and jsonschema-rs
+    (about 8 MB of memory) is loaded with the first request that needs it rather than at start-up.
     """
 
-    def __init__(self, validators: dict[str, Any], fast: dict[str, Any] | None = None) -> None:
-        self._validators = validators
-        self._fast = fast or {}
+    def __init__(self, schemas: dict[str, dict[str, Any]]) -> None:
+        self._schemas = schemas
+        self._validators: dict[str, Any] = {}
+        self._fast: dict[str, Any] = {}
 
     @classmethod
     def load(cls, directory: Path, *, meta_check: bool = True) -> SchemaRegistry:
-        """Validators for ``directory``'s schemas. ``meta_check=False`` skips checking each schema
-        against the draft 2020-12 metaschema: jsonschema takes ~0.3 s for ours, most of the emulator's
-        start-up, and the bundled schemas are checked by the test suite (tests/unit/test_schemas.py)."""
+        """The schemas of ``directory``. ``meta_check=False`` skips checking each schema against the draft
+        2020-12 metaschema: jsonschema takes ~0.3 s for ours, most of the emulator's start-up, and the
+        bundled schemas are checked by the test suite (tests/unit/test_schemas.py)."""
         paths = sorted(directory.glob(f"*{SUFFIX}"))
         if not paths:
             raise SchemaError(f"{directory}: no *{SUFFIX} files")
-        compiled = {path.name.removesuffix(SUFFIX): _compile(path, meta_check) for path in paths}
-        return cls(
-            {name: validator for name, (validator, _) in compiled.items()},
-            {name: fast for name, (_, fast) in compiled.items() if fast is not None},
-        )
+        return cls({path.name.removesuffix(SUFFIX): _read(path, meta_check) for path in paths})
 
     def names(self) -> frozenset[str]:
-        return frozenset(self._validators)
+        return frozenset(self._schemas)
 
     def validate(self, name: str, body: object) -> list[Problem]:
         """Problems of ``body`` against schema ``name``, sorted by pointer; [] when valid. KeyError if unknown."""
-        validator = self._validators[name]
+        validator = self.validator(name)
         if not isinstance(body, dict):
             return [Problem("10015", "Invalid request body", "The request body must be a JSON object.", None)]
         if self.fast_accepts(name, body):
@@ -111,9 +104,24 @@ class SchemaRegistry:
                 found.setdefault(problem.pointer, problem)  # the first failing keyword of a field wins
         return sorted(found.values(), key=lambda problem: problem.pointer or "")
 
+    def validator(self, name: str) -> Any:
+        """jsonschema's validator for ``name`` (KeyError if unknown), built once."""
+        validator = self._validators.get(name)
+        if validator is None:
+            validator = self._validators[name] = jsonschema.Draft202012Validator(
+                self._schemas[name], format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
+        return validator
+
+    def fast_validator(self, name: str) -> Any | None:
+        """jsonschema-rs's validator for ``name``, built once; None without jsonschema-rs."""
+        if name not in self._fast:
+            self._fast[name] = _compile_fast(self._schemas[name])
+        return self._fast[name]
+
     def fast_accepts(self, name: str, body: object) -> bool:
         """True when the compiled validator exists and accepts ``body``; False sends it to jsonschema."""
-        fast = self._fast.get(name)
+        fast = self.fast_validator(name)
         if fast is None:
             return False
         try:
@@ -132,7 +140,17 @@ def _is_uuid(value: str) -> bool:
     return bool(jsonschema.Draft202012Validator.FORMAT_CHECKER.conforms(value, "uuid"))
 
 
-def _compile(path: Path, meta_check: bool) -> tuple[Any, Any]:
+def _compile_fast(schema: dict[str, Any]) -> Any | None:
+    try:
+        import jsonschema_rs
+    except ImportError:  # a platform without its wheels: jsonschema decides alone
+        return None
+    return jsonschema_rs.Draft202012Validator(
+        schema, validate_formats=True, formats={"uuid": _is_uuid}, ignore_unknown_formats=True, offline=True
+    )
+
+
+def _read(path: Path, meta_check: bool) -> dict[str, Any]:
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # ValueError covers bad JSON and bad UTF-8
@@ -147,13 +165,7 @@ def _compile(path: Path, meta_check: bool) -> tuple[Any, Any]:
         except jsonschema.SchemaError as exc:
             raise SchemaError(f"{path}: at {_pointer(exc.absolute_path) or '/'}: {exc.message}") from None
     _check_extensions(path, schema, ())
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    fast = None
-    if jsonschema_rs is not None:
-        fast = jsonschema_rs.Draft202012Validator(
-            schema, validate_formats=True, formats={"uuid": _is_uuid}, ignore_unknown_formats=True, offline=True
-        )
-    return validator, fast
+    return schema
 
 
 def _check_extensions(path: Path, node: object, where: tuple[str | int, ...]) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -470,13 +469,11 @@ def test_unknown_schema_name_raises_key_error(registry: SchemaRegistry) -> None:
         registry.validate("fork_start", {})
 
 
-def test_validation_is_fast(registry: SchemaRegistry) -> None:
-    # The spec example takes about 50 µs; the bound only catches rebuilding validators or reading files per call.
-    runs = 500
-    start = time.perf_counter()
-    for _ in range(runs):
-        registry.validate(START, SPEC_EXAMPLE)
-    assert (time.perf_counter() - start) / runs < 0.001
+def test_validators_are_built_once_on_first_use(registry: SchemaRegistry) -> None:
+    # Rebuilding a validator per request would cost more than the validation itself.
+    assert registry.validate(START, SPEC_EXAMPLE) == []
+    assert registry.validator(START) is registry.validator(START)
+    assert registry.fast_validator(START) is registry.fast_validator(START)
 
 
 def test_every_code_the_schemas_produce_is_documented() -> None:
