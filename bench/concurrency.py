@@ -45,7 +45,7 @@ from _harness import (
     streaming_start_path,
     write_silence_scenario,
 )
-from _wsrecv import ReceiverProcess, StreamLog, schedule_start
+from _wsrecv import EVENT_LOOP, ReceiverProcess, StreamLog, schedule_start
 from throughput import start_py_spy, stop_py_spy
 
 TARGET_STREAMS = 1000
@@ -197,7 +197,7 @@ def main() -> int:
     print(f"concurrent: {machine()}")
     print(
         f"N streams at speed 1, {args.track}, {args.duration:g} s silence scenario, PCMU; "
-        "minimal receiver in a separate process (bench/_wsrecv.py)"
+        f"minimal receiver in a separate process (bench/_wsrecv.py, on {EVENT_LOOP})"
     )
     loop = subprocess.run(
         [sys.executable, "-c", "import uvloop"], capture_output=True, check=False, cwd=tempfile.gettempdir()

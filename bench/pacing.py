@@ -45,7 +45,7 @@ from _harness import (
     streaming_start_path,
     write_silence_scenario,
 )
-from _wsrecv import ReceiverProcess, StreamLog, schedule_start
+from _wsrecv import EVENT_LOOP, ReceiverProcess, StreamLog, schedule_start
 
 FRAME_S = 0.020
 GAP_TARGET_MS = 1.0
@@ -192,7 +192,7 @@ def main() -> int:
     print(f"pacing: {machine()}")
     print(
         f"one stream at a time, speed 1, {args.duration:g} s silence scenario, PCMU; "
-        "minimal receiver in a separate process (bench/_wsrecv.py)"
+        f"minimal receiver in a separate process (bench/_wsrecv.py, on {EVENT_LOOP})"
     )
     results: list[TrackFigures] = []
     baseline: list[TrackFigures] = []
