@@ -65,7 +65,7 @@ class PlayoutQueue:
 
     @property
     def is_playing(self) -> bool:
-        return any(isinstance(item, _Chunk) for item in self._items)
+        return bool(self._items) and any(isinstance(item, _Chunk) for item in self._items)
 
     def add_audio(self, pcm: PCM, original: PCM) -> None:
         self._items.append(_Chunk(pcm, original))
@@ -110,6 +110,8 @@ class PlayoutQueue:
     def take(self) -> Tick:
         """Play one frame: up to ``frame_samples`` of queued audio, and the marks it gets past."""
         tick = Tick(pcm=None)
+        if not self._items:  # the usual tick: the app sent nothing (or it has all played)
+            return tick
         out: PCM | None = None
         filled = 0
         while self._items:

@@ -17,7 +17,7 @@ between every stream that plays it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 import numpy as np
@@ -66,6 +66,13 @@ class CompiledTrack:
     sample_rate: int
     frame_samples: int
     idle: NDArray[np.int16]  # a whole number of frames (at least one), looped while the caller waits
+    # frames_in of every segment (0 for those without audio), computed once: the cursor reads it every tick.
+    segment_frames: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        fs = self.frame_samples
+        frames = tuple(-(-len(s.pcm) // fs) if isinstance(s, AudioSegment) else 0 for s in self.segments)
+        object.__setattr__(self, "segment_frames", frames)
 
     @property
     def idle_frames(self) -> int:

@@ -308,7 +308,8 @@ class StreamSession:
                     frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
                 )
             # Both tracks' frames in one write: half the syscalls with both_tracks (emulator/wsframes.py).
-            await writer.send(batch)
+            if not writer.write(batch):
+                await writer.send(batch)
             record.frames_sent += len(batch)
             record.media_frames_sent += len(batch)
             self.recording.inbound.append((-1, 0) if step is None else (step.segment, step.frame))
