@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import wave
+from array import array
 from collections import OrderedDict
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from emulator.playout import PlayoutQueue
 from emulator.script import Tick
 
 TRACKS = ("inbound", "outbound", "app")
+_IDLE, _SILENCE = -2, -1  # Recording's codes for a tick with no script segment
 
 
 def wav_bytes(pcm: np.ndarray, rate: int) -> bytes:
@@ -35,12 +37,21 @@ class Recording:
         self.media = media
         self.frame_samples = frame_samples
         self.ticks = 0  # 20 ms frames sent so far
-        # What the caller's track sent at each tick: (script segment, frame); segment None is the idle
-        # loop of a wait, -1 silence after the script ended.
-        self.inbound: list[tuple[int | None, int]] = []
+        # What the caller's track sent at each tick, two ints per tick: the script segment (_IDLE: the idle
+        # loop of a wait; _SILENCE: after the script ended) and the frame. An array rather than a list of
+        # tuples: every stream adds 50 a second, and tuples are objects the garbage collector walks.
+        self._inbound = array("i")
         self.outbound_frames: dict[int, np.ndarray] = {}  # ticks where the app's audio was mixed in
         self.playout: PlayoutQueue | None = None
         self.app_rate = media.sample_rate
+
+    def add_inbound(self, segment: int | None, frame: int) -> None:
+        """One tick of the caller's track: a frame of script segment ``segment`` (None: the idle loop)."""
+        self._inbound.extend((_IDLE if segment is None else segment, frame))
+
+    def add_inbound_silence(self) -> None:
+        """One tick of silence on the caller's track: its script has ended."""
+        self._inbound.extend((_SILENCE, 0))
 
     def _sent(self, source: np.ndarray) -> np.ndarray:
         total = self.ticks * self.frame_samples
@@ -53,9 +64,12 @@ class Recording:
         """The track's samples and sample rate; ``track`` is inbound, outbound or app."""
         if track == "inbound":
             compiled, fs = self.media.script, self.frame_samples
+            sent = self._inbound
             frames = [
-                np.zeros(fs, dtype=np.int16) if segment == -1 else compiled.frame(Tick(0, segment=segment, frame=frame))
-                for segment, frame in self.inbound
+                np.zeros(fs, dtype=np.int16)
+                if segment == _SILENCE
+                else compiled.frame(Tick(0, segment=None if segment == _IDLE else segment, frame=frame))
+                for segment, frame in zip(sent[::2], sent[1::2], strict=True)
             ]
             pcm = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
             return pcm, self.media.sample_rate

@@ -312,7 +312,10 @@ class StreamSession:
                 await writer.send(batch)
             record.frames_sent += len(batch)
             record.media_frames_sent += len(batch)
-            self.recording.inbound.append((-1, 0) if step is None else (step.segment, step.frame))
+            if step is None:
+                self.recording.add_inbound_silence()
+            else:
+                self.recording.add_inbound(step.segment, step.frame)
             tick += 1
             self.recording.ticks = tick
 
