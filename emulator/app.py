@@ -43,8 +43,19 @@ log = logging.getLogger(__name__)
 
 
 def system_tls_context() -> ssl.SSLContext:
-    """Certificates verified against the system's CAs (honouring SSL_CERT_FILE and SSL_CERT_DIR)."""
-    return ssl.create_default_context()
+    """Certificates verified against the system's CAs (honouring SSL_CERT_FILE and SSL_CERT_DIR).
+
+    Where Python finds no CA file (python.org's macOS builds before "Install Certificates", images without
+    ca-certificates), certifi's bundle, which httpx brings, is loaded too, as httpx itself would use it.
+    ALPN is set once to HTTP/1.1, what both webhooks and WebSocket handshakes speak: httpx sets it on the
+    context it is given at each connection, and the context is shared with wss:// targets."""
+    context = ssl.create_default_context()
+    if not context.cert_store_stats()["x509_ca"]:
+        import certifi
+
+        context.load_verify_locations(cafile=certifi.where())
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def tls_context(settings: Settings, system: ssl.SSLContext) -> ssl.SSLContext:

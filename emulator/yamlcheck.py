@@ -44,14 +44,17 @@ def check(root: yaml.Node | None, data: Any, source: str, validator: Any, descri
         raise YamlProblem(format_problem(source, line, field_path, message))
 
 
-# libyaml parses about ten times faster than PyYAML's own parser, which took most of the start-up's scenario
+# libyaml parses about five times faster than PyYAML's own parser, which took most of the start-up's scenario
 # loading. Its error messages differ in wording, so a file it refuses is parsed again by the pure-Python
-# loader, whose messages (and marks) are the ones users see.
+# loader, whose messages (and marks) are the ones users see. libyaml also accepts a little more: tabs
+# around values and a byte-order mark inside the text, which PyYAML refuses or keeps as content; such
+# files go to the pure-Python loader, so whether they load does not depend on PyYAML's build. (Further
+# differences need YAML no scenario uses: an empty ``!`` tag, a ``?`` inside a flow sequence.)
 _FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 
 def compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    if _FAST_LOADER is not None:
+    if _FAST_LOADER is not None and "\t" not in text and "\ufeff" not in text[1:]:
         try:
             return _parse(_FAST_LOADER(text), source)
         except yaml.YAMLError:

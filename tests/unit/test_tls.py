@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+import threading
 from pathlib import Path
 
 import pytest
 
+from emulator import app
 from emulator.app import system_tls_context, tls_context
 from emulator.config import ConfigError, Settings
 
@@ -37,3 +40,35 @@ def test_insecure_applies_to_stream_targets_only():
 def test_an_unloadable_ca_file_names_the_setting(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"^ca_file: cannot load "):
         tls_context(Settings(ca_file=tmp_path / "missing.pem"), system_tls_context())
+
+
+def test_the_shared_context_offers_http_1_1_by_alpn_from_the_start():
+    # httpx sets ALPN on the context it is given; set once up front, wss:// handshakes do not depend on
+    # whether a webhook went out before them.
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    server_context.set_alpn_protocols(["h2", "http/1.1"])
+    client_context = system_tls_context()
+    ca.configure_trust(client_context)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def accept() -> None:
+            conn, _ = listener.accept()
+            with server_context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+
+        server = threading.Thread(target=accept, daemon=True)
+        server.start()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.selected_alpn_protocol() == "http/1.1"
+                tls.sendall(b"x")
+        server.join(5)
+
+
+def test_certifi_is_loaded_where_python_finds_no_system_cas(monkeypatch):
+    monkeypatch.setattr(app.ssl, "create_default_context", lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    assert system_tls_context().cert_store_stats()["x509_ca"] > 0

@@ -42,7 +42,15 @@ def test_both_parsers_give_the_same_data_and_lines(path, monkeypatch):
 
 @pytest.mark.parametrize(
     "text",
-    ["steps: [tone\n", "a: 1\n---\nb: 2\n", "a: *missing\n", "\t- tab\n", "a: 'open\n"],
+    [
+        "steps: [tone\n",
+        "a: 1\n---\nb: 2\n",
+        "a: *missing\n",
+        "\t- tab\n",
+        "a: 'open\n",
+        "silence:\t{ms: 100}\n",  # libyaml would accept these two tabs; PyYAML does not
+        "inbound:\n  - silence: {ms: 100}\t\n",
+    ],
 )
 def test_a_refused_file_is_reported_in_the_pure_parsers_words(text):
     with pytest.raises(yamlcheck.YamlProblem) as fast:
@@ -61,3 +69,10 @@ def test_duplicate_keys_are_refused_by_either_parser(fast, monkeypatch):
         monkeypatch.setattr(yamlcheck, "_FAST_LOADER", None)
     with pytest.raises(yamlcheck.YamlProblem, match=r"^f.yaml:2: a: duplicate key$"):
         yamlcheck.compose("a: 1\na: 2\n", "f.yaml")
+
+
+def test_a_byte_order_mark_inside_the_text_is_read_as_pyyaml_reads_it(monkeypatch):
+    text = "x: &a {k: 1}\ny:\n\ufeff  <<: [*a, *a]\n"  # libyaml would skip the mark and merge into y
+    _root, data = yamlcheck.compose(text, "f.yaml")
+    monkeypatch.setattr(yamlcheck, "_FAST_LOADER", None)
+    assert data == yamlcheck.compose(text, "f.yaml")[1] and data["y"] is None
