@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,40 +37,9 @@ from emulator.schemas import SchemaRegistry, default_schema_dir
 from emulator.signing import SigningKey, load_or_create_key
 from emulator.state import EmulatorState
 from emulator.streaming import StreamLimits
+from emulator.tls import shared_tls_context, tls_context
 
 log = logging.getLogger(__name__)
-
-
-def system_tls_context() -> ssl.SSLContext:
-    """Certificates verified against the system's CAs (honouring SSL_CERT_FILE and SSL_CERT_DIR).
-
-    Where Python finds no CA file (python.org's macOS builds before "Install Certificates", images without
-    ca-certificates), certifi's bundle, which httpx brings, is loaded too, as httpx itself would use it.
-    ALPN is set once to HTTP/1.1, what both webhooks and WebSocket handshakes speak: httpx sets it on the
-    context it is given at each connection, and the context is shared with wss:// targets."""
-    context = ssl.create_default_context()
-    if not context.cert_store_stats()["x509_ca"]:
-        import certifi
-
-        context.load_verify_locations(cafile=certifi.where())
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-def tls_context(settings: Settings, system: ssl.SSLContext) -> ssl.SSLContext:
-    """The client TLS context for wss:// stream targets: ``system`` itself unless an option changes it."""
-    if settings.ca_file is None and not settings.insecure_tls:
-        return system
-    context = system_tls_context()
-    if settings.ca_file is not None:
-        try:  # in addition to the system's CAs
-            context.load_verify_locations(cafile=str(settings.ca_file))
-        except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
-            raise ConfigError(f"ca_file: cannot load {settings.ca_file}: {exc.strerror or exc}") from None
-    if settings.insecure_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def signing_key(settings: Settings) -> SigningKey:
@@ -105,9 +73,9 @@ def build_state(
         history=settings.history,
     )
     key = signing_key(settings)
-    # Loading CA certificates takes ~50 ms; webhooks and wss:// targets share one context unless
+    # Loading CA certificates takes ~50 ms: webhooks and wss:// targets share the process's context unless
     # --ca-file or --insecure change the targets' (they apply to stream targets only).
-    system_tls = system_tls_context()
+    system_tls = shared_tls_context()
     runtime = Runtime(
         library,
         clock,

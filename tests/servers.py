@@ -21,6 +21,7 @@ from emulator.clock import Clock
 from emulator.config import Settings
 from emulator.ids import IdFactory
 from emulator.signing import SigningKey
+from emulator.testing.servers import PromptServer
 
 # One key for the whole test run, so no test writes a key file into the home directory.
 TEST_SIGNING_KEY = SigningKey.generate().private_b64()
@@ -65,7 +66,7 @@ async def run_emulator(
 ) -> AsyncIterator[RunningEmulator]:
     settings = settings or emulator_settings()
     app = create_app(settings, ids=IdFactory(seed), clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    server = PromptServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(timeout(10)):
         while not server.started:
@@ -76,7 +77,7 @@ async def run_emulator(
     try:
         yield RunningEmulator(f"http://127.0.0.1:{port}", server, app)
     finally:
-        server.should_exit = True
+        server.exit()
         async with asyncio.timeout(timeout(15)):
             await task
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
-import uvicorn
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -19,7 +18,7 @@ from emulator.config import Settings
 from emulator.state import EmulatorState
 from emulator.testing.control import AsyncControlPlane, ControlPlane
 from emulator.testing.recorded import ReceivedWebhook, RecordedStream, Recorder
-from emulator.testing.servers import LoopThread, WebhookServer, serve_until_listening, uvicorn_server
+from emulator.testing.servers import LoopThread, PromptServer, WebhookServer, serve_until_listening, uvicorn_server
 from emulator.testing.settings import DEFAULT_API_KEY, DEFAULT_TIMEOUT, HOST, fixture_settings
 
 T = TypeVar("T")
@@ -45,7 +44,7 @@ class TelnyxEmulator:
         self._recorder = Recorder()
         self._loop: LoopThread | None = None
         self._app: Any = None
-        self._server: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+        self._server: tuple[PromptServer, asyncio.Task[None]] | None = None
         self._webhook_server = WebhookServer(self._on_webhook)
         self._ws_server: Server | None = None
         self._urls: dict[str, str] = {}
@@ -98,7 +97,7 @@ class TelnyxEmulator:
         # The emulator first, so its running streams send stop and its last webhooks to live receivers.
         if self._server is not None:
             server, task = self._server
-            server.should_exit = True
+            server.exit()
             async with asyncio.timeout(DEFAULT_TIMEOUT):
                 await task
             self._server = None

@@ -45,9 +45,37 @@ async def serve_until_listening(server: uvicorn.Server) -> tuple[asyncio.Task[No
     return task, int(server.servers[0].sockets[0].getsockname()[1])
 
 
-def uvicorn_server(app: Any) -> uvicorn.Server:
+class PromptServer(uvicorn.Server):
+    """uvicorn checks ``should_exit`` every 0.1 s; this server also wakes at once when ``exit`` is called.
+
+    Every test that uses the fixture stops an emulator, so the wait is paid once per test."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
+
+    def exit(self) -> None:
+        """Ask the server to shut down now (from its own event loop)."""
+        self.should_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn's own loop with its 0.1 s sleep replaced by a wait that exit() cuts short; on_tick keeps
+        # doing uvicorn's housekeeping (the Date header, limits) and decides when to stop.
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            try:
+                await asyncio.wait_for(self._exit.wait(), 0.1)
+            except TimeoutError:
+                pass
+            should_exit = await self.on_tick(counter)
+
+
+def uvicorn_server(app: Any) -> PromptServer:
     config = uvicorn.Config(app, host=HOST, port=0, log_level="warning", lifespan="on", access_log=False)
-    return uvicorn.Server(config)
+    return PromptServer(config)
 
 
 class WebhookServer:

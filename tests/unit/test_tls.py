@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator import app
-from emulator.app import system_tls_context, tls_context
+from emulator import tls as tls_module
 from emulator.config import ConfigError, Settings
+from emulator.tls import shared_tls_context, system_tls_context, tls_context
 
 
 def test_targets_share_the_system_context_by_default():
@@ -70,5 +70,15 @@ def test_the_shared_context_offers_http_1_1_by_alpn_from_the_start():
 
 
 def test_certifi_is_loaded_where_python_finds_no_system_cas(monkeypatch):
-    monkeypatch.setattr(app.ssl, "create_default_context", lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    monkeypatch.setattr(tls_module.ssl, "create_default_context", lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     assert system_tls_context().cert_store_stats()["x509_ca"] > 0
+
+
+def test_every_emulator_of_a_process_shares_one_context():
+    # Loading CA certificates costs ~55 ms; the pytest fixture starts an emulator per test.
+    from emulator.app import create_app
+
+    first = create_app(Settings()).state.emulator
+    second = create_app(Settings()).state.emulator
+    assert first.runtime.ssl_context is second.runtime.ssl_context is shared_tls_context()
+    assert create_app(Settings(insecure_tls=True)).state.emulator.runtime.ssl_context is not shared_tls_context()

@@ -1,0 +1,52 @@
+"""TLS contexts for the emulator's outgoing connections: webhooks (httpx) and ``wss://`` stream targets.
+
+Loading the CA certificates is most of a context's cost (~55 ms on a slow machine), and each emulator
+the pytest fixture starts, and each control-plane client, would pay it again: one context per process
+(``shared_tls_context``) serves them all. It is only read after it is built: ALPN is set once here, the
+one setting httpx writes to the context it is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+
+from emulator.config import ConfigError, Settings
+
+
+def system_tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's CAs (honouring SSL_CERT_FILE and SSL_CERT_DIR).
+
+    Where Python finds no CA file (python.org's macOS builds before "Install Certificates", images without
+    ca-certificates), certifi's bundle, which httpx brings, is loaded too, as httpx itself would use it.
+    ALPN is set once to HTTP/1.1, what both webhooks and WebSocket handshakes speak: httpx sets it on the
+    context it is given at each connection, and the context is shared with wss:// targets."""
+    context = ssl.create_default_context()
+    if not context.cert_store_stats()["x509_ca"]:
+        import certifi
+
+        context.load_verify_locations(cafile=certifi.where())
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def tls_context(settings: Settings, system: ssl.SSLContext) -> ssl.SSLContext:
+    """The client TLS context for wss:// stream targets: ``system`` itself unless an option changes it."""
+    if settings.ca_file is None and not settings.insecure_tls:
+        return system
+    context = system_tls_context()
+    if settings.ca_file is not None:
+        try:  # in addition to the system's CAs
+            context.load_verify_locations(cafile=str(settings.ca_file))
+        except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
+            raise ConfigError(f"ca_file: cannot load {settings.ca_file}: {exc.strerror or exc}") from None
+    if settings.insecure_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    """The process's ``system_tls_context``, built on first use."""
+    return system_tls_context()
