@@ -271,6 +271,8 @@ class Checks:
 
     def report(self, check: bool) -> int:
         print(f"\nload average at the end: {load_average()}")
+        if not self.rows:
+            return 0
         print_table(
             ("figure", "target", "measured", "result"),
             [(f, t, m, "met" if ok else "MISSED") for f, t, m, ok in self.rows],
