@@ -45,13 +45,12 @@ class Recording:
         self.playout: PlayoutQueue | None = None
         self.app_rate = media.sample_rate
 
-    def add_inbound(self, segment: int | None, frame: int) -> None:
-        """One tick of the caller's track: a frame of script segment ``segment`` (None: the idle loop)."""
-        self._inbound.extend((_IDLE if segment is None else segment, frame))
-
-    def add_inbound_silence(self) -> None:
-        """One tick of silence on the caller's track: its script has ended."""
-        self._inbound.extend((_SILENCE, 0))
+    def add_inbound(self, step: Tick | None) -> None:
+        """One tick of the caller's track: the script's frame, or silence (None) once the script has ended."""
+        if step is None:
+            self._inbound.extend((_SILENCE, 0))
+        else:
+            self._inbound.extend((_IDLE if step.segment is None else step.segment, step.frame))
 
     def _sent(self, source: np.ndarray) -> np.ndarray:
         total = self.ticks * self.frame_samples

@@ -312,10 +312,7 @@ class StreamSession:
                 await writer.send(batch)
             record.frames_sent += len(batch)
             record.media_frames_sent += len(batch)
-            if step is None:
-                self.recording.add_inbound_silence()
-            else:
-                self.recording.add_inbound(step.segment, step.frame)
+            self.recording.add_inbound(step)
             tick += 1
             self.recording.ticks = tick
 

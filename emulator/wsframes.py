@@ -49,6 +49,11 @@ _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
 
 
+def text_frames(messages: list[str]) -> bytes:
+    """``messages`` as consecutive masked client text frames, ready for one transport write."""
+    return b"".join([text_frame(message) for message in messages])
+
+
 def text_frame(message: str) -> bytes:
     """``message`` as one masked client text frame (FIN set)."""
     data = message.encode()
@@ -80,7 +85,7 @@ class FrameWriter:
         transport = ws.transport
         if not self._raw or ws.protocol.state is not State.OPEN or transport.get_write_buffer_size():
             return False
-        transport.write(b"".join([text_frame(message) for message in messages]))
+        transport.write(text_frames(messages))
         return True
 
     async def send(self, messages: list[str]) -> None:
@@ -89,7 +94,7 @@ class FrameWriter:
             for message in messages:
                 await ws.send(message)  # raises ConnectionClosed once the connection is closing
             return
-        ws.transport.write(b"".join([text_frame(message) for message in messages]))
+        ws.transport.write(text_frames(messages))
         if ws.transport.get_write_buffer_size():
             try:
                 await ws.drain()  # waits while the transport is paused (the target reads slowly)
