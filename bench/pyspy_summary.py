@@ -18,7 +18,7 @@ from _harness import print_table
 # Where a sample belongs: the first group whose function is on its stack (checked in this order).
 GROUPS = (
     ("stream tasks (StreamSession.run)", "StreamSession.run"),
-    ("webhook tasks", "emulator/webhooks.py"),
+    ("webhook tasks", "emulator/webhooks/sender.py"),
     ("ASGI app: middleware, handler, response", "RequestResponseCycle.run_asgi"),
     ("HTTP parsing (uvicorn/h11 data_received)", "H11Protocol.data_received"),
     ("HTTP connections (uvicorn connection_made/lost)", "H11Protocol.connection_"),

@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 
 RSS_GROWTH_TARGET_MB = 10.0
 # The emulator's default --history (1000 ended calls per key), plus the tenth it may run over between
-# its forgetting passes (emulator/store.py).
+# its forgetting passes (emulator/calls/store.py).
 MAX_KEPT_CALLS = 1100
 WEBHOOK_POOL = 20  # httpx keeps at most 20 idle connections per client (max_keepalive_connections)
 

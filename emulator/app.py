@@ -17,27 +17,27 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from emulator.admin import admin_routes
-from emulator.auth import BearerAuth
+from emulator.api.admin import admin_routes
+from emulator.api.auth import BearerAuth
+from emulator.api.limits import BodyLimit
+from emulator.api.openapi import openapi_routes
+from emulator.api.recorder import JournalRecorder, NamespacedWebhookSender
+from emulator.api.routes import api_routes, render_api_error, render_http_exception, render_unexpected
+from emulator.api.schemas import SchemaRegistry, default_schema_dir
+from emulator.calls.ids import IdFactory
+from emulator.calls.namespaces import Namespaces
 from emulator.clock import Clock, RealClock
 from emulator.config import ConfigError, Settings
 from emulator.errors import ApiError
-from emulator.ids import IdFactory
-from emulator.limits import BodyLimit
-from emulator.media import MediaLibrary
-from emulator.namespaces import Namespaces
-from emulator.openapi import openapi_routes
-from emulator.recorder import JournalRecorder, NamespacedWebhookSender
-from emulator.recordings import RecordingStore
-from emulator.routes import api_routes, render_api_error, render_http_exception, render_unexpected
+from emulator.media.library import MediaLibrary
+from emulator.media.recordings import RecordingStore
+from emulator.media.session import StreamLimits
 from emulator.runtime import Runtime, WebhookDefaults
-from emulator.scenario_map import ScenarioMap
-from emulator.scenarios import load_scenarios
-from emulator.schemas import SchemaRegistry, default_schema_dir
-from emulator.signing import SigningKey, load_or_create_key
+from emulator.scenarios.loader import load_scenarios
+from emulator.scenarios.number_map import ScenarioMap
 from emulator.state import EmulatorState
-from emulator.streaming import StreamLimits
 from emulator.tls import shared_tls_context, tls_context
+from emulator.webhooks.signing import SigningKey, load_or_create_key
 
 log = logging.getLogger(__name__)
 

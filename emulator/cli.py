@@ -17,10 +17,11 @@ from types import FrameType
 
 import uvicorn
 
-from emulator import __version__, scenario_cli
+from emulator import __version__
+from emulator.api.schemas import SchemaError
 from emulator.config import ENV_PREFIX, ConfigError, Settings, parse_api_keys
-from emulator.scenarios import ScenarioError
-from emulator.schemas import SchemaError
+from emulator.scenarios import cli as scenario_cli
+from emulator.scenarios.loader import ScenarioError
 
 PROG = "telnyx-emulator"
 COMMANDS = ("serve", "call", "scenario")

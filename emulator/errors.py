@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from emulator.schemas import Problem
+from emulator.api.schemas import Problem
 
 
 class EmulatorError(Exception):

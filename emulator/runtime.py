@@ -16,16 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from emulator import commands, events
+from emulator.calls import commands, events
+from emulator.calls.commands import CommandContext, Effect, Emit, Ring, StartStream, StopStreams
+from emulator.calls.ids import IdFactory
+from emulator.calls.journal import redact_url
+from emulator.calls.models import Call, StreamRecord, StreamState
 from emulator.clock import Clock
-from emulator.commands import CommandContext, Effect, Emit, Ring, StartStream, StopStreams
-from emulator.ids import IdFactory
-from emulator.journal import redact_url
-from emulator.media import MediaLibrary
-from emulator.models import Call, StreamRecord, StreamState
-from emulator.recordings import RecordingStore
-from emulator.streaming import StreamLimits, StreamSession
-from emulator.webhooks import WebhookSender, WebhookTarget, build_event
+from emulator.media.library import MediaLibrary
+from emulator.media.recordings import RecordingStore
+from emulator.media.session import StreamLimits, StreamSession
+from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
 

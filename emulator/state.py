@@ -6,18 +6,18 @@ from dataclasses import dataclass
 
 import httpx
 
+from emulator.api.schemas import SchemaRegistry
+from emulator.calls.commands import CommandContext
+from emulator.calls.ids import IdFactory
+from emulator.calls.namespaces import Namespace, Namespaces
+from emulator.calls.store import LENIENT_CONNECTION_ID
 from emulator.clock import Clock
-from emulator.commands import CommandContext
 from emulator.config import Settings
-from emulator.ids import IdFactory
-from emulator.media import MediaLibrary
-from emulator.namespaces import Namespace, Namespaces
+from emulator.media.library import MediaLibrary
 from emulator.runtime import Runtime
-from emulator.scenario_map import ScenarioMap
-from emulator.schemas import SchemaRegistry
-from emulator.signing import SigningKey
-from emulator.store import LENIENT_CONNECTION_ID
+from emulator.scenarios.number_map import ScenarioMap
 from emulator.timestamps import utc_now
+from emulator.webhooks.signing import SigningKey
 
 
 def utc_timestamp() -> str:

@@ -9,7 +9,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from emulator.openapi import build_document
+from emulator.api.openapi import build_document
 
 BASE = "urn:telnyx-emulator:openapi"
 

@@ -17,11 +17,11 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from emulator.app import create_app
+from emulator.calls.ids import IdFactory
 from emulator.clock import Clock
 from emulator.config import Settings
-from emulator.ids import IdFactory
-from emulator.signing import SigningKey
 from emulator.testing.servers import PromptServer
+from emulator.webhooks.signing import SigningKey
 
 # One key for the whole test run, so no test writes a key file into the home directory.
 TEST_SIGNING_KEY = SigningKey.generate().private_b64()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.config import Settings
-from emulator.signing import SigningKey
+from emulator.webhooks.signing import SigningKey
 
 DEFAULT_API_KEY = "KEY-telnyx-emulator-test"
 DEFAULT_TIMEOUT = 10.0

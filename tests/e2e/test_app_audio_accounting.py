@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from emulator import codecs
+from emulator.media import codecs
 from tests.contract import assert_documented
 from tests.e2e.bots import AUTH, RTP, bot, frames_seen, mark, media, scenario_file, session_of, start
 from tests.servers import emulator_settings, run_emulator

@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
-from emulator import codecs
-from emulator.bidirectional import MAX_MESSAGE_BYTES, AppAudioDecoder
+from emulator.media import codecs
+from emulator.media.app_audio import MAX_MESSAGE_BYTES, AppAudioDecoder
 from tests.e2e.bots import AUTH, RTP, bot, frames_seen, mark, media, mp3, scenario_file, session_of, start
 from tests.servers import Connection, emulator_settings, run_emulator, timeout
 

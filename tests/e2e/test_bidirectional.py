@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from emulator import codecs
+from emulator.media import codecs
 from tests.e2e.bots import RTP, bot, frames_seen, mark, media, mp3, session_of, start
 from tests.servers import Connection, emulator_settings, run_emulator
 

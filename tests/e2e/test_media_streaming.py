@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from emulator import codecs
+from emulator.media import codecs
 from tests.servers import WsReceiver, emulator_settings, run_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from emulator import cli
-from emulator.scenarios import default_scenario_dir
+from emulator.scenarios.loader import default_scenario_dir
 from tests.servers import TEST_SIGNING_KEY, RunningEmulator, run_emulator, timeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

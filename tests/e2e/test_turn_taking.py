@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from emulator import codecs
+from emulator.media import codecs
 from tests.receivers import WebhookReceiver
 from tests.servers import Connection, WsReceiver, emulator_settings, run_emulator
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import telnyx
 
-from emulator.signing import SigningKey
-from emulator.webhooks import WebhookSender, WebhookTarget, build_event
+from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
+from emulator.webhooks.signing import SigningKey
 from tests.receivers import STALL, WebhookReceiver
 from tests.servers import timeout
 
@@ -98,7 +98,7 @@ async def test_failover_after_the_primary_is_exhausted():
 
 
 async def test_gives_up_after_six_attempts_with_a_warning(caplog):
-    caplog.set_level(logging.WARNING, logger="emulator.webhooks")
+    caplog.set_level(logging.WARNING, logger="emulator.webhooks.sender")
     primary, failover = WebhookReceiver(default_status=500), WebhookReceiver(default_status=404)
     async with primary.running(), failover.running(), httpx.AsyncClient() as client:
         sender = WebhookSender(client, KEY, retry_delays=FAST)
@@ -178,7 +178,7 @@ async def test_different_calls_deliver_in_parallel():
 
 
 async def test_connection_refused_is_recorded_not_raised(caplog):
-    caplog.set_level(logging.WARNING, logger="emulator.webhooks")
+    caplog.set_level(logging.WARNING, logger="emulator.webhooks.sender")
     url = f"http://127.0.0.1:{closed_port()}/webhooks"
     async with httpx.AsyncClient() as client:
         sender = WebhookSender(client, KEY, retry_delays=FAST)

@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from emulator.openapi import build_document
+from emulator.api.openapi import build_document
 from emulator.testing import TelnyxEmulator
 
 KEY = "fuzz-key"

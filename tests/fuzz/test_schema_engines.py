@@ -17,7 +17,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from emulator.schemas import SchemaRegistry, default_schema_dir
+from emulator.api.schemas import SchemaRegistry, default_schema_dir
 
 jsonschema_rs = pytest.importorskip("jsonschema_rs")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from emulator import codecs
-from emulator.bidirectional import AppAudioDecoder, MediaRejected
+from emulator.media import codecs
+from emulator.media.app_audio import AppAudioDecoder, MediaRejected
 
 
 def tone(seconds: float, rate: int) -> np.ndarray:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from emulator.frames import ClientMedia, FrameProblem, parse_client_frame
+from emulator.media.frames import ClientMedia, FrameProblem, parse_client_frame
 
 AUDIO = bytes(range(256)) * 4
 

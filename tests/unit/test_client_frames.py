@@ -6,9 +6,9 @@ import io
 import numpy as np
 import pytest
 
-from emulator import codecs
-from emulator.bidirectional import AppAudioDecoder, MediaRejected
-from emulator.frames import ClientClear, ClientMark, ClientMedia, FrameProblem, parse_client_frame
+from emulator.media import codecs
+from emulator.media.app_audio import AppAudioDecoder, MediaRejected
+from emulator.media.frames import ClientClear, ClientMark, ClientMedia, FrameProblem, parse_client_frame
 
 
 @pytest.mark.parametrize(

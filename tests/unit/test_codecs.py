@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from emulator import codecs
-from emulator.codecs import CODECS, FRAME_MS, Codec, CodecInfo, Decoder, Encoder, codec_info, decode, encode
+from emulator.media import codecs
+from emulator.media.codecs import CODECS, FRAME_MS, Codec, CodecInfo, Decoder, Encoder, codec_info, decode, encode
 
 audioop: ModuleType | None
 with warnings.catch_warnings():

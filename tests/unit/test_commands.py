@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from emulator import commands
-from emulator.commands import ACTIONS, CommandContext, Emit, Ring, StartStream, StopStreams
+from emulator.calls import commands
+from emulator.calls.commands import ACTIONS, CommandContext, Emit, Ring, StartStream, StopStreams
+from emulator.calls.ids import IdFactory
+from emulator.calls.models import CallState, Direction, StreamState, StreamTrack
+from emulator.calls.store import CallStore, transition
 from emulator.errors import ApiError, ValidationFailed
-from emulator.ids import IdFactory
-from emulator.models import CallState, Direction, StreamState, StreamTrack
-from emulator.scenarios import Callee
-from emulator.store import CallStore, transition
+from emulator.scenarios.loader import Callee
 
 WS = "ws://127.0.0.1:9/stream"
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from emulator import frames
-from emulator.models import StreamSpec, StreamTrack
+from emulator.calls.models import StreamSpec, StreamTrack
+from emulator.media import frames
 
 SPEC = StreamSpec(
     stream_id="32de0dea-53cb-4b21-89a4-9e1819c043bc",

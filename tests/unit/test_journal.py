@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from emulator.journal import MASK, MAX_BODY_BYTES, Journal, mask, parse_body
+from emulator.calls.journal import MASK, MAX_BODY_BYTES, Journal, mask, parse_body
 
 
 def record(journal: Journal, raw: bytes, *, api_key: str = "KEY1", path: str = "/v2/calls") -> dict:

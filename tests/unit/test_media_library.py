@@ -1,11 +1,11 @@
-"""emulator.media.MediaLibrary: scenario names and scenario files are told apart, and so is their cached media."""
+"""MediaLibrary: scenario names and scenario files are told apart, and so is their cached media."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.media import MediaLibrary
-from emulator.scenarios import ScenarioError, default_scenario_dir, load_scenarios
+from emulator.media.library import MediaLibrary
+from emulator.scenarios.loader import ScenarioError, default_scenario_dir, load_scenarios
 
 
 @pytest.fixture(scope="module")

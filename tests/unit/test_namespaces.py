@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from emulator import commands
-from emulator.commands import CommandContext
-from emulator.models import CallState, Direction, StreamState
-from emulator.namespaces import Namespaces, namespace_seed
+from emulator.calls import commands
+from emulator.calls.commands import CommandContext
+from emulator.calls.models import CallState, Direction, StreamState
+from emulator.calls.namespaces import Namespaces, namespace_seed
 
 
 def dial(namespaces: Namespaces, key: str, state: CallState = CallState.ANSWERED):

@@ -9,12 +9,12 @@ from pathlib import Path
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
+from emulator.api.openapi import REQUEST_SCHEMAS, build_document
+from emulator.api.openapi_components import END_REASONS
+from emulator.api.schemas import default_schema_dir
 from emulator.app import create_app
-from emulator.commands import ACTIONS
-from emulator.openapi import REQUEST_SCHEMAS, build_document
-from emulator.openapi_components import END_REASONS
-from emulator.schemas import default_schema_dir
-from emulator.streaming import FAILURE_REASONS
+from emulator.calls.commands import ACTIONS
+from emulator.media.session import FAILURE_REASONS
 from tests.servers import emulator_settings
 
 UNDOCUMENTED = {"/openapi.json"}  # the document does not describe itself

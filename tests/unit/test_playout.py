@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from emulator.models import AppAudioCounters
-from emulator.playout import PlayoutQueue
+from emulator.calls.models import AppAudioCounters
+from emulator.media.playout import PlayoutQueue
 
 FS = 160
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emulator import cli, tts
-from emulator.scenarios import default_scenario_dir
+from emulator import cli
+from emulator.scenarios import tts
+from emulator.scenarios.loader import default_scenario_dir
 from tests.unit.test_synth import detect_dtmf
 from tests.unit.test_tts import fake_speech
 

@@ -1,4 +1,4 @@
-"""emulator.scenario_map: called number -> scenario, with one-line file:line errors."""
+"""emulator.scenarios.number_map: called number -> scenario, with one-line file:line errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.scenario_map import ScenarioMap
-from emulator.scenarios import ScenarioError
+from emulator.scenarios.loader import ScenarioError
+from emulator.scenarios.number_map import ScenarioMap
 
 GOOD = '# numbers are quoted\n"+15550001001": ivr-menu\n"+15550001002": ./calls/angry.yaml\n"+44207946000": tone\n'
 

@@ -1,4 +1,4 @@
-"""emulator.scenarios and emulator.steps: one-line errors with line numbers, exact rendering, speech, and the
+"""Scenario loading and steps: one-line errors with line numbers, exact rendering, speech, and the
 shipped scenarios."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emulator import scenarios, steps, synth, tts
-from emulator.scenarios import ScenarioError, default_scenario_dir, load_scenario, load_scenarios, parse_scenario
-from emulator.script import End, render_track
-from emulator.segments import WaitSegment, compile_track
-from emulator.steps import (
+from emulator.scenarios import loader as scenarios, steps, synth, tts
+from emulator.scenarios.cursor import End, render_track
+from emulator.scenarios.loader import ScenarioError, default_scenario_dir, load_scenario, load_scenarios, parse_scenario
+from emulator.scenarios.segments import WaitSegment, compile_track
+from emulator.scenarios.steps import (
     Dtmf,
     DtmfEvent,
     Hangup,

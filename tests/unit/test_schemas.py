@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from emulator.schemas import Problem, SchemaError, SchemaRegistry, default_schema_dir
+from emulator.api.schemas import Problem, SchemaError, SchemaRegistry, default_schema_dir
 
 BODY_SCHEMAS = ("answer", "dial", "hangup", "streaming_start", "streaming_stop")
 WSS = "wss://example.com/ws"

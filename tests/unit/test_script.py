@@ -1,4 +1,4 @@
-"""emulator.segments and emulator.script: compiled segments, the turn-taking state machine, and the cursor the
+"""Segments and the script cursor: compiled segments, the turn-taking state machine, and the cursor the
 stream engine drives."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from emulator import segments, synth
-from emulator.scenarios import default_scenario_dir, load_scenarios
-from emulator.script import Decision, End, ScriptCursor, Turn, WaitState, render, render_track
-from emulator.segments import AudioSegment, HangupSegment, WaitSegment, compile_track
-from emulator.steps import (
+from emulator.scenarios import segments, synth
+from emulator.scenarios.cursor import Decision, End, ScriptCursor, Turn, WaitState, render, render_track
+from emulator.scenarios.loader import default_scenario_dir, load_scenarios
+from emulator.scenarios.segments import AudioSegment, HangupSegment, WaitSegment, compile_track
+from emulator.scenarios.steps import (
     APP_AUDIO_END,
     APP_AUDIO_START,
     MARK,

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from emulator.config import ConfigError
-from emulator.signing import SigningKey, load_or_create_key
+from emulator.webhooks.signing import SigningKey, load_or_create_key
 
 # RFC 8032 section 7.1, TEST 1: the empty message.
 RFC_SECRET = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from emulator.calls.ids import IdFactory
+from emulator.calls.models import CallState, Direction
+from emulator.calls.store import TRANSITIONS, CallStore, IllegalTransition, require_alive, require_answered, transition
 from emulator.errors import CallError
-from emulator.ids import IdFactory
-from emulator.models import CallState, Direction
-from emulator.store import TRANSITIONS, CallStore, IllegalTransition, require_alive, require_answered, transition
 
 
 def make_store(**kwargs) -> CallStore:

@@ -1,4 +1,4 @@
-"""emulator.synth: exact lengths, frequencies by FFT, DTMF pairs by Goertzel, levels in dBFS."""
+"""emulator.scenarios.synth: exact lengths, frequencies by FFT, DTMF pairs by Goertzel, levels in dBFS."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from emulator import synth
+from emulator.scenarios import synth
 
 RATES = [8000, 16000]
 

@@ -1,4 +1,4 @@
-"""emulator.tts: the speech cache (bundle, user cache, synthesis), its keys, and espeak-ng itself."""
+"""emulator.scenarios.tts: the speech cache (bundle, user cache, synthesis), its keys, and espeak-ng itself."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emulator import synth, tts
-from emulator.tts import SpeechCache, SpeechError, Voice
+from emulator.scenarios import synth, tts
+from emulator.scenarios.tts import SpeechCache, SpeechError, Voice
 from tests.unit.test_synth import fft_peak_hz
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")

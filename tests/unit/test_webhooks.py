@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
-from emulator.signing import SigningKey
-from emulator.webhooks import (
+from emulator.webhooks.sender import (
     WebhookSender,
     WebhookTarget,
     build_event,
@@ -19,6 +18,7 @@ from emulator.webhooks import (
     render_body,
     signed_headers,
 )
+from emulator.webhooks.signing import SigningKey
 from tests.servers import timeout
 
 KEY = SigningKey.generate()
@@ -134,7 +134,7 @@ async def test_timestamp_and_attempt_time_come_from_the_clock():
 
 @pytest.mark.anyio
 async def test_no_target_is_recorded_as_skipped_and_logged_once(caplog):
-    caplog.set_level(logging.INFO, logger="emulator.webhooks")
+    caplog.set_level(logging.INFO, logger="emulator.webhooks.sender")
     recorder = Recorder()
     client, sender = sender_for(recorder)
     async with client:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator import yamlcheck
+from emulator.scenarios import yamlcheck
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 

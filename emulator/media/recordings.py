@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator.media import StreamMedia
-from emulator.playout import PlayoutQueue
-from emulator.script import Tick
+from emulator.media.library import StreamMedia
+from emulator.media.playout import PlayoutQueue
+from emulator.scenarios.cursor import Tick
 
 TRACKS = ("inbound", "outbound", "app")
 _IDLE, _SILENCE = -2, -1  # Recording's codes for a tick with no script segment

@@ -1,7 +1,7 @@
 """A track compiled for the stream engine: its steps rendered at one rate and cut into segments.
 
 ``compile_track(steps, rate)`` turns a track's steps into **segments** the engine walks one 20 ms tick at a time
-(``emulator.script``):
+(``emulator.scenarios.cursor``):
 
 * ``AudioSegment`` — PCM at the stream's rate plus its DTMF events. Adjacent audio steps are merged into one
   segment and ``repeat`` is expanded, so segments alternate with waits. Every segment but the track's last is a
@@ -23,8 +23,20 @@ from typing import Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator import synth
-from emulator.steps import FRAME_MS, AudioStep, DtmfEvent, Hangup, Mix, Noise, Rendered, Step, Track, WaitFor, expand
+from emulator.scenarios import synth
+from emulator.scenarios.steps import (
+    FRAME_MS,
+    AudioStep,
+    DtmfEvent,
+    Hangup,
+    Mix,
+    Noise,
+    Rendered,
+    Step,
+    Track,
+    WaitFor,
+    expand,
+)
 
 # Background noise is one seamless loop this long, reused for the whole call: long enough that its repetition
 # is not heard, short enough to keep (4 s at 16 kHz is 128 KB of int16).

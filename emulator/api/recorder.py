@@ -18,10 +18,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulator.models import Call
-from emulator.namespaces import Namespaces
+from emulator.calls.models import Call
+from emulator.calls.namespaces import Namespaces
 from emulator.state import utc_timestamp
-from emulator.webhooks import DeliveryAttempt, WebhookSender, WebhookTarget
+from emulator.webhooks.sender import DeliveryAttempt, WebhookSender, WebhookTarget
 
 API_PREFIX = "/v2"
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from emulator import frames
-from emulator.bidirectional import AppAudio, AppAudioDecoder, MediaRejected
+from emulator.calls.models import StreamRecord
 from emulator.clock import Clock
-from emulator.models import StreamRecord
-from emulator.playout import PlayoutQueue
+from emulator.media import frames
+from emulator.media.app_audio import AppAudio, AppAudioDecoder, MediaRejected
+from emulator.media.playout import PlayoutQueue
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Walking a compiled track: the pure turn-taking state machine the stream engine drives, and the render of what
 an app that never answers receives.
 
-A track is compiled once into segments (``emulator.segments``): audio, waits for the app, hang-ups. Turn-taking is
+A track is compiled once into segments (``segments``): audio, waits for the app, hang-ups. Turn-taking is
 three pure pieces, all in media time (milliseconds since the stream's first frame, tick ``n`` at ``n * 20``), so
 they behave the same at every ``--speed``:
 
@@ -54,8 +54,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator.segments import AudioSegment, CompiledTrack, HangupSegment, compile_track
-from emulator.steps import APP_AUDIO_START, FRAME_MS, MARK, DtmfEvent, Mix, Step, WaitFor
+from emulator.scenarios.segments import AudioSegment, CompiledTrack, HangupSegment, compile_track
+from emulator.scenarios.steps import APP_AUDIO_START, FRAME_MS, MARK, DtmfEvent, Mix, Step, WaitFor
 
 # --- turn-taking -------------------------------------------------------------------------------------------------
 

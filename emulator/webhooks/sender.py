@@ -25,9 +25,9 @@ from typing import Any
 
 import httpx
 
-from emulator.journal import redact_url
-from emulator.signing import SigningKey
+from emulator.calls.journal import redact_url
 from emulator.timestamps import iso_utc
+from emulator.webhooks.signing import SigningKey
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator import __version__
-from emulator.commands import ACTIONS
-from emulator.openapi_components import RESPONSE_SCHEMAS, envelope, ref
-from emulator.schemas import SUFFIX, default_schema_dir
+from emulator.api.openapi_components import RESPONSE_SCHEMAS, envelope, ref
+from emulator.api.schemas import SUFFIX, default_schema_dir
+from emulator.calls.commands import ACTIONS
 
 # schemas/<stem>.schema.json -> the component it becomes (Telnyx's names where Telnyx has the body).
 REQUEST_SCHEMAS = {

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from emulator import scenarios, tts
-from emulator.scenarios import SCENARIO_SUFFIXES, Scenario, ScenarioError
-from emulator.script import End, RenderedTrack, render_track
-from emulator.steps import Say, walk
+from emulator.scenarios import loader as scenarios, tts
+from emulator.scenarios.cursor import End, RenderedTrack, render_track
+from emulator.scenarios.loader import SCENARIO_SUFFIXES, Scenario, ScenarioError
+from emulator.scenarios.steps import Say, walk
 
 PROG = "telnyx-emulator"
 

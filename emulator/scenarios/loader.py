@@ -17,11 +17,11 @@ Each step is a mapping with exactly one key, the step type::
 
 Files are checked against ``schemas/scenario.schema.json``; every problem becomes one ``ScenarioError`` line
 such as ``scenarios/ivr.yaml:7: inbound[2].tone.frequency: expected a number, got 'abc'``. This module is the
-loader: it reads the file, decodes audio files and finds speech (in its cache, see ``emulator.tts``) and builds
-the steps (``emulator.steps``), so compiling (``emulator.segments``) and rendering (``emulator.script``) are pure.
+loader: it reads the file, decodes audio files and finds speech (in its cache, see ``tts``) and builds
+the steps (``steps``), so compiling (``segments``) and rendering (``cursor``) are pure.
 
-Adding a step type: a frozen dataclass in ``emulator.steps`` (with ``kind``, ``duration_ms`` and ``render``, or a
-control step handled by ``emulator.segments`` and ``emulator.script``), a builder here in ``_STEP_TYPES``, and a
+Adding a step type: a frozen dataclass in ``steps`` (with ``kind``, ``duration_ms`` and ``render``, or a
+control step handled by ``segments`` and ``cursor``), a builder here in ``_STEP_TYPES``, and a
 branch under ``$defs/step`` (and ``$defs/outbound_step`` if it may play on the outbound track) in the schema.
 """
 
@@ -36,9 +36,9 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-from emulator import tts, yamlcheck
 from emulator.resources import data_dir
-from emulator.steps import (
+from emulator.scenarios import tts, yamlcheck
+from emulator.scenarios.steps import (
     APP_AUDIO_END,
     DTMF_GAP_MS,
     DTMF_LEVEL_DBFS,
@@ -60,7 +60,7 @@ from emulator.steps import (
     WaitFor,
     hangup_path,
 )
-from emulator.yamlcheck import FieldPath
+from emulator.scenarios.yamlcheck import FieldPath
 
 # A track, counting each wait_for at its timeout, may last an hour; compiled audio is kept in memory.
 MAX_TRACK_MS: Final = 3_600_000

@@ -1,6 +1,6 @@
 """The response shapes of the emulator's OpenAPI document: hand-written schemas of what each route returns.
 
-Kept apart from the paths (emulator/openapi.py) so each file reads as one thing; request bodies are not
+Kept apart from the paths (emulator/api/openapi.py) so each file reads as one thing; request bodies are not
 here, they are the JSON Schemas of ``schemas/`` themselves.
 """
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.models import Call, Direction, StreamRecord
+from emulator.calls.models import Call, Direction, StreamRecord
 
 # hangup_cause -> the SIP status Telnyx reports beside it.
 SIP_CAUSES = {

@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
-from emulator import synth
+from emulator.scenarios import synth
 
 ENGINE: Final = "espeak-ng"
 INSTALL_HINT: Final = "install the espeak-ng package: apt-get install espeak-ng, or brew install espeak-ng"

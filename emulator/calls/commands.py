@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator import events
+from emulator.api.schemas import Problem
+from emulator.calls import events
+from emulator.calls.ids import IdFactory
+from emulator.calls.models import Call, CallState, Direction, StreamRecord, StreamSpec, StreamTrack
+from emulator.calls.store import CallStore, require_alive, require_answered, transition
 from emulator.errors import TooManyStreams, ValidationFailed, streaming_not_used, unsupported_codec
-from emulator.ids import IdFactory
-from emulator.models import Call, CallState, Direction, StreamRecord, StreamSpec, StreamTrack
-from emulator.scenarios import Callee
-from emulator.schemas import Problem
-from emulator.store import CallStore, require_alive, require_answered, transition
+from emulator.scenarios.loader import Callee
 
 # Codecs the emulator can encode; Telnyx also lists OPUS and AMR-WB.
 STREAMABLE_CODECS = ("PCMU", "PCMA", "G722", "L16")

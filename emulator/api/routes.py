@@ -13,8 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator import commands
-from emulator.commands import ACTIONS
+from emulator.api.schemas import Problem
+from emulator.calls import commands
+from emulator.calls.commands import ACTIONS
+from emulator.calls.models import Call
+from emulator.calls.namespaces import Namespace
 from emulator.errors import (
     ApiError,
     MalformedRequest,
@@ -24,10 +27,7 @@ from emulator.errors import (
     internal_error,
     invalid_call_control_id,
 )
-from emulator.models import Call
-from emulator.namespaces import Namespace
-from emulator.scenarios import ScenarioError
-from emulator.schemas import Problem
+from emulator.scenarios.loader import ScenarioError
 from emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)

@@ -2,12 +2,12 @@
 
 * Audio steps — ``Silence``, ``Tone``, ``Dtmf``, ``Play``, ``Say`` — know their ``duration_ms`` and ``render``
   themselves to int16 PCM at any rate. Rendering is pure: ``Play`` and ``Say`` carry audio that was decoded or
-  synthesized when the scenario loaded (``emulator.scenarios``), so nothing here reads a file.
+  synthesized when the scenario loaded (``emulator.scenarios.loader``), so nothing here reads a file.
 * Control steps — ``WaitFor`` (the caller waits for the app), ``Hangup``, ``Repeat`` — are walked by the stream
-  engine once compiled (``emulator.segments``, ``emulator.script``).
+  engine once compiled (``emulator.scenarios.segments``, ``emulator.scenarios.cursor``).
 * ``Track`` is one track's steps plus its ``Mix`` (gain and background ``Noise``).
 
-Steps are built from YAML by ``emulator.scenarios``, or directly in code (tests, tools); both give the same
+Steps are built from YAML by ``emulator.scenarios.loader``, or directly in code (tests, tools); both give the same
 defaults, which the schema's defaults must match.
 """
 
@@ -21,7 +21,7 @@ from typing import ClassVar, Final, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator import synth, tts
+from emulator.scenarios import synth, tts
 
 # Media time advances in whole 20 ms frames: a wait's timeout counts in them.
 FRAME_MS: Final = 20
@@ -141,7 +141,7 @@ class Play:
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """Text to speech (espeak-ng, cached: see ``emulator.tts``), peak-normalised to ``level`` dBFS."""
+    """Text to speech (espeak-ng, cached: see ``emulator.scenarios.tts``), peak-normalised to ``level`` dBFS."""
 
     kind: ClassVar[str] = "say"
     text: str
@@ -177,7 +177,7 @@ def _cut(samples: NDArray[np.float32], max_ms: int | None, rate: int) -> NDArray
 
 @dataclass(frozen=True, slots=True)
 class WaitFor:
-    """The caller waits for the app: see ``emulator.script`` for exactly when each ``event`` is met."""
+    """The caller waits for the app: see ``emulator.scenarios.cursor`` for exactly when each ``event`` is met."""
 
     kind: ClassVar[str] = "wait_for"
     event: str = APP_AUDIO_END

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 
-from emulator import codecs
-from emulator.frames import MALFORMED, FrameProblem
-from emulator.synth import resample, to_int16
+from emulator.media import codecs
+from emulator.media.frames import MALFORMED, FrameProblem
+from emulator.scenarios.synth import resample, to_int16
 
 RTP_MIN_MS = 20
 RTP_MAX_MS = 30_000

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from emulator.ids import IdFactory
-from emulator.journal import Journal
-from emulator.models import StreamRecord
-from emulator.store import CallStore
+from emulator.calls.ids import IdFactory
+from emulator.calls.journal import Journal
+from emulator.calls.models import StreamRecord
+from emulator.calls.store import CallStore
 
 if TYPE_CHECKING:  # the sender is I/O; a namespace only holds what it recorded
-    from emulator.webhooks import DeliveryAttempt
+    from emulator.webhooks.sender import DeliveryAttempt
 
 
 def namespace_seed(seed: int, api_key: str) -> int:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.models import StreamSpec
+from emulator.calls.models import StreamSpec
 
 PROTOCOL_VERSION = "1.0.0"
 AUTH_TOKEN_KEY = "x-telnyx-streaming-auth-token"

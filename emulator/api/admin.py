@@ -18,17 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator import events
-from emulator.commands import Emit, StopStreams
+from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
+from emulator.api.schemas import Problem
+from emulator.calls import events
+from emulator.calls.commands import Emit, StopStreams
+from emulator.calls.models import AppAudioCounters, Call, CallState, Direction, StreamRecord
+from emulator.calls.store import LENIENT_CONNECTION_ID, require_alive
 from emulator.errors import ApiError, NotFound, ValidationFailed
-from emulator.models import AppAudioCounters, Call, CallState, Direction, StreamRecord
-from emulator.recordings import TRACKS
-from emulator.routes import call_resource, emulator_state, namespace_of, validated_body
+from emulator.media.recordings import TRACKS
 from emulator.runtime import Runtime
-from emulator.scenarios import ScenarioError
-from emulator.schemas import Problem
+from emulator.scenarios.loader import ScenarioError
 from emulator.state import EmulatorState
-from emulator.store import LENIENT_CONNECTION_ID, require_alive
 from emulator.timestamps import iso_utc
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from typing import Any
 
 import yaml
 
-from emulator import yamlcheck
 from emulator.resources import data_dir
-from emulator.scenarios import SCENARIO_SUFFIXES, ScenarioError, load_scenario
-from emulator.yamlcheck import FieldPath
+from emulator.scenarios import yamlcheck
+from emulator.scenarios.loader import SCENARIO_SUFFIXES, ScenarioError, load_scenario
+from emulator.scenarios.yamlcheck import FieldPath
 
 _YAML_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "null": "null"}
 

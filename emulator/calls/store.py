@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.calls.ids import IdFactory
+from emulator.calls.models import Call, CallState, Direction, StreamRecord
 from emulator.errors import call_ended, call_not_answered, invalid_call_control_id
-from emulator.ids import IdFactory
-from emulator.models import Call, CallState, Direction, StreamRecord
 
 # Which state changes a call may make; anything else is a bug in a command, not a user error.
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator.models import AppAudioCounters
+from emulator.calls.models import AppAudioCounters
 
 PCM = NDArray[np.int16]
 

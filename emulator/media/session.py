@@ -4,7 +4,7 @@ Frame ``n`` of a stream leaves at ``t0 + n * 20 ms / speed``, computed from the 
 so a late wake-up (a busy loop, a slow socket) never shifts the frames after it: they catch up.
 
 One task (``_play``) writes every numbered frame, so ``sequence_number`` is strictly increasing on
-the wire; ``AppMessages`` (emulator/app_messages.py) takes what the app sends back — audio into the
+the wire; ``AppMessages`` (emulator/media/app_messages.py) takes what the app sends back — audio into the
 playout queue, marks and clears — and answers bad messages with ``error`` frames, which carry no number.
 """
 
@@ -22,17 +22,18 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from emulator import codecs, frames, script
-from emulator.app_messages import AppMessages
-from emulator.bidirectional import MAX_MESSAGE_BYTES, AppAudioDecoder
+from emulator.calls.journal import redact_url
+from emulator.calls.models import StreamRecord, StreamState, StreamTrack
 from emulator.clock import Clock
-from emulator.journal import redact_url
-from emulator.media import FRAME_MS, StreamMedia
-from emulator.models import StreamRecord, StreamState, StreamTrack
-from emulator.playout import PlayoutQueue
-from emulator.recordings import Recording
+from emulator.media import codecs, frames
+from emulator.media.app_audio import MAX_MESSAGE_BYTES, AppAudioDecoder
+from emulator.media.app_messages import AppMessages
+from emulator.media.library import FRAME_MS, StreamMedia
+from emulator.media.playout import PlayoutQueue
+from emulator.media.recordings import Recording
+from emulator.media.wire import FrameWriter
+from emulator.scenarios import cursor as script
 from emulator.timestamps import utc_now
-from emulator.wsframes import FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +308,7 @@ class StreamSession:
                 batch.append(
                     frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
                 )
-            # Both tracks' frames in one write: half the syscalls with both_tracks (emulator/wsframes.py).
+            # Both tracks' frames in one write: half the syscalls with both_tracks (emulator/media/wire.py).
             if not writer.write(batch):
                 await writer.send(batch)
             record.frames_sent += len(batch)

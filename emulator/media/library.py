@@ -3,8 +3,8 @@
 A stream's hot path then only picks a precomputed base64 string per 20 ms tick: rendering, encoding
 and base64 happen once per scenario and codec, however many streams play it.
 
-The caller's track is a compiled script (``emulator.segments``): audio segments, waits for the app,
-and hang-ups, walked tick by tick by each stream's own ``ScriptCursor`` (``emulator.script``). Every
+The caller's track is a compiled script (``emulator.scenarios.segments``): audio segments, waits for the app,
+and hang-ups, walked tick by tick by each stream's own ``ScriptCursor`` (``emulator.scenarios.cursor``). Every
 audio segment and the idle loop played during waits are pre-encoded here. The outbound track (what
 the call plays to the caller) is plain audio.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator import codecs
-from emulator.scenarios import SCENARIO_SUFFIXES, Scenario, ScenarioError, load_scenario
-from emulator.script import render, render_track
-from emulator.segments import AudioSegment, CompiledTrack, compile_track
+from emulator.media import codecs
+from emulator.scenarios.cursor import render, render_track
+from emulator.scenarios.loader import SCENARIO_SUFFIXES, Scenario, ScenarioError, load_scenario
+from emulator.scenarios.segments import AudioSegment, CompiledTrack, compile_track
 
 FRAME_MS = codecs.FRAME_MS
 
