@@ -86,6 +86,7 @@ def build_state(
         stream_limits=StreamLimits(settings.stream_send_timeout, settings.stream_max_duration),
         webhook_defaults=WebhookDefaults(settings.webhook_url, settings.webhook_failover_url),
         recordings=RecordingStore(directory=settings.recordings_dir),
+        call_codec=settings.call_codec,
     )
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=system_tls)

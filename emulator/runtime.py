@@ -1,8 +1,9 @@
-"""Runtime: the one owner of background work. Turns command effects into tasks.
+"""Runtime: the one owner of background work. Turns effects into tasks.
 
 Every task goes through ``spawn``, which logs and records an unexpected exception instead of letting
-asyncio drop it; ``wait_idle`` lets tests await quiescence instead of sleeping. The runtime also
-observes streams and turns what happens to them into webhooks, as Telnyx does.
+asyncio drop it; ``wait_idle`` lets tests await quiescence instead of sleeping. The runtime also observes
+streams and each call's media; what happens there is decided by pure functions (``calls/reactions.py``)
+whose effects it carries out, so every webhook leaves through ``apply``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
-from emulator.calls import commands, events
-from emulator.calls.commands import CommandContext, Effect, Emit, Ring, StartStream, StopStreams
+from emulator.calls import commands, reactions
+from emulator.calls.commands import CommandContext
+from emulator.calls.effects import Effect, Emit, Ring, StartMedia, StartStream, StopMedia, StopStreams
 from emulator.calls.ids import IdFactory
 from emulator.calls.journal import redact_url
-from emulator.calls.models import Call, StreamRecord, StreamState
+from emulator.calls.models import Call, StreamEndReason, StreamRecord
 from emulator.clock import Clock
+from emulator.media.call_runner import CallRunner
+from emulator.media.engine import CallMedia
 from emulator.media.library import MediaLibrary
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits, StreamSession
+from emulator.scenarios.cursor import End
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
@@ -60,8 +65,10 @@ class Runtime:
         stream_limits: StreamLimits | None = None,
         webhook_defaults: WebhookDefaults = WebhookDefaults(),
         recordings: RecordingStore | None = None,
+        call_codec: str = "PCMU",
     ) -> None:
         self.library = library
+        self.call_codec = call_codec  # the codec, and so the rate, of every call's media
         self.clock = clock
         self.ids = ids
         self.context = context
@@ -71,16 +78,27 @@ class Runtime:
         self.webhook_defaults = webhook_defaults
         self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
+        # Each answered call's media, by the Call object's identity (ids repeat across namespaces).
+        self.runners: dict[int, CallRunner] = {}
+        # Streams open before their call was answered (dial with stream_establish_before_call_originate).
+        self._waiting: dict[int, list[StreamSession]] = {}
         self.recordings = recordings or RecordingStore()
         self.failures: list[TaskFailure] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._lasting: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
     # -- tasks -------------------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str, *, lasting: bool = False) -> asyncio.Task[None]:
+        """Run ``coro`` in the background. A ``lasting`` task (a call's media, alive as long as the call)
+        does not keep ``wait_idle`` waiting; shutdown stops it like any other."""
         task = asyncio.create_task(self._guard(coro, name), name=name)
+        if lasting:
+            self._lasting.add(task)
+            task.add_done_callback(self._lasting.discard)
+            return task
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._forget)
@@ -105,7 +123,8 @@ class Runtime:
         return len(self._tasks)
 
     async def wait_idle(self) -> None:
-        """Until no stream, ring timer or webhook delivery is left running."""
+        """Until no stream, ring timer or webhook delivery is left running (a call's media, which lasts as
+        long as the call, does not count)."""
         while True:
             await self._idle.wait()
             if self.webhooks is not None:
@@ -115,10 +134,12 @@ class Runtime:
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Stop every stream with a ``stop`` frame, give them ``grace`` seconds, then cancel."""
+        for runner in list(self.runners.values()):
+            runner.stop()
         for session in list(self.sessions.values()):
-            session.request_stop("shutdown")
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            session.request_stop(StreamEndReason.SHUTDOWN)
+        if self._tasks or self._lasting:
+            _done, pending = await asyncio.wait(self._tasks | self._lasting, timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
@@ -130,17 +151,26 @@ class Runtime:
 
     def apply(self, effects: Iterable[Effect]) -> None:
         for effect in effects:
-            if isinstance(effect, StartStream):
-                self._start_stream(effect.record)
-            elif isinstance(effect, StopStreams):
-                for record in effect.records:
-                    session = self.sessions.get(record.spec.stream_id)
-                    if session is not None:
-                        session.request_stop(effect.reason)
-            elif isinstance(effect, Emit):
-                self.emit(effect.call, effect.event_type, effect.payload)
-            elif isinstance(effect, Ring):
-                self.spawn(self._ring(effect), name=f"ring-{effect.call.call_control_id}")
+            match effect:
+                case StartStream(record):
+                    self._start_stream(record)
+                case StopStreams(records, reason):
+                    for record in records:
+                        session = self.sessions.get(record.spec.stream_id)
+                        if session is not None:
+                            session.request_stop(reason)
+                case Emit(call, event_type, payload):
+                    self.emit(call, event_type, payload)
+                case Ring():
+                    self.spawn(self._ring(effect), name=f"ring-{effect.call.call_control_id}")
+                case StartMedia(call, awaiting):
+                    self._start_media(call, awaiting)
+                case StopMedia(call):
+                    runner = self._runner_of(call)
+                    if runner is not None:
+                        runner.stop()
+                case _:
+                    assert_never(effect)
 
     def emit(self, call: Call, event_type: str, payload: dict[str, Any]) -> None:
         if self.webhooks is None:
@@ -168,10 +198,10 @@ class Runtime:
 
     def _start_stream(self, record: StreamRecord) -> None:
         spec = record.spec
-        media = self.library.media(spec.scenario, spec.codec)
         session = StreamSession(
             record,
-            media,
+            self.library.media(spec.scenario, spec.codec),
+            self.library.media(spec.scenario, self.call_codec),
             self.clock,
             self,
             ssl_context=self.ssl_context,
@@ -191,32 +221,71 @@ class Runtime:
         )
         self.spawn(session.run(), name=f"stream-{spec.stream_id}")
 
+    # -- call media --------------------------------------------------------------------------
+
+    def _start_media(self, call: Call, awaiting: tuple[str, ...]) -> None:
+        scenario = call.scenario or self.library.default
+        engine = CallMedia(self.library.media(scenario, self.call_codec), at_end=self.library.at_end(scenario))
+        runner = CallRunner(call, engine, self.clock, self, awaiting=awaiting, start_timeout=self.connect_timeout)
+        self.runners[id(call)] = runner
+        for session in self._waiting.pop(id(call), []):
+            self._attach(runner, session)
+        self.spawn(self._run_media(runner), name=f"media-{call.call_control_id}", lasting=True)
+
+    async def _run_media(self, runner: CallRunner) -> None:
+        try:
+            await runner.run()
+        finally:
+            if self.runners.get(id(runner.call)) is runner:
+                del self.runners[id(runner.call)]
+
+    def _runner_of(self, call: Call) -> CallRunner | None:
+        runner = self.runners.get(id(call))
+        return runner if runner is not None and runner.call is call else None
+
+    def _attach(self, runner: CallRunner, session: StreamSession) -> None:
+        runner.engine.add_app_audio(session.stream_id, session.app_audio)
+        runner.attach(session)
+
     # -- StreamObserver ----------------------------------------------------------------------
 
-    def stream_connected(self, record: StreamRecord) -> None:
+    def stream_connected(self, session: StreamSession) -> None:
+        record = session.record
         call = record.call
-        self.emit(call, "streaming.started", events.streaming_started(call, record))
+        runner = self._runner_of(call)
+        if runner is not None:
+            self._attach(runner, session)
+        elif call.is_alive:
+            self._waiting.setdefault(id(call), []).append(session)
+        self.apply(reactions.stream_started(record).effects)
 
-    def stream_dtmf(self, record: StreamRecord, digit: str) -> None:
+    def stream_ended(self, session: StreamSession) -> None:
+        record = session.record
         call = record.call
-        # One caller, one key press: with several streams on a call only the first reports it.
-        if next(iter(call.streams.values())) is record:
-            self.emit(call, "call.dtmf.received", events.dtmf_received(call, digit))
-
-    def stream_caller_hangup(self, record: StreamRecord, cause: str) -> None:
-        self.apply(commands.caller_hangs_up(self.context(), record.call, cause).effects)
-
-    def stream_ended(self, record: StreamRecord) -> None:
-        session = self.sessions.pop(record.spec.stream_id, None)
+        self.sessions.pop(record.spec.stream_id, None)
+        runner = self._runner_of(call)
+        if runner is not None:
+            runner.detach(record.spec.stream_id)
+        waiting = self._waiting.get(id(call))
+        if waiting is not None and session in waiting:
+            waiting.remove(session)
+            if not waiting:
+                del self._waiting[id(call)]
         directory = self.recordings.directory
-        if session is not None and directory is not None:
+        if directory is not None:
             recording = session.recording
             self.spawn(_save(recording.save, directory), name=f"save-recording-{recording.stream_id}")
-        call = record.call
-        if record.state is StreamState.FAILED:
-            self.emit(call, "streaming.failed", events.streaming_failed(call, record))
-        else:
-            self.emit(call, "streaming.stopped", events.streaming_stopped(call, record))
+        self.apply(reactions.stream_ended(record).effects)
+
+    # -- CallMediaObserver -------------------------------------------------------------------
+
+    def call_dtmf(self, runner: CallRunner, digit: str) -> None:
+        assert isinstance(runner.call, Call)
+        self.apply(reactions.dtmf_heard(runner.call, digit).effects)
+
+    def caller_done(self, runner: CallRunner, end: End) -> None:
+        assert isinstance(runner.call, Call)
+        self.apply(reactions.caller_done(self.context(), runner.call, end).effects)
 
 
 async def _save(save: Callable[[Path], list[Path]], directory: Path) -> None:

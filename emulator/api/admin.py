@@ -21,8 +21,8 @@ from starlette.routing import Route
 from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
 from emulator.api.schemas import Problem
 from emulator.calls import events
-from emulator.calls.commands import Emit, StopStreams
-from emulator.calls.models import AppAudioCounters, Call, CallState, Direction, StreamRecord
+from emulator.calls.effects import Emit, StopStreams
+from emulator.calls.models import AppAudioCounters, Call, CallState, Direction, StreamEndReason, StreamRecord
 from emulator.calls.store import LENIENT_CONNECTION_ID, require_alive
 from emulator.errors import ApiError, NotFound, ValidationFailed
 from emulator.media.recordings import TRACKS
@@ -139,11 +139,11 @@ def _scenario(state: EmulatorState, to: str, requested: str | None) -> str | Non
 
 
 async def set_call_scenario(request: Request) -> Response:
-    """Choose what the caller of an existing call says; streams started from now on play it.
+    """Choose what the caller of an existing call says, until the call is answered.
 
-    A stream's scenario is fixed when the stream is requested, so a change that could no longer take
-    effect is refused rather than answered 200: on an ended call (422 90018, as any command there) and
-    while the call has a stream (409).
+    The caller belongs to the call and starts at the answer, so a change that could no longer take effect
+    is refused rather than answered 200: on an ended call (422 90018, as any command there), on a call whose
+    media has started, and on one with a stream requested (409).
     """
     state = emulator_state(request)
     call = _own_call(request)
@@ -156,6 +156,12 @@ async def set_call_scenario(request: Request) -> Response:
 
 
 def _require_no_stream(call: Call) -> None:
+    if call.has_media:
+        detail = (
+            f"The caller has been playing scenario {call.scenario or 'the default'!r} since the call was "
+            "answered: a call's scenario is set before the answer (or when the call is created)."
+        )
+        raise ApiError(409, [Problem("10015", "Call is answered", detail, "/scenario")])
     streams = call.active_streams()  # running, connecting, or requested on dial and waiting for the answer
     if not streams:
         return
@@ -248,7 +254,7 @@ async def reset(request: Request) -> Response:
     forgotten = len(namespace.store.calls)
     running = namespace.reset(state.clock.monotonic())
     if running:
-        state.runtime.apply([StopStreams(tuple(running), "reset")])
+        state.runtime.apply([StopStreams(tuple(running), StreamEndReason.RESET)])
         await _streams_ended(state.runtime, running, state.settings.connect_timeout + RESET_GRACE)
     return _data({"calls": forgotten, "streams_stopped": len(running), "seed": namespace.seed})
 

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.calls.models import StreamEndReason, StreamState
+
 # Why a stream ended, as GET /_emulator/streams reports it (docs/control-plane.md explains each).
-END_REASONS = (
-    "completed",
-    "stopped",
-    "hangup",
-    "reset",
-    "shutdown",
-    "max_duration",
-    "script_failed",
-    "disconnected",
-    "connection_failed",
-    "send_timeout",
-    "target_error",
-)
+END_REASONS = tuple(StreamEndReason)
 STRING = {"type": "string"}
 NULLABLESTRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
@@ -85,7 +75,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "track": {"enum": ["inbound_track", "outbound_track", "both_tracks"]},
             "codec": STRING,
             "scenario": STRING,
-            "state": {"enum": ["connecting", "streaming", "stopped", "failed"]},
+            "state": {"enum": list(StreamState)},
             "end_reason": {
                 "enum": [None, *END_REASONS],
                 "description": "null while running; why it ended (docs/control-plane.md)",

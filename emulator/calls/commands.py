@@ -14,8 +14,9 @@ from typing import Any
 
 from emulator.api.schemas import Problem
 from emulator.calls import events
+from emulator.calls.effects import Effect, Emit, Outcome, Ring, StartMedia, StartStream, StopMedia, StopStreams
 from emulator.calls.ids import IdFactory
-from emulator.calls.models import Call, CallState, Direction, StreamRecord, StreamSpec, StreamTrack
+from emulator.calls.models import Call, CallState, Direction, StreamEndReason, StreamRecord, StreamSpec, StreamTrack
 from emulator.calls.store import CallStore, require_alive, require_answered, transition
 from emulator.errors import TooManyStreams, ValidationFailed, streaming_not_used, unsupported_codec
 from emulator.scenarios.loader import Callee
@@ -37,44 +38,6 @@ class CommandContext:
     # The --max-streams limit (0: none) and how many streams run now, across every namespace.
     max_streams: int = 0
     running_streams: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StartStream:
-    record: StreamRecord
-
-
-@dataclass(frozen=True, slots=True)
-class StopStreams:
-    records: tuple[StreamRecord, ...]
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """Send a webhook about ``call``."""
-
-    call: Call
-    event_type: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Ring:
-    """A dialed call rings; after ``callee.ring_ms`` the callee does what ``callee.outcome`` says."""
-
-    call: Call
-    callee: Callee
-    timeout_secs: int
-
-
-Effect = StartStream | StopStreams | Emit | Ring
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    data: dict[str, Any]
-    effects: tuple[Effect, ...] = ()
 
 
 Command = Callable[[CommandContext, CallStore, Call, Mapping[str, Any]], Outcome]
@@ -154,13 +117,23 @@ def callee_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
     return _end(ctx, call, cause=cause, source="callee")
 
 
-def caller_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
-    """The scripted far end hangs up (a scenario's ``hangup`` step)."""
+def caller_hangs_up(
+    ctx: CommandContext,
+    call: Call,
+    cause: str,
+    reason: StreamEndReason = StreamEndReason.HANGUP,
+    error: str | None = None,
+) -> Outcome:
+    """The scripted far end hangs up: a ``hangup`` step, the end of its script, or a wait that failed
+    (``reason`` and ``error`` say which to the call's streams)."""
     if call.state is CallState.ENDED:
         return Outcome(OK)
+    if error is not None:
+        for record in call.active_streams():
+            record.error = error
     # The scenario speaks for the caller of an incoming call and for the callee of a dialed one.
     source = "caller" if call.direction is Direction.INCOMING else "callee"
-    return _end(ctx, call, cause=cause, source=source)
+    return _end(ctx, call, cause=cause, source=source, reason=reason)
 
 
 def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -189,7 +162,14 @@ def _answer(ctx: CommandContext, call: Call) -> Outcome:
     if call.pending_stream is not None:
         effects.append(StartStream(call.pending_stream))
         call.pending_stream = None
+    effects.append(_start_media(call))
     return Outcome(OK, tuple(effects))
+
+
+def _start_media(call: Call) -> StartMedia:
+    # The caller starts once the answer's streams (and one opened before the dial rang) can hear it.
+    call.has_media = True
+    return StartMedia(call, tuple(record.spec.stream_id for record in call.active_streams()))
 
 
 def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -200,7 +180,10 @@ def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
     return _end(ctx, call, cause="normal_clearing", source=events.app_hangup_source(call))
 
 
-def _end(ctx: CommandContext, call: Call, *, cause: str, source: str) -> Outcome:
+def _end(
+    ctx: CommandContext, call: Call, *, cause: str, source: str, reason: StreamEndReason = StreamEndReason.HANGUP
+) -> Outcome:
+    was_answered = call.state is CallState.ANSWERED
     transition(call, CallState.ENDED, ctx.now)
     call.end_time = ctx.timestamp
     call.pending_stream = None
@@ -209,7 +192,9 @@ def _end(ctx: CommandContext, call: Call, *, cause: str, source: str) -> Outcome
     for record in active:
         record.stop_requested = True
     if active:
-        effects.append(StopStreams(tuple(active), "hangup"))
+        effects.append(StopStreams(tuple(active), reason))
+    if was_answered:
+        effects.append(StopMedia(call))
     return Outcome(OK, tuple(effects))
 
 
@@ -218,6 +203,8 @@ def streaming_start(ctx: CommandContext, store: CallStore, call: Call, body: Map
     require_stream_slot(ctx)
     _note_client_state(call, body)
     record = open_stream(ctx, call, body)
+    if not call.has_media:  # a call the app made up (lenient mode) is answered, and its caller starts, now
+        return Outcome(OK, (StartStream(record), _start_media(call)))
     return Outcome(OK, (StartStream(record),))
 
 
@@ -235,7 +222,7 @@ def streaming_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapp
             raise ValidationFailed([Problem("10015", "Invalid value", detail, "/stream_id")])
     for record in active:
         record.stop_requested = True
-    return Outcome(OK, (StopStreams(tuple(active), "stopped"),))
+    return Outcome(OK, (StopStreams(tuple(active), StreamEndReason.STOPPED),))
 
 
 def open_stream(ctx: CommandContext, call: Call, body: Mapping[str, Any]) -> StreamRecord:

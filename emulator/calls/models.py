@@ -24,11 +24,34 @@ class StreamTrack(enum.StrEnum):
     BOTH = "both_tracks"
 
 
+class StreamEndReason(enum.StrEnum):
+    """Why a stream ended (the control plane's ``end_reason``; docs/control-plane.md)."""
+
+    COMPLETED = "completed"  # the caller's script ran out and the caller hung up
+    HANGUP = "hangup"  # the call ended: hung up by the app or by the caller's hangup step
+    SCRIPT_FAILED = "script_failed"  # a wait_for with on_timeout: fail timed out
+    STOPPED = "stopped"  # streaming_stop
+    RESET = "reset"  # POST /_emulator/reset
+    SHUTDOWN = "shutdown"  # the emulator is shutting down
+    MAX_DURATION = "max_duration"  # --stream-max-duration passed
+    CONNECTION_FAILED = "connection_failed"  # the WebSocket never opened
+    SEND_TIMEOUT = "send_timeout"  # the target stopped reading
+    TARGET_ERROR = "target_error"  # the emulator closed the connection because of what the target sent
+    DISCONNECTED = "disconnected"  # the target closed or dropped the connection
+
+
+# A stream that never opened, whose target stopped reading, or that the emulator had to close because of
+# what the target sent, failed (streaming.failed); every other end is a stop (streaming.stopped).
+FAILURE_REASONS = frozenset(
+    {StreamEndReason.CONNECTION_FAILED, StreamEndReason.SEND_TIMEOUT, StreamEndReason.TARGET_ERROR}
+)
+
+
 class StreamState(enum.StrEnum):
     CONNECTING = "connecting"
     STREAMING = "streaming"
     STOPPED = "stopped"  # ended cleanly: scenario over, streaming_stop, hangup or shutdown
-    FAILED = "failed"  # never connected, stopped reading, or broke the protocol (streaming.FAILURE_REASONS)
+    FAILED = "failed"  # never connected, stopped reading, or broke the protocol (FAILURE_REASONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +115,7 @@ class StreamRecord:
     call: Call  # the call it belongs to (so the runtime needs no lookup by id)
     state: StreamState = StreamState.CONNECTING
     # Why the stream ended: completed, stopped, hangup, ... (docs/control-plane.md lists them all).
-    end_reason: str | None = None
+    end_reason: StreamEndReason | None = None
     error: str | None = None
     frames_sent: int = 0
     media_frames_sent: int = 0
@@ -135,6 +158,7 @@ class Call:
     history: list[tuple[float, CallState]] = field(default_factory=list)
     # Created by lenient mode for an id the app made up (not dialed or rung by the emulator).
     made_up: bool = False
+    has_media: bool = False  # its media (the caller, the outbound audio) has started: at the answer
     namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
 
     @property

@@ -45,6 +45,10 @@ class StreamMedia:
     nominal_dtmf: tuple[str, ...]
 
     @property
+    def outbound_frames(self) -> int:
+        return len(self.outbound)
+
+    @property
     def duration_ms(self) -> int:
         return self.nominal_frames * FRAME_MS
 
@@ -118,6 +122,10 @@ class MediaLibrary:
         if key not in self.scenarios:
             self.scenarios[key] = load_scenario(path)
         return key
+
+    def at_end(self, scenario: str) -> str:
+        """What the caller of ``scenario`` does when its script runs out: hangup or stay."""
+        return self.scenarios[scenario].at_end
 
     def media(self, scenario: str, codec: str) -> StreamMedia:
         """The media of the scenario with key ``scenario`` (from ``resolve``) for ``codec``."""

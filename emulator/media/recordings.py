@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.media.engine import MediaTick
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.scenarios.cursor import Tick
@@ -37,6 +38,7 @@ class Recording:
         self.media = media
         self.frame_samples = frame_samples
         self.ticks = 0  # 20 ms frames sent so far
+        self.outbound_from: int | None = None  # the frame of the scenario's outbound track at the stream's first tick
         # What the caller's track sent at each tick, two ints per tick: the script segment (_IDLE: the idle
         # loop of a wait; _SILENCE: after the script ended) and the frame. An array rather than a list of
         # tuples: every stream adds 50 a second, and tuples are objects the garbage collector walks.
@@ -44,6 +46,13 @@ class Recording:
         self.outbound_frames: dict[int, np.ndarray] = {}  # ticks where the app's audio was mixed in
         self.playout: PlayoutQueue | None = None
         self.app_rate = media.sample_rate
+
+    def add_tick(self, tick: MediaTick) -> None:
+        """One tick of the call as this stream sent it (its outbound mix, if any, is noted by the stream)."""
+        if self.outbound_from is None:
+            self.outbound_from = tick.outbound
+        self.add_inbound(tick.inbound)
+        self.ticks += 1
 
     def add_inbound(self, step: Tick | None) -> None:
         """One tick of the caller's track: the script's frame, or silence (None) once the script has ended."""
@@ -55,8 +64,9 @@ class Recording:
     def _sent(self, source: np.ndarray) -> np.ndarray:
         total = self.ticks * self.frame_samples
         out = np.zeros(total, dtype=np.int16)
-        n = min(total, len(source))
-        out[:n] = source[:n]  # past the scenario's end the track was silence
+        start = (self.outbound_from or 0) * self.frame_samples
+        part = source[start : start + total]
+        out[: len(part)] = part  # past the scenario's end the track was silence
         return out
 
     def pcm(self, track: str) -> tuple[np.ndarray, int]:

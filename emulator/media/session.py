@@ -1,11 +1,14 @@
-"""StreamSession: dial the app's stream_url and play a call's media to it on a fixed schedule.
+"""StreamSession: dial the app's stream_url and stream the call's media to it, tick by tick.
 
-Frame ``n`` of a stream leaves at ``t0 + n * 20 ms / speed``, computed from the start every time,
-so a late wake-up (a busy loop, a slow socket) never shifts the frames after it: they catch up.
+A stream is a subscriber of its call's media (``media/call_runner.py``): once its WebSocket is open and
+``connected`` and ``start`` are sent, every 20 ms tick of the call is handed to ``deliver``, which encodes it
+and writes it. A stream started mid-call hears the call from that tick; ``chunk`` and ``timestamp`` count
+from the stream's own first frame. Each stream keeps one encoder per track for its whole life, so a stateful
+codec (G.722) is decoded continuously by the app; stateless codecs use the scenario's pre-encoded payloads.
 
-One task (``_play``) writes every numbered frame, so ``sequence_number`` is strictly increasing on
-the wire; ``AppMessages`` (emulator/media/app_messages.py) takes what the app sends back — audio into the
-playout queue, marks and clears — and answers bad messages with ``error`` frames, which carry no number.
+``AppMessages`` (``media/app_messages.py``) takes what the app sends back — audio into the stream's playout
+queue, which the call's media engine mixes, marks and clears — and answers bad messages with ``error``
+frames, which carry no number.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import base64
 import logging
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
@@ -23,27 +25,24 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from emulator.calls.journal import redact_url
-from emulator.calls.models import StreamRecord, StreamState, StreamTrack
+from emulator.calls.models import FAILURE_REASONS, StreamEndReason, StreamRecord, StreamState, StreamTrack
 from emulator.clock import Clock
 from emulator.media import codecs, frames
 from emulator.media.app_audio import MAX_MESSAGE_BYTES, AppAudioDecoder
 from emulator.media.app_messages import AppMessages
-from emulator.media.library import FRAME_MS, StreamMedia
+from emulator.media.codecs import FRAME_MS
+from emulator.media.engine import AppAudio, MediaTick
+from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.recordings import Recording
 from emulator.media.wire import FrameWriter
-from emulator.scenarios import cursor as script
+from emulator.scenarios.cursor import Tick
+from emulator.scenarios.synth import resample, to_int16
 from emulator.timestamps import utc_now
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "telnyx-emulator"
-# At speed 0 nothing sleeps; yield to the event loop this often so HTTP requests and other streams
-# are still served while a long scenario is pushed out.
-_YIELD_EVERY_TICKS = 25
-# After the caller's script ends the stream stays up while the app's reply is still playing, for
-# at most this long (the longest chunk Telnyx accepts is 30 s).
-_TAIL_TICKS = 30_000 // FRAME_MS
 # Frames websockets buffers before it stops reading the socket: with messages of up to
 # MAX_MESSAGE_BYTES, a bound on the memory a flooding app can take.
 _MAX_QUEUE = 4
@@ -52,10 +51,6 @@ _TRACKS = {
     StreamTrack.OUTBOUND: ("outbound",),
     StreamTrack.BOTH: ("inbound", "outbound"),
 }
-# How a stream's end reason maps to its final state: a target that hangs up on an open stream
-# stopped it; a stream that never opened, whose target stopped reading, or that the emulator had to
-# close because of what the target sent (target_error), failed.
-FAILURE_REASONS = frozenset({"connection_failed", "send_timeout", "target_error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,26 +65,19 @@ class StreamLimits:
 
 
 class StreamObserver(Protocol):
-    def stream_connected(self, record: StreamRecord) -> None: ...
+    def stream_connected(self, session: StreamSession) -> None: ...
 
-    def stream_dtmf(self, record: StreamRecord, digit: str) -> None: ...
-
-    def stream_caller_hangup(self, record: StreamRecord, cause: str) -> None: ...
-
-    def stream_ended(self, record: StreamRecord) -> None: ...
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    def stream_ended(self, session: StreamSession) -> None: ...
 
 
 class StreamSession:
-    """One media stream: connect, ``connected``, ``start``, paced ``media``/``dtmf``/``mark``, ``stop``, close."""
+    """One stream: connect, ``connected``, ``start``, the call's ticks as ``media``/``dtmf``/``mark``, ``stop``."""
 
     def __init__(
         self,
         record: StreamRecord,
         media: StreamMedia,
+        call_media: StreamMedia,
         clock: Clock,
         observer: StreamObserver,
         *,
@@ -100,41 +88,47 @@ class StreamSession:
         self.limits = limits
         self._stalled = False  # set by the watchdog when it gave up on a target that stopped reading
         self.record = record
-        self.media = media
+        self.media = media  # the scenario at this stream's codec and rate
         self.clock = clock
         self.observer = observer
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
         spec = record.spec
-        info = codecs.codec_info(media.codec)
-        self.frame_samples = info.frame_samples
-        self.playout = PlayoutQueue(info.frame_samples, record.app_audio)
+        self.frame_samples = media.frame_samples
+        self._call_rate = call_media.sample_rate  # the rate of the call's mixed audio and of the app's playout
         self.decoder = AppAudioDecoder(
-            spec.bidirectional_mode, spec.bidirectional_codec, spec.bidirectional_sampling_rate, media.sample_rate
+            spec.bidirectional_mode, spec.bidirectional_codec, spec.bidirectional_sampling_rate, self._call_rate
         )
         record.app_audio.sample_rate = self.decoder.rate
-        self.recording = Recording(spec.stream_id, media, info.frame_samples)
+        # "self" means the app's own leg hears it; the caller (our outbound track) hears opposite/both.
+        heard = spec.bidirectional_target_legs in ("opposite", "both")
+        self.app_audio = AppAudio(PlayoutQueue(call_media.frame_samples, record.app_audio), heard)
+        self.playout = self.app_audio.playout
+        self.recording = Recording(spec.stream_id, media, media.frame_samples)
         self.recording.playout = self.playout
         self.recording.app_rate = self.decoder.rate
-        # "self" means the app's own leg hears it; the caller (our outbound track) hears opposite/both.
-        self._caller_hears_app = spec.bidirectional_target_legs in ("opposite", "both")
-        self._live_encoder: codecs.Encoder | None = None
-        self._marks_due: list[str] = []  # marks to echo on the next tick, filled by playout and the app
-        self.app = AppMessages(record, self.decoder, self.playout, clock, self._marks_due)
-        self._stop_reason: str | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self.app = AppMessages(record, self.decoder, self.playout, clock, self.app_audio.marks_due)
+        self._tracks = _TRACKS[spec.track]
+        # One encoder per track for the stream's life: G.722's ADPCM state must run on unbroken.
+        self._stateful = codecs.codec_info(media.codec).codec is codecs.Codec.G722
+        self._encoders = {track: codecs.Encoder(media.codec) for track in self._tracks}
+        self._stop_reason: StreamEndReason | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._writer: FrameWriter | None = None
+        self._writing: asyncio.Event | None = None  # clear while a slow write is awaited
         self._sequence = 0
+        self._ticks = 0  # media ticks sent: chunk and timestamp count from here
 
     @property
     def stream_id(self) -> str:
         return self.record.spec.stream_id
 
-    def request_stop(self, reason: str) -> None:
-        """End the stream at the next tick with a ``stop`` frame (idempotent: the first reason wins)."""
+    def request_stop(self, reason: StreamEndReason) -> None:
+        """End the stream with a ``stop`` frame as soon as it can (idempotent: the first reason wins)."""
         if self._stop_reason is None:
             self._stop_reason = reason
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     def _next_sequence(self) -> int:
         self._sequence += 1
@@ -154,16 +148,29 @@ class StreamSession:
                 self._finish(self._stop_reason, None)
                 return
             reader = asyncio.create_task(self.app.run(ws), name=f"stream-read-{self.stream_id}")
+            reader.add_done_callback(lambda _: self._connection_lost(ws))
             watchdog = asyncio.create_task(self._watch(ws), name=f"stream-watch-{self.stream_id}")
             try:
                 await ws.send(frames.connected_frame(spec.auth_token))
                 self.record.state = StreamState.STREAMING
                 self.record.started_at = utc_now()
-                self.observer.stream_connected(self.record)
                 await self._send(ws, frames.start_frame(self._next_sequence(), spec, self.media.sample_rate))
-                reason = await self._play(ws)
+                self._writer = FrameWriter(ws)
+                self._writing = asyncio.Event()
+                self._writing.set()
+                self._done = asyncio.get_running_loop().create_future()
+                if self._stop_reason is not None:
+                    self._done.set_result(None)
+                # Subscribed to the call's ticks from here on; deliver() writes them.
+                self.observer.stream_connected(self)
+                try:
+                    await self._done
+                finally:
+                    self._done = None
+                    await self._writing.wait()  # a tick still being written goes out whole before stop
+                reason = self._stop_reason or StreamEndReason.STOPPED
                 self.app.stop_accepting()
-                await self._send_marks(ws)  # marks whose audio finished on the last tick; not pending ones
+                await self._send_marks(ws, self.app_audio.marks_due)  # their audio finished on the last tick
                 await self._send(ws, frames.stop_frame(self._next_sequence(), spec))
                 await ws.close(1000)
                 self.record.close_code = 1000
@@ -174,6 +181,97 @@ class StreamSession:
                 reader.cancel()
                 watchdog.cancel()
                 await asyncio.gather(reader, watchdog, return_exceptions=True)
+
+    def _connection_lost(self, ws: ClientConnection) -> None:
+        """The reader saw the connection close while the stream waits for ticks (a call not yet answered,
+        a silent caller): end it now rather than at a next write that may never come."""
+        done = self._done
+        if done is not None and not done.done() and ws.protocol.close_exc is not None:
+            done.set_exception(ws.protocol.close_exc)
+
+    async def deliver(self, tick: MediaTick, lateness: float) -> bool:
+        """Write one tick of the call: marks due, DTMF, then this stream's tracks (unless the caller is done).
+
+        Returns False when the stream hears no more: it is stopping, or its connection broke (the stream's
+        ``run`` then reports how). Called by the call's runner only, one tick at a time."""
+        writer, done = self._writer, self._done
+        if writer is None or done is None or done.done():
+            return False
+        record = self.record
+        record.max_lateness = max(record.max_lateness, lateness)
+        batch: list[str] = []
+        marks = tick.marks.get(self.stream_id) if tick.marks else None
+        if marks:
+            batch += [frames.mark_frame(self._next_sequence(), self.stream_id, name) for name in marks]
+        for digit in tick.dtmf:
+            batch.append(frames.dtmf_frame(self._next_sequence(), self.stream_id, digit, utc_now()))
+        media_frames = 0
+        if tick.end is None:
+            n = self._ticks
+            for track in self._tracks:
+                payload = self._inbound_payload(tick.inbound) if track == "inbound" else self._outbound_payload(tick)
+                batch.append(
+                    frames.media_frame(self._next_sequence(), self.stream_id, track, n + 1, n * FRAME_MS, payload)
+                )
+            media_frames = len(self._tracks)
+            self.recording.add_tick(tick)
+            self._ticks = n + 1
+        if not batch:
+            return True
+        if not writer.write(batch):
+            assert self._writing is not None
+            self._writing.clear()
+            try:
+                await writer.send(batch)
+            except ConnectionClosed as exc:
+                if not done.done():
+                    done.set_exception(exc)
+                return False
+            finally:
+                self._writing.set()
+        record.frames_sent += len(batch)
+        record.media_frames_sent += media_frames
+        return True
+
+    def _inbound_payload(self, step: Tick | None) -> str:
+        media = self.media
+        if self._stateful:
+            pcm = media.script.frame(step) if step is not None else None
+            return self._encode("inbound", pcm)
+        if step is None:  # the caller's script is over
+            return media.silence
+        if step.segment is None:  # the caller waits for the app
+            return media.idle_payloads[step.frame % len(media.idle_payloads)]
+        payloads = media.segment_payloads[step.segment]
+        # A segment can be a frame shorter at this rate than at the call's: its end is silence.
+        return payloads[step.frame] if step.frame < len(payloads) else media.silence
+
+    def _outbound_payload(self, tick: MediaTick) -> str:
+        media, n = self.media, tick.outbound
+        if tick.mixed is not None:
+            pcm = tick.mixed
+            if self._call_rate != media.sample_rate:
+                pcm = self._resampled(pcm)
+            self.recording.outbound_frames[self._ticks] = pcm
+            return self._encode("outbound", pcm)
+        if self._stateful:
+            fs = self.frame_samples
+            return self._encode("outbound", media.outbound_pcm[n * fs : (n + 1) * fs])
+        return media.outbound[n] if n < len(media.outbound) else media.silence
+
+    def _resampled(self, pcm: np.ndarray) -> np.ndarray:
+        out = to_int16(resample(pcm.astype(np.float32) / 32768.0, self._call_rate, self.media.sample_rate))
+        fs = self.frame_samples
+        return out[:fs] if len(out) >= fs else np.concatenate([out, np.zeros(fs - len(out), dtype=np.int16)])
+
+    def _encode(self, track: str, pcm: np.ndarray | None) -> str:
+        fs = self.frame_samples
+        if pcm is None or len(pcm) < fs:
+            frame = np.zeros(fs, dtype=np.int16)
+            if pcm is not None:
+                frame[: len(pcm)] = pcm
+            pcm = frame
+        return base64.b64encode(self._encoders[track].encode(pcm)).decode()
 
     async def _connect(self) -> ClientConnection | None:
         """Open the WebSocket; None (and the stream finished) when that fails."""
@@ -196,7 +294,7 @@ class StreamSession:
             if self._stop_reason is not None:  # stopped before it could open: the stop is what happened
                 self._finish(self._stop_reason, None)
             else:
-                self._finish("connection_failed", f"{type(exc).__name__}: {exc}")
+                self._finish(StreamEndReason.CONNECTION_FAILED, f"{type(exc).__name__}: {exc}")
             return None
 
     def _closed_early(self, exc: ConnectionClosed) -> None:
@@ -204,18 +302,19 @@ class StreamSession:
         if self._stalled:
             self.record.close_code = None
             detail = f"the stream target read nothing for {self.limits.send_timeout:g} s; connection dropped"
-            self._finish("send_timeout", detail)
+            self._finish(StreamEndReason.SEND_TIMEOUT, detail)
         elif exc.sent is not None and not exc.rcvd_then_sent:
             # The emulator closed first (websockets failed the connection): a message over the size
             # limit (1009), text that is not UTF-8 (1007), a protocol error (1002), no pong (1011).
             self.record.close_code = exc.sent.code
-            self._finish("target_error", f"the emulator closed the connection: code {exc.sent}")
+            self._finish(StreamEndReason.TARGET_ERROR, f"the emulator closed the connection: code {exc.sent}")
         elif exc.rcvd is not None:
             self.record.close_code = exc.rcvd.code
-            self._finish("disconnected", f"the stream target closed the connection: code {exc.rcvd}")
+            self._finish(StreamEndReason.DISCONNECTED, f"the stream target closed the connection: code {exc.rcvd}")
         else:
             self.record.close_code = None
-            self._finish("disconnected", "the stream target dropped the connection without a close frame")
+            detail = "the stream target dropped the connection without a close frame"
+            self._finish(StreamEndReason.DISCONNECTED, detail)
 
     async def _watch(self, ws: ClientConnection) -> None:
         """Stop the stream after ``max_duration``; drop the connection when the target stops reading.
@@ -235,125 +334,27 @@ class StreamSession:
             await asyncio.sleep(step)
             now = loop.time()
             if now - started >= limits.max_duration:
-                self.request_stop("max_duration")
+                self.request_stop(StreamEndReason.MAX_DURATION)
             if record.frames_sent != sent or ws.transport.get_write_buffer_size() == 0:
                 sent, progress_at = record.frames_sent, now
             elif now - progress_at >= limits.send_timeout:
                 self._stalled = True
                 ws.transport.abort()
+                if self._done is not None and not self._done.done():  # nothing is being written: wake run()
+                    self._done.set_exception(ConnectionClosed(None, None))
                 return
 
     async def _send(self, ws: ClientConnection, message: str) -> None:
         await ws.send(message)
         self.record.frames_sent += 1
 
-    async def _send_marks(self, ws: ClientConnection) -> list[str]:
-        due = self._marks_due.copy()
-        self._marks_due.clear()  # in place: AppMessages appends to this same list
-        for name in due:
+    async def _send_marks(self, ws: ClientConnection, due: list[str]) -> None:
+        names = due.copy()
+        due.clear()  # in place: AppMessages appends to this same list
+        for name in names:
             await self._send(ws, frames.mark_frame(self._next_sequence(), self.stream_id, name))
-        return due
 
-    async def _play(self, ws: ClientConnection) -> str:
-        """Send every tick's frames on schedule; returns why playing ended."""
-        media, record, clock = self.media, self.record, self.clock
-        stream_id = record.spec.stream_id
-        tracks = _TRACKS[record.spec.track]
-        cursor = script.ScriptCursor(media.script)
-        writer = FrameWriter(ws)
-        ended_at: int | None = None  # the tick the caller's script completed
-        paced = clock.speed > 0
-        t0 = clock.aligned_start()
-        tick = 0
-        while True:
-            if self._stop_reason is not None:
-                return self._stop_reason
-            if paced:
-                deadline = clock.media_deadline(t0, tick * FRAME_MS / 1000)
-                await self._sleep_until(deadline)
-                if self._stop_reason is not None:
-                    return self._stop_reason
-                record.max_lateness = max(record.max_lateness, clock.monotonic() - deadline)
-            elif tick % _YIELD_EVERY_TICKS == 0:
-                await asyncio.sleep(0)
-            # Marks first: the audio before them finished playing with the previous frame.
-            echoed = await self._send_marks(ws) if self._marks_due else []
-            app_playing = self.playout.is_playing
-            step: script.Tick | None = None
-            if ended_at is None:
-                step = cursor.advance(app_playing, echoed)
-                for digit in step.dtmf:
-                    await self._send(ws, frames.dtmf_frame(self._next_sequence(), stream_id, digit, _utc_now()))
-                    self.observer.stream_dtmf(record, digit)
-                if step.end is not None:
-                    if step.end.reason == "hangup":
-                        self.observer.stream_caller_hangup(record, step.end.cause or "normal_clearing")
-                        return "hangup"
-                    if step.end.reason == "failed":
-                        record.error = step.end.error
-                        return "script_failed"
-                    ended_at, step = tick, None
-            if ended_at is not None and tick >= len(media.outbound):
-                if not app_playing or tick - ended_at >= _TAIL_TICKS:
-                    return "completed"
-            played = self.playout.take()
-            self._marks_due.extend(played.marks)
-            outbound = self._mix_outbound(tick, played.pcm)
-            batch = []
-            for track in tracks:
-                if track == "inbound":
-                    payload = self._inbound_payload(step)
-                else:
-                    payload = self._outbound_payload(tick, outbound)
-                batch.append(
-                    frames.media_frame(self._next_sequence(), stream_id, track, tick + 1, tick * FRAME_MS, payload)
-                )
-            # Both tracks' frames in one write: half the syscalls with both_tracks (emulator/media/wire.py).
-            if not writer.write(batch):
-                await writer.send(batch)
-            record.frames_sent += len(batch)
-            record.media_frames_sent += len(batch)
-            self.recording.add_inbound(step)
-            tick += 1
-            self.recording.ticks = tick
-
-    def _mix_outbound(self, tick: int, app_pcm: np.ndarray | None) -> np.ndarray | None:
-        """The outbound frame with the app's audio mixed in, or None when the app is not heard."""
-        if app_pcm is None or not self._caller_hears_app:
-            return None
-        fs = self.frame_samples
-        script = self.media.outbound_pcm[tick * fs : (tick + 1) * fs]
-        mixed = app_pcm.astype(np.int32)
-        mixed[: len(script)] += script
-        frame = np.clip(mixed, -32768, 32767).astype(np.int16)
-        self.recording.outbound_frames[tick] = frame
-        return frame
-
-    def _inbound_payload(self, step: script.Tick | None) -> str:
-        media = self.media
-        if step is None:  # the caller's script is over
-            return media.silence
-        if step.segment is None:  # the caller waits for the app
-            return media.idle_payloads[step.frame]
-        return media.segment_payloads[step.segment][step.frame]
-
-    def _outbound_payload(self, tick: int, outbound: np.ndarray | None) -> str:
-        if outbound is not None:
-            if self._live_encoder is None:
-                self._live_encoder = codecs.Encoder(self.media.codec)
-            return base64.b64encode(self._live_encoder.encode(outbound)).decode()
-        return self.media.outbound[tick] if tick < len(self.media.outbound) else self.media.silence
-
-    async def _sleep_until(self, deadline: float) -> None:
-        if deadline <= self.clock.monotonic():
-            return
-        waiter = self._waiter = self.clock.wake_at(deadline)
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-    def _finish(self, reason: str, error: str | None) -> None:
+    def _finish(self, reason: StreamEndReason, error: str | None) -> None:
         record = self.record
         # Whatever ended the stream, the audio cut short is recorded as played up to here and the rest
         # counted as unplayed; pending marks are not echoed (Telnyx sends nothing after stop). Nothing
@@ -377,4 +378,4 @@ class StreamSession:
                 reason,
                 record.media_frames_sent,
             )
-        self.observer.stream_ended(record)
+        self.observer.stream_ended(self)

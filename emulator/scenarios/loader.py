@@ -242,6 +242,8 @@ class Scenario:
     inbound: Track
     outbound: Track
     callee: Callee = Callee()
+    # When the inbound script runs out: "hangup" (the caller hangs up once the call's audio has played) or "stay".
+    at_end: str = "hangup"
     base_dir: Path = field(default=Path(), compare=False)  # play files and the speech bundle are relative to it
 
 
@@ -278,6 +280,7 @@ def parse_scenario(text: str, source: str, base_dir: Path, *, speech: tts.Speech
         inbound=tracks["inbound"],
         outbound=tracks["outbound"],
         callee=Callee(**data.get("callee", {})),
+        at_end=data.get("at_end", "hangup"),
         base_dir=base_dir,
     )
 

@@ -276,15 +276,17 @@ async def test_cli_call_command_rings_the_app(capsys):
     assert "cannot reach the emulator" in capsys.readouterr().err
 
 
-async def test_answer_of_a_made_up_id_rings_then_answers_and_streams_and_a_second_answer_is_refused():
+async def test_answer_of_a_made_up_id_rings_then_answers_and_streams_and_a_second_answer_is_refused(tmp_path):
     # The SDK's own examples answer call_control_id="call_control_id": that must stream, not pass silently.
+    (tmp_path / "stays.yaml").write_text("at_end: stay\ninbound:\n  - tone: {frequency: 440, ms: 200}\n")
     async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
-        async with run_emulator(emulator_settings(webhook_url=hooks.url)) as emulator, client_for(emulator) as client:
+        settings = emulator_settings(webhook_url=hooks.url, scenario=str(tmp_path / "stays.yaml"))
+        async with run_emulator(settings) as emulator, client_for(emulator) as client:
             actions = "/v2/calls/call_control_id/actions"
             answer = await client.post(f"{actions}/answer", json={"stream_url": target.url})
             assert answer.status_code == 200
             await wait_events(hooks, "call.answered", "streaming.started")
-            assert (await target.wait_closed()).events()[-1] == "stop"
+            await target.wait_for(lambda: len(target.connections[0].of("media")) >= 10)  # the tone, then silence
             again = await client.post(f"{actions}/answer", json={"stream_url": target.url})
             assert again.status_code == 422
             (error,) = again.json()["errors"]

@@ -29,7 +29,7 @@ async def put_scenario(client: httpx.AsyncClient, call_id: str, scenario: str) -
     return await client.put(f"/_emulator/calls/{call_id}/scenario", json={"scenario": scenario})
 
 
-async def test_a_running_stream_keeps_its_scenario_and_the_change_is_refused_until_it_stops(tmp_path):
+async def test_the_scenario_of_an_answered_call_cannot_change_and_one_set_before_the_answer_plays(tmp_path):
     async with WsReceiver().running() as target, run_emulator(scenario_dir(tmp_path)) as emulator:
         async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
             call = (await client.post("/_emulator/calls", json={"from": CALLER, "to": CALLEE})).json()["data"]
@@ -40,15 +40,20 @@ async def test_a_running_stream_keeps_its_scenario_and_the_change_is_refused_unt
             refused = await put_scenario(client, call_id, "short")
             (error,) = assert_documented(refused, SCENARIO_PATH)["errors"]
             assert refused.status_code == 409 and error["source"] == {"pointer": "/scenario"}
-            assert "plays scenario 'long'" in error["detail"] and "streams started after it" in error["detail"]
+            assert "since the call was answered" in error["detail"]
             assert (await client.get(f"/_emulator/calls/{call_id}")).json()["data"]["scenario"] is None
 
+            # The caller belongs to the call, not to its stream: stopping the stream changes nothing.
             await client.post(f"/v2/calls/{call_id}/actions/streaming_stop", json={})
             await target.wait_closed(0)
-            changed = await put_scenario(client, call_id, "short")
+            assert (await put_scenario(client, call_id, "short")).status_code == 409
+
+            ringing = (await client.post("/_emulator/calls", json={"from": CALLER, "to": CALLEE})).json()["data"]
+            changed = await put_scenario(client, ringing["call_control_id"], "short")
             assert assert_documented(changed, SCENARIO_PATH)["data"]["scenario"] == "short"
-            await client.post(f"/v2/calls/{call_id}/actions/streaming_start", json={"stream_url": target.url})
-            assert len((await target.wait_closed(1)).of("media")) == 5  # the 100 ms scenario
+            body = {"stream_url": target.url}
+            await client.post(f"/v2/calls/{ringing['call_control_id']}/actions/answer", json=body)
+            assert len((await target.wait_closed(1)).of("media")) == 5  # the 100 ms scenario, then the caller hangs up
 
 
 async def test_a_dialed_call_whose_stream_waits_for_the_answer_refuses_the_change(tmp_path):

@@ -49,6 +49,13 @@ async def start_stream(emulator: RunningEmulator, body: dict[str, Any], call: st
         return await client.post(f"/calls/{call}/actions/streaming_start", json=body)
 
 
+async def hang_up(emulator: RunningEmulator, call: str) -> None:
+    """End a call (its caller's media with it) unless it has ended already."""
+    async with httpx.AsyncClient(base_url=emulator.api, headers=AUTH) as client:
+        response = await client.post(f"/calls/{call}/actions/hangup", json={})
+    assert response.status_code == 200 or response.json()["errors"][0]["code"] == "90018"
+
+
 @asynccontextmanager
 async def ws_target(
     handler: Callable[[ServerConnection], Awaitable[None]],
@@ -155,6 +162,7 @@ async def test_stream_target_faults_give_the_documented_webhook_and_leave_nothin
             async with httpx.AsyncClient(base_url=emu.api, headers=AUTH) as client:
                 await client.post("/calls/v3:warm-up/actions/streaming_stop", json={})
             await healthy.wait_closed()
+            await hang_up(emu, "v3:warm-up")
         await emu.state.runtime.wait_idle()
         baseline_fds, baseline_tasks = open_fds(), len(asyncio.all_tasks())
 
@@ -172,6 +180,7 @@ async def test_stream_target_faults_give_the_documented_webhook_and_leave_nothin
                 assert event["payload"]["stream_id"] == record.spec.stream_id
             if fault == "garbage_frames":
                 assert record.errors_sent == 5 and record.close_code == 1000
+            await hang_up(emu, f"v3:{fault}")  # the caller stays on a call whose stream failed: end it
 
         for fault, url in {
             "refused": f"ws://127.0.0.1:{closed_port()}/stream",
@@ -185,11 +194,13 @@ async def test_stream_target_faults_give_the_documented_webhook_and_leave_nothin
             else:
                 event, record = await check_fault(emu, webhooks, url, f"v3:{fault}")
             outcomes[fault] = (event["event_type"], record.end_reason)
+            await hang_up(emu, f"v3:{fault}")
             assert event["event_type"] == "streaming.failed" and record.end_reason == "connection_failed", fault
             assert event["payload"]["failure_reason"] == "connection_failed"
 
         # Still serving, nothing left running, no socket or task leaked.
         runtime = emu.state.runtime
+        await runtime.wait_idle()
         assert runtime.running == 0 and runtime.sessions == {} and runtime.failures == []
         async with httpx.AsyncClient(base_url=emu.api, headers=AUTH) as client:
             assert (await client.get("/calls/v3:anything")).status_code == 200

@@ -22,6 +22,7 @@ def sdk_for(emu, api_key: str | None = None):
     return telnyx.Telnyx(api_key=api_key or emu.api_key, base_url=emu.api_url, public_key=emu.public_key, max_retries=0)
 
 
+@pytest.mark.telnyx_emulator(scenario="stay-on-line")  # the callee stays on the line until the app hangs up
 def test_dial_is_answered_streams_and_reports_its_status(telnyx_emulator):
     client = sdk_for(telnyx_emulator)
     state = base64.b64encode(b"order-66").decode()
@@ -45,7 +46,7 @@ def test_dial_is_answered_streams_and_reports_its_status(telnyx_emulator):
 
 def test_an_incoming_call_is_answered_and_its_streams_started_and_stopped(telnyx_emulator):
     client = sdk_for(telnyx_emulator)
-    telnyx_emulator.control.incoming_call(CALLER, APP_NUMBER)
+    telnyx_emulator.control.incoming_call(CALLER, APP_NUMBER, scenario="stay-on-line")
     hook = telnyx_emulator.wait_for_webhook("call.initiated")
     event = client.webhooks.unwrap(hook.text, headers=hook.headers)
     assert event.data.event_type == "call.initiated"
@@ -129,7 +130,7 @@ def test_a_wrong_api_key_raises_authentication_error(telnyx_emulator):
 async def test_the_async_sdk_client_works_too(telnyx_emulator):
     client = telnyx.AsyncTelnyx(api_key=telnyx_emulator.api_key, base_url=telnyx_emulator.api_url, max_retries=0)
     async with client:
-        call = await telnyx_emulator.acontrol.incoming_call(CALLER, APP_NUMBER)
+        call = await telnyx_emulator.acontrol.incoming_call(CALLER, APP_NUMBER, scenario="stay-on-line")
         await client.calls.actions.answer(call["call_control_id"], stream_url=telnyx_emulator.stream_url)
         frames = await telnyx_emulator.wait_for_frames_async(3)
         assert frames[0]["stream_id"] == (await telnyx_emulator.acontrol.streams())[0]["stream_id"]

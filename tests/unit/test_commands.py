@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from emulator.calls import commands
-from emulator.calls.commands import ACTIONS, CommandContext, Emit, Ring, StartStream, StopStreams
+from emulator.calls.commands import ACTIONS, CommandContext
+from emulator.calls.effects import Emit, Ring, StartMedia, StartStream, StopMedia, StopStreams
 from emulator.calls.ids import IdFactory
 from emulator.calls.models import CallState, Direction, StreamState, StreamTrack
 from emulator.calls.store import CallStore, transition
@@ -28,9 +29,10 @@ def run(action, body):
 def test_streaming_start_registers_a_stream_and_asks_for_it_to_start():
     outcome, call = run("streaming_start", {"stream_url": WS, "stream_track": "both_tracks"})
     assert outcome.data == {"result": "ok"}
-    (effect,) = outcome.effects
-    assert isinstance(effect, StartStream)
+    effect, media = outcome.effects  # a made-up call's caller starts with its first stream, and waits for it
+    assert isinstance(effect, StartStream) and isinstance(media, StartMedia)
     spec = effect.record.spec
+    assert media.call is call and media.awaiting == (spec.stream_id,) and call.has_media
     assert call.streams == {spec.stream_id: effect.record}
     assert spec.track is StreamTrack.BOTH and spec.codec == "PCMA"  # default -> the call's codec
     assert spec.scenario == "default" and effect.record.state is StreamState.CONNECTING
@@ -98,8 +100,9 @@ def test_dial_creates_a_bridging_call_that_rings_and_streams_on_answer():
 
     answered = commands.callee_answers(context(ids), call)
     assert call.state is CallState.ANSWERED and call.start_time == "T5"
-    assert [type(e) for e in answered.effects] == [Emit, StartStream]
+    assert [type(e) for e in answered.effects] == [Emit, StartStream, StartMedia]
     assert answered.effects[1].record is next(iter(call.streams.values()))
+    assert answered.effects[2].awaiting == (answered.effects[1].record.spec.stream_id,)
 
 
 def test_stream_establish_before_call_originate_starts_the_stream_at_once():
@@ -113,7 +116,8 @@ def test_hangup_ends_the_call_stops_streams_and_reports_who_hung_up():
     ctx, store, call = setup()
     started = ACTIONS["streaming_start"].run(ctx, store, call, {"stream_url": WS}).effects[0]
     outcome = ACTIONS["hangup"].run(ctx, store, call, {"client_state": "Ynll"})
-    emit, stop = outcome.effects
+    emit, stop, media = outcome.effects
+    assert isinstance(media, StopMedia) and media.call is call
     assert call.state is CallState.ENDED and call.client_state == "Ynll"
     assert emit.event_type == "call.hangup"
     assert (emit.payload["hangup_cause"], emit.payload["hangup_source"]) == ("normal_clearing", "callee")

@@ -1,0 +1,67 @@
+"""Effects: what a command or a media event asks the runtime to do. Plain data; only ``runtime`` acts on them.
+
+Every webhook leaves through ``Emit``; every stream and every call's media starts and stops through one of
+these. ``Runtime.apply`` interprets them exhaustively (``match`` + ``assert_never``), one handler each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.calls.models import Call, StreamEndReason, StreamRecord
+from emulator.scenarios.loader import Callee
+
+
+@dataclass(frozen=True, slots=True)
+class StartStream:
+    record: StreamRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StopStreams:
+    records: tuple[StreamRecord, ...]
+    reason: StreamEndReason
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Send a webhook about ``call``."""
+
+    call: Call
+    event_type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A dialed call rings; after ``callee.ring_ms`` the callee does what ``callee.outcome`` says."""
+
+    call: Call
+    callee: Callee
+    timeout_secs: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartMedia:
+    """The call is answered: its media (the caller's script, its outbound audio) starts, once the streams
+    named in ``awaiting`` (the answer's own) have connected or failed."""
+
+    call: Call
+    awaiting: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopMedia:
+    """The call ended: its media stops."""
+
+    call: Call
+
+
+Effect = StartStream | StopStreams | Emit | Ring | StartMedia | StopMedia
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    data: dict[str, Any]
+    effects: tuple[Effect, ...] = ()

@@ -1,0 +1,41 @@
+"""What a call does when something happens on its media: pure functions returning an ``Outcome``, like commands.
+
+The runtime calls these from its stream and call-media observers and only carries out the effects, so every
+webhook about media (``streaming.*``, ``call.dtmf.received``, the caller's ``call.hangup``) is decided here.
+"""
+
+from __future__ import annotations
+
+from emulator.calls import events
+from emulator.calls.commands import OK, CommandContext, caller_hangs_up
+from emulator.calls.effects import Emit, Outcome
+from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamState
+from emulator.scenarios.cursor import End
+
+
+def stream_started(record: StreamRecord) -> Outcome:
+    call = record.call
+    return Outcome(OK, (Emit(call, "streaming.started", events.streaming_started(call, record)),))
+
+
+def stream_ended(record: StreamRecord) -> Outcome:
+    call = record.call
+    if record.state is StreamState.FAILED:
+        return Outcome(OK, (Emit(call, "streaming.failed", events.streaming_failed(call, record)),))
+    return Outcome(OK, (Emit(call, "streaming.stopped", events.streaming_stopped(call, record)),))
+
+
+def dtmf_heard(call: Call, digit: str) -> Outcome:
+    """The caller pressed a key: one webhook per key press on the call, however many streams hear it."""
+    if not call.is_alive:
+        return Outcome(OK)
+    return Outcome(OK, (Emit(call, "call.dtmf.received", events.dtmf_received(call, digit)),))
+
+
+def caller_done(ctx: CommandContext, call: Call, end: End) -> Outcome:
+    """The caller's script ended: a hangup step, a failed wait, or a script that ran out (``at_end: hangup``)."""
+    if end.reason == "hangup":
+        return caller_hangs_up(ctx, call, end.cause or "normal_clearing")
+    if end.reason == "failed":
+        return caller_hangs_up(ctx, call, "normal_clearing", StreamEndReason.SCRIPT_FAILED, end.error)
+    return caller_hangs_up(ctx, call, "normal_clearing", StreamEndReason.COMPLETED)

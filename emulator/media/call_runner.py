@@ -1,0 +1,171 @@
+"""CallRunner: paces one call's media engine and hands every tick to the streams listening to it.
+
+Tick ``n`` of a call is due at ``t0 + n * 20 ms / speed``, computed from the start every time, so a late
+wake-up (a busy loop, a slow socket) never shifts the ticks after it: they catch up. One task per answered
+call, whether or not a stream listens: the caller's DTMF and its hangup happen on a call without a stream too.
+
+The call's media starts when the answer's own streams (``stream_url`` on answer or dial) have connected or
+failed, so such a stream hears the caller from the first word. At ``--speed 0`` media time runs as fast as
+the streams take it; with no stream listening, or once a caller that stays on the line has nothing more to
+say, it runs in real time, so an app that answers and then starts a stream hears the call from where a real
+one would be, and a silent call does not flood its streams (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from emulator.clock import Clock
+from emulator.media.codecs import FRAME_MS
+from emulator.media.engine import CallMedia, MediaTick
+from emulator.scenarios.cursor import End
+
+log = logging.getLogger(__name__)
+
+# At speed 0 nothing sleeps; yield to the event loop this often so HTTP requests and other calls are served.
+_YIELD_EVERY_TICKS = 25
+_FRAME_SECONDS = FRAME_MS / 1000
+
+
+class Listener(Protocol):
+    """A stream subscribed to the call's media."""
+
+    @property
+    def stream_id(self) -> str: ...
+
+    async def deliver(self, tick: MediaTick, lateness: float) -> bool:
+        """Write the tick's frames; False when the stream is done and hears no more."""
+        ...
+
+
+class CallMediaObserver(Protocol):
+    def call_dtmf(self, runner: CallRunner, digit: str) -> None: ...
+
+    def caller_done(self, runner: CallRunner, end: End) -> None: ...
+
+
+class CallRunner:
+    def __init__(
+        self,
+        call: object,
+        engine: CallMedia,
+        clock: Clock,
+        observer: CallMediaObserver,
+        *,
+        awaiting: Iterable[str] = (),
+        start_timeout: float = 10.0,
+    ) -> None:
+        self.call = call  # the Call this media belongs to (opaque here)
+        self.engine = engine
+        self.clock = clock
+        self.observer = observer
+        self.listeners: dict[str, Listener] = {}
+        self.start_timeout = start_timeout
+        self._awaiting = set(awaiting)  # the answer's streams, not yet connected nor failed
+        self._changed = asyncio.Event()  # a listener came or went, or the runner was stopped
+        self._stopped = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    # -- listeners -------------------------------------------------------------------------------
+
+    def attach(self, listener: Listener) -> None:
+        self.listeners[listener.stream_id] = listener
+        self._settled(listener.stream_id)
+
+    def detach(self, stream_id: str) -> None:
+        """The stream is gone (or never came): it hears nothing more and its app audio leaves the mix."""
+        self.listeners.pop(stream_id, None)
+        self.engine.remove_app_audio(stream_id)
+        self._settled(stream_id)
+
+    def _settled(self, stream_id: str) -> None:
+        self._awaiting.discard(stream_id)
+        self._changed.set()
+        self._wake()
+
+    def stop(self) -> None:
+        """The call ended (hung up by the app, by the caller, at shutdown): no more ticks."""
+        self._stopped = True
+        self._changed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- pacing ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self._await_start()
+        engine, clock = self.engine, self.clock
+        fast = clock.speed == 0
+        anchor_n, anchor_t = 0, clock.aligned_start()
+        real_time = False  # at speed 0 with no stream listening
+        n = 0
+        while not self._stopped:
+            if engine.is_idle and not self.listeners:
+                # The caller stays on the line, silent, and nobody listens: nothing to tick until a stream comes.
+                await self._idle()
+                anchor_n, anchor_t, real_time = n, clock.aligned_start(), False
+                continue
+            # At speed 0, media time races only while there is something to hear: with no stream listening, or
+            # a caller that stays on the line in silence, it runs in real time.
+            slow = not self.listeners or engine.is_idle
+            if fast and real_time != slow:
+                real_time = slow
+                anchor_n, anchor_t = n, clock.monotonic()
+            lateness = 0.0
+            if fast and not real_time:
+                if n % _YIELD_EVERY_TICKS == 0:
+                    await asyncio.sleep(0)
+            else:
+                seconds = (n - anchor_n) * _FRAME_SECONDS
+                deadline = anchor_t + seconds if real_time else clock.media_deadline(anchor_t, seconds)
+                await self._sleep_until(deadline)
+                lateness = clock.monotonic() - deadline
+            if self._stopped:
+                break
+            tick = engine.advance()
+            n += 1
+            for listener in list(self.listeners.values()):
+                if not await listener.deliver(tick, lateness):
+                    self.listeners.pop(listener.stream_id, None)
+            for digit in tick.dtmf:
+                self.observer.call_dtmf(self, digit)
+            if tick.end is not None:
+                self.observer.caller_done(self, tick.end)
+                return
+
+    async def _await_start(self) -> None:
+        if not self._awaiting:
+            return
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.start_timeout
+        while self._awaiting and not self._stopped and loop.time() < until:
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(until - loop.time()):
+                    await self._changed.wait()
+            except TimeoutError:
+                break
+        if self._awaiting:
+            log.warning("call media started before streams %s connected", ", ".join(sorted(self._awaiting)))
+            self._awaiting.clear()
+
+    async def _idle(self) -> None:
+        self._changed.clear()
+        while not self.listeners and not self._stopped:
+            await self._changed.wait()
+            self._changed.clear()
+
+    async def _sleep_until(self, deadline: float) -> None:
+        if deadline <= self.clock.monotonic():
+            return
+        waiter = self._waiter = self.clock.wake_at(deadline)
+        try:
+            await waiter
+        finally:
+            self._waiter = None

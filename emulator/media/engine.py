@@ -1,0 +1,177 @@
+"""CallMedia: the audio of one answered call, advanced 20 ms at a time. Sans-I/O: data in, ticks out.
+
+The call owns its caller (the scenario's inbound script, one cursor from the answer on), its outbound track
+(the scenario's outbound steps, plus whatever the call plays to the caller: each stream's app audio whose
+target legs reach the caller) and the DTMF the caller sends. ``advance()`` is called once per tick by whoever
+paces the call (``media/call_runner.py``) and returns a ``MediaTick`` saying what happened in that tick::
+
+    media = CallMedia(library.media("ivr-menu", "PCMU"))
+    media.add_app_audio("stream-1", AppAudio(PlayoutQueue(160), heard_by_caller=True))  # a stream's app audio
+    tick = media.advance()     # MediaTick(number=0, inbound=Tick(...), outbound=0, mixed=None, dtmf=(), ...)
+
+Streams subscribe to these ticks and only encode and write them; a stream that joins mid-call hears the
+call from that tick on. Positions are rate-free (segment and frame of the compiled script, frame of the
+outbound track), so a stream at another codec's rate picks the same moment from its own rendering of the
+scenario; only ``mixed`` (the outbound frame when the caller hears more than the scenario) is PCM, at the
+call's rate.
+
+When the caller's script ends: a ``hangup`` step or a wait that fails ends the call at once; a script that
+runs out (``completed``) lets the outbound track and the app's audio finish (at most ``TAIL_TICKS``), then
+ends, unless the scenario says ``at_end: stay``: the caller then stays on the line, silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from emulator.media.codecs import FRAME_MS
+from emulator.media.library import StreamMedia
+from emulator.media.playout import PlayoutQueue
+from emulator.scenarios.cursor import End, ScriptCursor, Tick
+
+PCM = NDArray[np.int16]
+# After the caller's script runs out the call stays up while the app's reply is still playing, for at most
+# this long (the longest chunk Telnyx accepts is 30 s).
+TAIL_TICKS = 30_000 // FRAME_MS
+
+
+@dataclass(slots=True)
+class AppAudio:
+    """One stream's audio back from the app: its playout queue, and the marks it must echo next tick."""
+
+    playout: PlayoutQueue
+    heard_by_caller: bool  # stream_bidirectional_target_legs opposite/both: mixed into the outbound track
+    marks_due: list[str] = field(default_factory=list)  # appended to by the app's messages and by playout
+
+
+class MediaTick(NamedTuple):
+    """What one 20 ms tick of a call held. A NamedTuple: one is built per call every 20 ms."""
+
+    number: int  # ticks since the call's media began (the answer)
+    inbound: Tick | None  # the caller's frame (cursor position), None once its script is over: silence
+    outbound: int  # the frame of the scenario's outbound track (silence past its end)
+    mixed: PCM | None  # the whole outbound frame at the call's rate, when the caller hears more than the scenario
+    dtmf: tuple[str, ...]  # digits the caller finished pressing; reported before this tick's media
+    marks: dict[str, list[str]]  # per app audio source (stream id): marks echoed at this tick, before media
+    end: End | None = None  # the caller is done: no media in this tick, the call ends as it says
+
+
+_NO_MARKS: dict[str, list[str]] = {}
+
+
+class CallMedia:
+    """The media engine of one call; see the module docstring. Pure: no clock, no sockets, no tasks."""
+
+    def __init__(self, media: StreamMedia, *, at_end: str = "hangup") -> None:
+        self.media = media  # the scenario rendered at the call's rate
+        self.at_end = at_end
+        self.cursor = ScriptCursor(media.script)
+        self.index = 0
+        self.sources: dict[str, AppAudio] = {}
+        self.script_end: End | None = None  # how the inbound script ended (None: still running)
+        self.ended_at: int | None = None  # the tick the script completed
+        self.end: End | None = None  # set once the caller is done: nothing advances after that
+
+    @property
+    def sample_rate(self) -> int:
+        return self.media.sample_rate
+
+    @property
+    def frame_samples(self) -> int:
+        return self.media.frame_samples
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing will ever be heard again without a new source: the caller stays on the line, silent."""
+        return (
+            self.at_end == "stay"
+            and self.script_end is not None
+            and self.end is None
+            and self.index >= self.media.outbound_frames
+            and not self._app_playing()
+        )
+
+    def add_app_audio(self, key: str, source: AppAudio) -> None:
+        """Mix ``source`` (a stream's audio from the app, its playout at the call's rate) from the next tick on."""
+        self.sources[key] = source
+
+    def remove_app_audio(self, key: str) -> AppAudio | None:
+        return self.sources.pop(key, None)
+
+    def _app_playing(self) -> bool:
+        return any(source.playout.is_playing for source in self.sources.values())
+
+    def advance(self) -> MediaTick:
+        """One tick: marks due, the caller's turn, the app's audio played and mixed."""
+        if self.end is not None:
+            raise RuntimeError("the call's media has ended")
+        n = self.index
+        marks = self._take_marks()
+        app_playing = self._app_playing()
+        step: Tick | None = None
+        dtmf: tuple[str, ...] = ()
+        if self.script_end is None:
+            echoed = [name for names in marks.values() for name in names] if marks else ()
+            step = self.cursor.advance(app_playing, echoed)
+            dtmf = step.dtmf
+            if step.end is not None:
+                self.script_end = step.end
+                if step.end.reason != "completed":  # a hangup step, or a wait that failed: no media now
+                    return self._finish(MediaTick(n, None, n, None, dtmf, marks, step.end))
+                self.ended_at, step = n, None
+        if self.ended_at is not None and self.at_end == "hangup" and self._tail_over(n, app_playing):
+            return self._finish(MediaTick(n, None, n, None, dtmf, marks, self.script_end))
+        mixed = self._mix(n)
+        self.index = n + 1
+        return MediaTick(n, step, n, mixed, dtmf, marks)
+
+    def _tail_over(self, n: int, app_playing: bool) -> bool:
+        assert self.ended_at is not None
+        return n >= self.media.outbound_frames and (not app_playing or n - self.ended_at >= TAIL_TICKS)
+
+    def _finish(self, tick: MediaTick) -> MediaTick:
+        self.end = tick.end
+        self.index = tick.number + 1
+        for source in self.sources.values():
+            source.playout.finish()
+        return tick
+
+    def _take_marks(self) -> dict[str, list[str]]:
+        due: dict[str, list[str]] | None = None
+        for key, source in self.sources.items():
+            if source.marks_due:
+                if due is None:
+                    due = {}
+                due[key] = source.marks_due.copy()
+                source.marks_due.clear()  # in place: the stream's message reader appends to this same list
+        return due or _NO_MARKS
+
+    def _mix(self, n: int) -> PCM | None:
+        """Every source plays its frame; the outbound frame as PCM when the caller hears any of them."""
+        mixed: NDArray[np.int32] | None = None
+        for source in self.sources.values():
+            played = source.playout.take()
+            source.marks_due.extend(played.marks)
+            if played.pcm is None or not source.heard_by_caller:
+                continue
+            if mixed is None:
+                mixed = self._outbound_pcm(n).astype(np.int32)
+            mixed += played.pcm
+        if mixed is None:
+            return None
+        return np.clip(mixed, -32768, 32767).astype(np.int16)
+
+    def _outbound_pcm(self, n: int) -> PCM:
+        fs = self.frame_samples
+        frame = self.media.outbound_pcm[n * fs : (n + 1) * fs]
+        return frame if len(frame) == fs else np.zeros(fs, dtype=np.int16)
+
+    def ticks(self) -> Iterator[MediaTick]:
+        """Advance until the caller is done (``at_end: stay`` never is): for renders and tests."""
+        while self.end is None:
+            yield self.advance()
