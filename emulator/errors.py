@@ -22,9 +22,19 @@ Envelope (codes are digit strings; keys without a value are left out, as Telnyx 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from emulator.api.schemas import Problem
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One entry of Telnyx's ``errors`` array."""
+
+    code: str  # Telnyx code, a digit string
+    title: str
+    detail: str
+    pointer: str | None  # RFC 6901 pointer into the body, rendered as source.pointer
+    doc_url: str | None = None  # rendered as meta.url, as Telnyx links some errors to their documentation
 
 
 class EmulatorError(Exception):

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never
 
-from emulator.calls import commands, reactions
-from emulator.calls.commands import CommandContext
+from emulator.calls import reactions
+from emulator.calls.actions.call import callee_answers, callee_hangs_up
+from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import Effect, Emit, Ring, StartMedia, StartStream, StopMedia, StopStreams
 from emulator.calls.ids import IdFactory
 from emulator.calls.journal import redact_url
@@ -187,9 +188,9 @@ class Runtime:
         else:
             await self._sleep(callee.ring_ms / 1000)
         if callee.outcome == "answer":
-            outcome = commands.callee_answers(self.context(), call)
+            outcome = callee_answers(self.context(), call)
         else:
-            outcome = commands.callee_hangs_up(self.context(), call, CALLEE_CAUSES[callee.outcome])
+            outcome = callee_hangs_up(self.context(), call, CALLEE_CAUSES[callee.outcome])
         self.apply(outcome.effects)
 
     async def _sleep(self, call_seconds: float) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from emulator.api.schemas import SchemaRegistry
-from emulator.calls.commands import CommandContext
+from emulator.calls.actions.context import CommandContext
 from emulator.calls.ids import IdFactory
 from emulator.calls.namespaces import Namespace, Namespaces
 from emulator.calls.store import LENIENT_CONNECTION_ID

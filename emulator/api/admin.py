@@ -19,12 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
-from emulator.api.schemas import Problem
-from emulator.calls import events
-from emulator.calls.effects import Emit, StopStreams
-from emulator.calls.models import AppAudioCounters, Call, CallState, Direction, StreamEndReason, StreamRecord
-from emulator.calls.store import LENIENT_CONNECTION_ID, require_alive
-from emulator.errors import ApiError, NotFound, ValidationFailed
+from emulator.calls.actions.call import incoming_call
+from emulator.calls.effects import StopMedia, StopStreams
+from emulator.calls.models import AppAudioCounters, Call, StreamEndReason, StreamRecord
+from emulator.calls.store import require_alive
+from emulator.errors import ApiError, NotFound, Problem, ValidationFailed
 from emulator.media.recordings import TRACKS
 from emulator.runtime import Runtime
 from emulator.scenarios.loader import ScenarioError
@@ -115,19 +114,8 @@ async def create_inbound_call(request: Request) -> Response:
     namespace = namespace_of(request)
     body = await validated_body(request, "inbound_call")
     scenario = _scenario(state, body["to"], body.get("scenario"))
-    context = state.context(namespace)
-    call = namespace.store.create(
-        direction=Direction.INCOMING,
-        state=CallState.PARKED,
-        from_=body["from"],
-        to=body["to"],
-        connection_id=body.get("connection_id", LENIENT_CONNECTION_ID),
-        now=context.now,
-        client_state=body.get("client_state"),
-    )
-    call.scenario = scenario
-    call.webhook_url = body.get("webhook_url")
-    state.runtime.apply([Emit(call, "call.initiated", events.call_initiated(call, context.timestamp))])
+    call, outcome = incoming_call(state.context(namespace), namespace.store, body, scenario)
+    state.runtime.apply(outcome.effects)
     return _data(call_json(call), status_code=201)
 
 
@@ -170,8 +158,8 @@ def _require_no_stream(call: Call) -> None:
     if record is call.pending_stream:
         plays = f"will play scenario {record.spec.scenario!r} once the call is answered"
     detail = (
-        f"Stream {record.spec.stream_id} {plays}: a scenario applies to streams started after it is set. "
-        "Stop the stream (streaming_stop) first, or set the scenario before starting one."
+        f"Stream {record.spec.stream_id} {plays}: the stream was opened for that scenario. "
+        "Set the scenario before the dial asks for a stream, or stop the stream (streaming_stop) first."
     )
     raise ApiError(409, [Problem("10015", "Call has a stream", detail, "/scenario")])
 
@@ -252,7 +240,9 @@ async def reset(request: Request) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
     forgotten = len(namespace.store.calls)
+    talking = [call for call in namespace.store.calls.values() if call.has_media and call.is_alive]
     running = namespace.reset(state.clock.monotonic())
+    state.runtime.apply([StopMedia(call) for call in talking])  # their callers stop with them
     if running:
         state.runtime.apply([StopStreams(tuple(running), StreamEndReason.RESET)])
         await _streams_ended(state.runtime, running, state.settings.connect_timeout + RESET_GRACE)

@@ -21,25 +21,16 @@ from starlette.routing import Route
 from emulator import __version__
 from emulator.api.openapi_components import RESPONSE_SCHEMAS, envelope, ref
 from emulator.api.schemas import SUFFIX, default_schema_dir
-from emulator.calls.commands import ACTIONS
+from emulator.calls.actions import ACTIONS
 
 # schemas/<stem>.schema.json -> the component it becomes (Telnyx's names where Telnyx has the body).
+# The actions' bodies come from the action registry; these are the other routes'.
 REQUEST_SCHEMAS = {
     "dial": "CallRequest",
-    "answer": "AnswerRequest",
-    "hangup": "HangupRequest",
-    "streaming_start": "StartStreamingRequest",
-    "streaming_stop": "StopStreamingRequest",
     "inbound_call": "IncomingCallRequest",
     "seed": "SeedRequest",
     "call_scenario": "CallScenarioRequest",
-}
-ACTION_OPERATIONS = {
-    "answer": ("answerCall", "Answer an incoming call (optionally streaming it to stream_url)"),
-    "hangup": ("hangupCall", "Hang up a call"),
-    "streaming_start": ("startCallStreaming", "Stream the call's audio to a WebSocket"),
-    "streaming_stop": ("stopCallStreaming", "Stop one stream (stream_id) or every stream of the call"),
-}
+} | {action.schema: action.component for action in ACTIONS.values()}
 TELNYX = "Call Control (Telnyx API)"
 CONTROL = "Control plane (emulator only)"
 
@@ -54,7 +45,7 @@ _ERROR_DESCRIPTIONS = {
     429: "--max-streams streams are running: a command that would start one more is refused (code 10011)",
 }
 # Commands that can start a stream, and so meet the --max-streams limit.
-_STREAM_STARTING = frozenset({"dialCall", "answerCall", "startCallStreaming"})
+_STREAM_STARTING = frozenset({"dialCall"} | {a.operation_id for a in ACTIONS.values() if a.starts_stream})
 
 
 def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
@@ -141,15 +132,15 @@ def _paths() -> dict[str, Any]:
             )
         },
     }
-    for action, (operation_id, summary) in ACTION_OPERATIONS.items():
-        paths[f"/v2/calls/{{call_control_id}}/actions/{action}"] = {
+    for name, action in ACTIONS.items():
+        paths[f"/v2/calls/{{call_control_id}}/actions/{name}"] = {
             "post": _operation(
-                operation_id,
-                summary,
+                action.operation_id,
+                action.summary,
                 TELNYX,
                 (200, "Accepted (also for a repeated command_id, which runs nothing)", data(ref("ActionResult"))),
                 (400, 404, 422),
-                body=REQUEST_SCHEMAS[ACTIONS[action].schema],
+                body=action.component,
                 body_required=False,  # an empty body counts as {}
                 parameters=[CALL_ID],
             )

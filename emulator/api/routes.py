@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -13,16 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.api.schemas import Problem
-from emulator.calls import commands
-from emulator.calls.commands import ACTIONS
+from emulator.calls.actions import ACTIONS
+from emulator.calls.actions.call import dial as dial_call
+from emulator.calls.effects import Outcome
 from emulator.calls.models import Call
 from emulator.calls.namespaces import Namespace
+from emulator.calls.store import CallStore
 from emulator.errors import (
     ApiError,
     MalformedRequest,
     MethodNotAllowed,
     NotFound,
+    Problem,
     ValidationFailed,
     internal_error,
     invalid_call_control_id,
@@ -41,11 +44,6 @@ def emulator_state(request: Request) -> EmulatorState:
 def namespace_of(request: Request) -> Namespace:
     """The calls, commands and journal of the request's API key (``BearerAuth`` put it in the scope)."""
     return emulator_state(request).namespaces.get(request.state.api_key)
-
-
-def _mark_deduplicated(request: Request) -> None:
-    # Read by the journal: the request was answered from the command_id memory, nothing ran.
-    request.state.deduplicated = True
 
 
 def _refuse_foreign(state: EmulatorState, namespace: Namespace, call_control_id: str) -> None:
@@ -88,6 +86,27 @@ def _data(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse({"data": data})
 
 
+def _perform(
+    request: Request, store: CallStore, key: str, body: dict[str, Any], now: float, run: Callable[[], Outcome]
+) -> Response:
+    """Run a command once per ``command_id`` and ``key`` (the call; "" for dial), answer its data, apply its effects.
+
+    The one place command_ids are honoured. Nothing awaits from the check to the remember, so identical requests
+    arriving together cannot both run; a repeat is answered with the first answer's data and runs nothing.
+    """
+    command_id = body.get("command_id")
+    if command_id is not None:
+        seen = store.seen_command(key, command_id, now)
+        if seen is not None:
+            request.state.deduplicated = True  # read by the journal: answered from memory, nothing ran
+            return _data(seen)
+    outcome = run()
+    if command_id is not None:
+        store.remember_command(key, command_id, now, outcome.data)
+    emulator_state(request).runtime.apply(outcome.effects)
+    return _data(outcome.data)
+
+
 async def call_action(request: Request) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
@@ -97,22 +116,10 @@ async def call_action(request: Request) -> Response:
     if action is None:
         raise NotFound(f"Unknown call action '{request.path_params['action']}'.")
     body = await validated_body(request, action.schema)
-    # From here to the answer nothing awaits: check, run and remember are one atomic step, so
-    # identical requests arriving together cannot both run.
     context = state.context(namespace)
     _refuse_foreign(state, namespace, call_control_id)
     call = store.lookup(call_control_id, context.now, action.lenient_state)
-    command_id = body.get("command_id")
-    if command_id is not None:
-        seen = store.seen_command(call_control_id, command_id, context.now)
-        if seen is not None:
-            _mark_deduplicated(request)
-            return _data(seen)
-    outcome = action.run(context, store, call, body)
-    if command_id is not None:
-        store.remember_command(call_control_id, command_id, context.now, outcome.data)
-    state.runtime.apply(outcome.effects)
-    return _data(outcome.data)
+    return _perform(request, store, call_control_id, body, context.now, lambda: action.run(context, store, call, body))
 
 
 async def dial(request: Request) -> Response:
@@ -121,24 +128,18 @@ async def dial(request: Request) -> Response:
     store = namespace.store
     body = await validated_body(request, "dial")
     context = state.context(namespace)
-    command_id = body.get("command_id")
-    if command_id is not None:
-        # Dial has no call yet: Telnyx ignores a repeated command_id on dial account-wide.
-        seen = store.seen_command("", command_id, context.now)
-        if seen is not None:
-            _mark_deduplicated(request)
-            return _data(seen)
-    to = body["to"] if isinstance(body["to"], str) else body["to"][0]
-    try:
-        scenario = state.scenario_for(to)
-    except ScenarioError as exc:  # a map entry whose file was removed since start-up
-        raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/to")]) from None
-    callee = state.library.scenarios[scenario or state.library.default].callee
-    _call, outcome = commands.dial(context, store, body, callee, scenario)
-    if command_id is not None:
-        store.remember_command("", command_id, context.now, outcome.data)
-    state.runtime.apply(outcome.effects)
-    return _data(outcome.data)
+
+    def run() -> Outcome:
+        to = body["to"] if isinstance(body["to"], str) else body["to"][0]
+        try:
+            scenario = state.scenario_for(to)
+        except ScenarioError as exc:  # a map entry whose file was removed since start-up
+            raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/to")]) from None
+        callee = state.library.scenarios[scenario or state.library.default].callee
+        return dial_call(context, store, body, callee, scenario)[1]
+
+    # Dial has no call yet: Telnyx ignores a repeated command_id on dial account-wide.
+    return _perform(request, store, "", body, context.now, run)
 
 
 def call_resource(call: Call) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
+from emulator.errors import Problem
 from emulator.resources import data_dir
 
 SUFFIX = ".schema.json"
@@ -42,17 +42,6 @@ _TYPE_NAMES = {
 _BOUND_WORDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "above", "exclusiveMaximum": "below"}
 _SIZE_UNITS = {"Length": "characters", "Items": "items", "Properties": "properties"}
 _EXTENSIONS = ("x-telnyx-code", "x-telnyx-title", "x-telnyx-detail")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One entry of Telnyx's ``errors`` array."""
-
-    code: str  # Telnyx code, a digit string
-    title: str
-    detail: str
-    pointer: str | None  # RFC 6901 pointer into the body, rendered as source.pointer
-    doc_url: str | None = None  # rendered as meta.url, as Telnyx links some errors to their documentation
 
 
 class SchemaError(Exception):

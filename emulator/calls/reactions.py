@@ -7,7 +7,8 @@ webhook about media (``streaming.*``, ``call.dtmf.received``, the caller's ``cal
 from __future__ import annotations
 
 from emulator.calls import events
-from emulator.calls.commands import OK, CommandContext, caller_hangs_up
+from emulator.calls.actions.call import caller_hangs_up
+from emulator.calls.actions.context import OK, CommandContext
 from emulator.calls.effects import Emit, Outcome
 from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamState
 from emulator.scenarios.cursor import End

@@ -36,8 +36,15 @@ class Listener(Protocol):
     @property
     def stream_id(self) -> str: ...
 
-    async def deliver(self, tick: MediaTick, lateness: float) -> bool:
-        """Write the tick's frames; False when the stream is done and hears no more."""
+    @property
+    def pending(self) -> object | None: ...
+
+    def deliver(self, tick: MediaTick, lateness: float) -> bool:
+        """Write the tick's frames, or keep them as ``pending``; False when the stream hears no more."""
+        ...
+
+    async def flush(self) -> bool:
+        """Send what is pending; False when the connection broke."""
         ...
 
 
@@ -63,23 +70,31 @@ class CallRunner:
         self.clock = clock
         self.observer = observer
         self.listeners: dict[str, Listener] = {}
+        self._listening: tuple[Listener, ...] = ()  # the same, iterated every tick without a copy
         self.start_timeout = start_timeout
         self._awaiting = set(awaiting)  # the answer's streams, not yet connected nor failed
         self._changed = asyncio.Event()  # a listener came or went, or the runner was stopped
         self._stopped = False
         self._waiter: asyncio.Future[None] | None = None
+        # The schedule: tick i is due at _anchor_t + (i - _anchor_n) * _step (see _anchor).
+        self._anchor_n, self._anchor_t, self._step, self._real_time = 0, 0.0, _FRAME_SECONDS, False
 
     # -- listeners -------------------------------------------------------------------------------
 
     def attach(self, listener: Listener) -> None:
         self.listeners[listener.stream_id] = listener
+        self._listening = tuple(self.listeners.values())
         self._settled(listener.stream_id)
 
     def detach(self, stream_id: str) -> None:
         """The stream is gone (or never came): it hears nothing more and its app audio leaves the mix."""
-        self.listeners.pop(stream_id, None)
+        self._forget(stream_id)
         self.engine.remove_app_audio(stream_id)
         self._settled(stream_id)
+
+    def _forget(self, stream_id: str) -> None:
+        if self.listeners.pop(stream_id, None) is not None:
+            self._listening = tuple(self.listeners.values())
 
     def _settled(self, stream_id: str) -> None:
         self._awaiting.discard(stream_id)
@@ -102,42 +117,70 @@ class CallRunner:
         await self._await_start()
         engine, clock = self.engine, self.clock
         fast = clock.speed == 0
-        anchor_n, anchor_t = 0, clock.aligned_start()
-        real_time = False  # at speed 0 with no stream listening
+        self._anchor(0, clock.aligned_start(), real_time=False)
         n = 0
         while not self._stopped:
-            if engine.is_idle and not self.listeners:
-                # The caller stays on the line, silent, and nobody listens: nothing to tick until a stream comes.
-                await self._idle()
-                anchor_n, anchor_t, real_time = n, clock.aligned_start(), False
-                continue
+            if not self.listeners:
+                if engine.is_idle:
+                    # The caller stays on the line, silent, and nobody listens: nothing happens until a stream comes.
+                    await self._idle()
+                    self._anchor(n, clock.aligned_start(), real_time=False)
+                    continue
+                quiet = engine.quiet_ticks()
+                if quiet > 1:
+                    n = await self._sleep_through(n, quiet)
+                    continue
             # At speed 0, media time races only while there is something to hear: with no stream listening, or
             # a caller that stays on the line in silence, it runs in real time.
             slow = not self.listeners or engine.is_idle
-            if fast and real_time != slow:
-                real_time = slow
-                anchor_n, anchor_t = n, clock.monotonic()
+            if fast and self._real_time != slow:
+                self._anchor(n, clock.monotonic(), real_time=slow)
             lateness = 0.0
-            if fast and not real_time:
+            if fast and not self._real_time:
                 if n % _YIELD_EVERY_TICKS == 0:
                     await asyncio.sleep(0)
             else:
-                seconds = (n - anchor_n) * _FRAME_SECONDS
-                deadline = anchor_t + seconds if real_time else clock.media_deadline(anchor_t, seconds)
+                deadline = self._deadline(n)
                 await self._sleep_until(deadline)
                 lateness = clock.monotonic() - deadline
             if self._stopped:
                 break
             tick = engine.advance()
             n += 1
-            for listener in list(self.listeners.values()):
-                if not await listener.deliver(tick, lateness):
-                    self.listeners.pop(listener.stream_id, None)
+            for listener in self._listening:
+                heard = listener.deliver(tick, lateness)
+                if heard and listener.pending is not None:  # the target reads slowly: wait for it (flow control)
+                    heard = await listener.flush()
+                if not heard:
+                    self._forget(listener.stream_id)
             for digit in tick.dtmf:
                 self.observer.call_dtmf(self, digit)
             if tick.end is not None:
                 self.observer.caller_done(self, tick.end)
                 return
+
+    def _anchor(self, n: int, at: float, *, real_time: bool) -> None:
+        """From tick ``n`` on, tick ``i`` is due at ``at + (i - n)`` frame periods (real ones at speed 0)."""
+        self._anchor_n, self._anchor_t, self._real_time = n, at, real_time
+        if self.clock.speed == 0 and not real_time:
+            self._step = 0.0
+        else:
+            self._step = _FRAME_SECONDS if real_time else _FRAME_SECONDS / self.clock.speed
+
+    def _deadline(self, n: int) -> float:
+        return self._anchor_t + (n - self._anchor_n) * self._step
+
+    async def _sleep_through(self, n: int, quiet: int) -> int:
+        """Nobody listens and nothing happens for ``quiet`` ticks: sleep until the first tick that may matter
+        (or until a stream comes), then jump the engine over the ticks that have passed, without computing them.
+        Returns the next tick. A call without a stream costs a wake-up per digit or segment, not per tick."""
+        if self.clock.speed == 0 and not self._real_time:
+            self._anchor(n, self.clock.monotonic(), real_time=True)
+        await self._sleep_until(self._deadline(n + quiet))
+        passed = int((self.clock.monotonic() - self._anchor_t) / self._step) - (n - self._anchor_n) + 1
+        skipped = min(quiet, max(0, passed))
+        self.engine.skip(skipped)
+        return n + skipped
 
     async def _await_start(self) -> None:
         if not self._awaiting:

@@ -96,6 +96,23 @@ class CallMedia:
             and not self._app_playing()
         )
 
+    def quiet_ticks(self) -> int:
+        """Ticks from now in which nothing observable happens (no digit, no end) while no stream is attached:
+        a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
+        if self.sources or self.end is not None:
+            return 0
+        if self.script_end is None:
+            return self.cursor.quiet_ticks()
+        return max(0, self.media.outbound_frames - self.index)  # the outbound track plays out, then the end
+
+    def skip(self, ticks: int) -> None:
+        """Jump ``ticks`` of ``quiet_ticks()``: the state ``ticks`` advances would leave, without computing them."""
+        if not 0 <= ticks <= self.quiet_ticks():
+            raise ValueError(f"cannot skip {ticks} ticks; {self.quiet_ticks()} are quiet")
+        if self.script_end is None:
+            self.cursor.skip(ticks)
+        self.index += ticks
+
     def add_app_audio(self, key: str, source: AppAudio) -> None:
         """Mix ``source`` (a stream's audio from the app, its playout at the call's rate) from the next tick on."""
         self.sources[key] = source
@@ -111,8 +128,9 @@ class CallMedia:
         if self.end is not None:
             raise RuntimeError("the call's media has ended")
         n = self.index
-        marks = self._take_marks()
-        app_playing = self._app_playing()
+        sources = self.sources
+        marks = self._take_marks() if sources else _NO_MARKS
+        app_playing = self._app_playing() if sources else False
         step: Tick | None = None
         dtmf: tuple[str, ...] = ()
         if self.script_end is None:
@@ -126,7 +144,7 @@ class CallMedia:
                 self.ended_at, step = n, None
         if self.ended_at is not None and self.at_end == "hangup" and self._tail_over(n, app_playing):
             return self._finish(MediaTick(n, None, n, None, dtmf, marks, self.script_end))
-        mixed = self._mix(n)
+        mixed = self._mix(n) if sources else None
         self.index = n + 1
         return MediaTick(n, step, n, mixed, dtmf, marks)
 

@@ -118,6 +118,7 @@ class StreamSession:
         self._writing: asyncio.Event | None = None  # clear while a slow write is awaited
         self._sequence = 0
         self._ticks = 0  # media ticks sent: chunk and timestamp count from here
+        self.pending: list[str] | None = None  # a tick's frames waiting for the socket (see deliver)
 
     @property
     def stream_id(self) -> str:
@@ -189,25 +190,28 @@ class StreamSession:
         if done is not None and not done.done() and ws.protocol.close_exc is not None:
             done.set_exception(ws.protocol.close_exc)
 
-    async def deliver(self, tick: MediaTick, lateness: float) -> bool:
+    def deliver(self, tick: MediaTick, lateness: float) -> bool:
         """Write one tick of the call: marks due, DTMF, then this stream's tracks (unless the caller is done).
 
-        Returns False when the stream hears no more: it is stopping, or its connection broke (the stream's
-        ``run`` then reports how). Called by the call's runner only, one tick at a time."""
+        Returns False when the stream hears no more (it is stopping). The usual tick is written at once; when
+        earlier frames still fill the socket's buffer the batch is kept as ``pending`` and the runner awaits
+        ``flush``. Called by the call's runner only, one tick at a time: no coroutine per tick."""
         writer, done = self._writer, self._done
         if writer is None or done is None or done.done():
             return False
         record = self.record
-        record.max_lateness = max(record.max_lateness, lateness)
+        if lateness > record.max_lateness:
+            record.max_lateness = lateness
+        n = self._ticks
         batch: list[str] = []
-        marks = tick.marks.get(self.stream_id) if tick.marks else None
-        if marks:
-            batch += [frames.mark_frame(self._next_sequence(), self.stream_id, name) for name in marks]
+        if tick.marks:
+            marks = tick.marks.get(self.stream_id)
+            if marks:
+                batch += [frames.mark_frame(self._next_sequence(), self.stream_id, name) for name in marks]
         for digit in tick.dtmf:
             batch.append(frames.dtmf_frame(self._next_sequence(), self.stream_id, digit, utc_now()))
         media_frames = 0
         if tick.end is None:
-            n = self._ticks
             for track in self._tracks:
                 payload = self._inbound_payload(tick.inbound) if track == "inbound" else self._outbound_payload(tick)
                 batch.append(
@@ -218,19 +222,31 @@ class StreamSession:
             self._ticks = n + 1
         if not batch:
             return True
-        if not writer.write(batch):
-            assert self._writing is not None
-            self._writing.clear()
-            try:
-                await writer.send(batch)
-            except ConnectionClosed as exc:
-                if not done.done():
-                    done.set_exception(exc)
-                return False
-            finally:
-                self._writing.set()
-        record.frames_sent += len(batch)
         record.media_frames_sent += media_frames
+        if writer.write(batch):
+            record.frames_sent += len(batch)
+        else:
+            self.pending = batch
+        return True
+
+    async def flush(self) -> bool:
+        """Send the batch ``deliver`` could not write at once, waiting for the target to read (flow control).
+        False when the connection broke: the stream's ``run`` then reports how."""
+        batch, self.pending = self.pending, None
+        writer, done = self._writer, self._done
+        if batch is None or writer is None or done is None:
+            return done is not None
+        assert self._writing is not None
+        self._writing.clear()
+        try:
+            await writer.send(batch)
+        except ConnectionClosed as exc:
+            if not done.done():
+                done.set_exception(exc)
+            return False
+        finally:
+            self._writing.set()
+        self.record.frames_sent += len(batch)
         return True
 
     def _inbound_payload(self, step: Tick | None) -> str:

@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator.scenarios.segments import AudioSegment, CompiledTrack, HangupSegment, compile_track
+from emulator.scenarios.segments import AudioSegment, CompiledTrack, HangupSegment, WaitSegment, compile_track
 from emulator.scenarios.steps import APP_AUDIO_START, FRAME_MS, MARK, DtmfEvent, Mix, Step, WaitFor
 
 # --- turn-taking -------------------------------------------------------------------------------------------------
@@ -196,6 +196,34 @@ class ScriptCursor:
                 self._turn = Turn.begin(now, app_playing)
             self._index += 1
             self._start_tick = n
+
+    def quiet_ticks(self) -> int:
+        """How many ticks from now pass with nothing to report (no digit, no end) if the app plays nothing and
+        echoes no mark: ``skip`` may jump over them. Only within the current segment; 0 when unsure."""
+        n, index = self.ticks, self._index
+        if self.end is not None or self._turn.playing or index >= len(self.track.segments):
+            return 0
+        segment = self.track.segments[index]
+        if isinstance(segment, AudioSegment):
+            if n == self._start_tick:
+                return 0  # its first tick schedules its digits
+            left = self.track.segment_frames[index] - (n - self._start_tick)
+        elif isinstance(segment, WaitSegment) and self._wait is not None and self._wait.met_ms is None:
+            condition, turn = segment.condition, self._turn
+            if turn.started_ms is not None or (condition.mark is not None and turn.mark_ms(condition.mark) is not None):
+                return 0  # the app's earlier audio or marks may still meet it
+            left = self._wait.begun_ms // FRAME_MS + condition.timeout_ticks - n
+        else:
+            return 0
+        if self._dtmf:
+            left = min(left, self._dtmf[0][0] - n)
+        return max(0, left)
+
+    def skip(self, ticks: int) -> None:
+        """Jump ``ticks`` quiet ticks (at most ``quiet_ticks()``): the same state as that many silent advances."""
+        if not 0 <= ticks <= self.quiet_ticks():
+            raise ValueError(f"cannot skip {ticks} ticks; {self.quiet_ticks()} are quiet")
+        self.ticks += ticks
 
     def _schedule_dtmf(self, segment: AudioSegment, n: int) -> None:
         # Reported when the tone has finished, as a detector on the call would: the tick after its last sample.

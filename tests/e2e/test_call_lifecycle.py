@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from emulator import cli
-from emulator.calls.commands import ACTIONS
+from emulator.calls.actions import ACTIONS
 from tests.receivers import WebhookReceiver
 from tests.servers import WsReceiver, emulator_settings, run_emulator
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import httpx
@@ -123,3 +124,16 @@ async def test_g722_over_a_multi_segment_script_decodes_continuously_to_the_rend
     error = heard[delay : delay + n].astype(float) - rendered[:n]
     snr = 10 * np.log10(np.sum(rendered[:n].astype(float) ** 2) / np.sum(error**2))
     assert snr > 20, f"{snr:.1f} dB"
+
+
+async def test_reset_stops_the_callers_of_forgotten_calls(tmp_path):
+    (tmp_path / "stays.yaml").write_text("at_end: stay\ninbound:\n  - silence: {ms: 60000}\n")
+    async with run_emulator(emulator_settings(speed=1)) as emulator:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as c:
+            await ring_and_answer(c, {}, str(tmp_path / "stays.yaml"))
+            runtime = emulator.state.runtime
+            assert len(runtime.runners) == 1
+            assert (await c.post("/_emulator/reset")).status_code == 200
+            async with asyncio.timeout(5):
+                while runtime.runners:
+                    await asyncio.sleep(0.01)

@@ -1,4 +1,4 @@
-"""PUT /_emulator/calls/{id}/scenario applies to streams started after it: refused, in Telnyx's envelope,
+"""PUT /_emulator/calls/{id}/scenario sets what the caller says until the answer: refused, in Telnyx's envelope,
 when it could no longer take effect."""
 
 from __future__ import annotations

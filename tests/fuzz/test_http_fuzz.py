@@ -18,7 +18,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from emulator.calls.commands import ACTIONS
+from emulator.calls.actions import ACTIONS
 from emulator.testing import TelnyxEmulator
 
 KEY = "fuzz-key"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.calls import commands
-from emulator.calls.commands import ACTIONS, CommandContext
+from emulator.calls.actions import ACTIONS, call as commands
+from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import Emit, Ring, StartMedia, StartStream, StopMedia, StopStreams
 from emulator.calls.ids import IdFactory
 from emulator.calls.models import CallState, Direction, StreamState, StreamTrack

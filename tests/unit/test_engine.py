@@ -129,3 +129,44 @@ def test_positions_are_the_same_at_every_codecs_rate(codec):
     assert [(t.inbound.segment, t.inbound.frame) if t.inbound else None for t in engine(text, codec).ticks()] == (
         reference
     )
+
+
+DTMF_SCRIPT = (
+    "inbound:\n  - silence: {ms: 300}\n  - dtmf: {digits: '12#', ms: 80, gap_ms: 60}\n  - silence: {ms: 500}\n"
+)
+SKIPPABLE = [
+    DTMF_SCRIPT,
+    "inbound:\n  - tone: {frequency: 440, ms: 210}\n  - wait_for: {event: app_audio_end, timeout_ms: 450}\n"
+    "  - dtmf: {digits: '9'}\n  - wait_for: {event: mark, mark: m, timeout_ms: 100, on_timeout: hangup}\n",
+    "inbound:\n  - silence: {ms: 100}\n  - hangup: {cause: user_busy}\n",
+    "inbound:\n  - silence: {ms: 100}\noutbound:\n  - tone: {frequency: 400, ms: 700}\n",
+    "inbound:\n  - wait_for: {event: app_audio_start, timeout_ms: 300, on_timeout: fail}\n",
+]
+
+
+@pytest.mark.parametrize("text", SKIPPABLE)
+def test_skipping_quiet_ticks_gives_the_same_digits_and_end_at_the_same_ticks(text):
+    stepped = engine(text)
+    events = [(t.number, t.dtmf, t.end) for t in stepped.ticks() if t.dtmf or t.end]
+    skipping, seen, skipped = engine(text), [], 0
+    while skipping.end is None:
+        quiet = skipping.quiet_ticks()
+        if quiet:
+            skipping.skip(quiet)
+            skipped += quiet
+            continue
+        tick = skipping.advance()
+        if tick.dtmf or tick.end:
+            seen.append((tick.number, tick.dtmf, tick.end))
+    assert seen == events and skipped > 0
+    assert skipping.index == stepped.index
+
+
+def test_nothing_is_skipped_while_a_stream_adds_app_audio():
+    media = engine(DTMF_SCRIPT)
+    media.advance()
+    assert media.quiet_ticks() > 0
+    app_source(media)
+    assert media.quiet_ticks() == 0
+    with pytest.raises(ValueError):
+        media.skip(1)

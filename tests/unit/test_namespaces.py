@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from emulator.calls import commands
-from emulator.calls.commands import CommandContext
+from emulator.calls.actions.context import CommandContext
+from emulator.calls.actions.streaming import open_stream
 from emulator.calls.models import CallState, Direction, StreamState
 from emulator.calls.namespaces import Namespaces, namespace_seed
 
@@ -36,8 +36,8 @@ def test_reset_ends_live_calls_returns_running_streams_and_restarts_the_id_seque
     answered = dial(namespaces, "A")
     ringing = dial(namespaces, "A", CallState.BRIDGING)
     ctx = CommandContext(ids=namespace.ids, user_id="u", call_codec="PCMU", scenario="default", now=0, timestamp="T")
-    stream = commands.open_stream(ctx, answered, {"stream_url": "ws://127.0.0.1:9/"})
-    ended = commands.open_stream(ctx, answered, {"stream_url": "ws://127.0.0.1:9/"})
+    stream = open_stream(ctx, answered, {"stream_url": "ws://127.0.0.1:9/"})
+    ended = open_stream(ctx, answered, {"stream_url": "ws://127.0.0.1:9/"})
     ended.state = StreamState.STOPPED
     namespace.journal.record(
         at="t",

@@ -13,7 +13,7 @@ from emulator.api.openapi import REQUEST_SCHEMAS, build_document
 from emulator.api.openapi_components import END_REASONS
 from emulator.api.schemas import default_schema_dir
 from emulator.app import create_app
-from emulator.calls.commands import ACTIONS
+from emulator.calls.actions import ACTIONS
 from emulator.media.session import FAILURE_REASONS
 from tests.servers import emulator_settings
 

@@ -1,0 +1,86 @@
+"""The Call Control actions: one registry, ``ACTIONS``, from which the routes and the OpenAPI document derive.
+
+An action is one entry: the URL segment of ``POST /v2/calls/{call_control_id}/actions/{name}``, the JSON Schema
+of its body (``schemas/{schema}.schema.json``), the pure function that performs it (one module per family:
+``call.py``, ``streaming.py``), its OpenAPI operation, and the state the call must be in. Adding an action
+touches its schema, its family's module, one entry here, and its tests (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.calls.actions import call, streaming
+from emulator.calls.actions.context import Command, CommandContext
+from emulator.calls.effects import Outcome
+from emulator.calls.models import Call, CallState
+from emulator.calls.store import CallStore, require_alive, require_answered
+
+
+class Requires(enum.Enum):
+    """The call state an action needs; otherwise Telnyx's error (90018 ended, 90034 not yet answered)."""
+
+    ALIVE = "alive"
+    ANSWERED = "answered"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    name: str  # the URL segment
+    schema: str  # schemas/<schema>.schema.json
+    handler: Command
+    operation_id: str  # the OpenAPI operationId (Telnyx's, where it has one)
+    summary: str  # the OpenAPI summary
+    component: str  # the OpenAPI component name of the request body (Telnyx's)
+    requires: Requires = Requires.ALIVE
+    # What a call_control_id the emulator has never seen is, in lenient mode: answered, except for
+    # `answer`, which meets a ringing call (so answering it sends call.answered and starts its stream).
+    lenient_state: CallState = CallState.ANSWERED
+    starts_stream: bool = False  # may start a stream, and so meets the --max-streams limit (429)
+
+    def run(self, ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+        """Check the call's state, then perform the action."""
+        if self.requires is Requires.ANSWERED:
+            require_answered(call)
+        else:
+            require_alive(call)
+        return self.handler(ctx, store, call, body)
+
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        Action(
+            "answer",
+            "answer",
+            call.answer,
+            "answerCall",
+            "Answer an incoming call (optionally streaming it to stream_url)",
+            "AnswerRequest",
+            lenient_state=CallState.PARKED,
+            starts_stream=True,
+        ),
+        Action("hangup", "hangup", call.hangup, "hangupCall", "Hang up a call", "HangupRequest"),
+        Action(
+            "streaming_start",
+            "streaming_start",
+            streaming.streaming_start,
+            "startCallStreaming",
+            "Stream the call's audio to a WebSocket",
+            "StartStreamingRequest",
+            requires=Requires.ANSWERED,
+            starts_stream=True,
+        ),
+        Action(
+            "streaming_stop",
+            "streaming_stop",
+            streaming.streaming_stop,
+            "stopCallStreaming",
+            "Stop one stream (stream_id) or every stream of the call",
+            "StopStreamingRequest",
+        ),
+    )
+}

@@ -1,0 +1,168 @@
+"""The call's own commands: dial, an incoming call, answer, hangup, and what the far end does (pure).
+
+Each returns an ``Outcome``: the data of the 200 answer and the effects (webhooks, streams, the call's
+media) that the runtime carries out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emulator.calls import events
+from emulator.calls.actions.context import OK, CommandContext, note_client_state, require_stream_slot
+from emulator.calls.actions.streaming import open_stream
+from emulator.calls.effects import Effect, Emit, Outcome, Ring, StartMedia, StartStream, StopMedia, StopStreams
+from emulator.calls.models import Call, CallState, Direction, StreamEndReason
+from emulator.calls.store import LENIENT_CONNECTION_ID, CallStore, transition
+from emulator.errors import Problem, ValidationFailed
+from emulator.scenarios.loader import Callee
+
+
+def dial(
+    ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee: Callee, scenario: str | None = None
+) -> tuple[Call, Outcome]:
+    """``POST /v2/calls``: an outgoing call that rings, then is answered (or not) by the scenario's callee.
+
+    ``scenario`` is what the called party says (None: the server's default).
+    """
+    if body.get("stream_url"):
+        require_stream_slot(ctx)
+    call = store.create(
+        direction=Direction.OUTGOING,
+        state=CallState.BRIDGING,
+        from_=body["from"],
+        to=body["to"] if isinstance(body["to"], str) else body["to"][0],
+        connection_id=body["connection_id"],
+        now=ctx.now,
+        client_state=body.get("client_state"),
+    )
+    call.scenario = scenario
+    call.webhook_url = body.get("webhook_url")
+    effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call, ctx.timestamp))]
+    if body.get("stream_url"):
+        record = open_stream(ctx, call, body)
+        if body.get("stream_establish_before_call_originate"):
+            effects.append(StartStream(record))
+        else:
+            call.pending_stream = record
+    effects.append(Ring(call, callee, body.get("timeout_secs", 30)))
+    data = {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "is_alive": False,
+        "record_type": "call",
+    }
+    return call, Outcome(data, tuple(effects))
+
+
+def incoming_call(
+    ctx: CommandContext, store: CallStore, body: Mapping[str, Any], scenario: str | None = None
+) -> tuple[Call, Outcome]:
+    """Someone calls the app (``POST /_emulator/calls``): a parked incoming call and ``call.initiated``."""
+    call = store.create(
+        direction=Direction.INCOMING,
+        state=CallState.PARKED,
+        from_=body["from"],
+        to=body["to"],
+        connection_id=body.get("connection_id", LENIENT_CONNECTION_ID),
+        now=ctx.now,
+        client_state=body.get("client_state"),
+    )
+    call.scenario = scenario
+    call.webhook_url = body.get("webhook_url")
+    return call, Outcome(OK, (Emit(call, "call.initiated", events.call_initiated(call, ctx.timestamp)),))
+
+
+def callee_answers(ctx: CommandContext, call: Call) -> Outcome:
+    """The ring timer fired and the callee picks up."""
+    if call.state is not CallState.BRIDGING:
+        return Outcome(OK)  # hung up while ringing
+    return _answer(ctx, call)
+
+
+def callee_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
+    """The dialed call ends before an answer: busy, rejected, or nobody picked up in time."""
+    if call.state is not CallState.BRIDGING:
+        return Outcome(OK)
+    return _end(ctx, call, cause=cause, source="callee")
+
+
+def caller_hangs_up(
+    ctx: CommandContext,
+    call: Call,
+    cause: str,
+    reason: StreamEndReason = StreamEndReason.HANGUP,
+    error: str | None = None,
+) -> Outcome:
+    """The scripted far end hangs up: a ``hangup`` step, the end of its script, or a wait that failed
+    (``reason`` and ``error`` say which to the call's streams)."""
+    if call.state is CallState.ENDED:
+        return Outcome(OK)
+    if error is not None:
+        for record in call.active_streams():
+            record.error = error
+    # The scenario speaks for the caller of an incoming call and for the callee of a dialed one.
+    source = "caller" if call.direction is Direction.INCOMING else "callee"
+    return _end(ctx, call, cause=cause, source=source, reason=reason)
+
+
+def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    if call.state is not CallState.PARKED:
+        # Already answered, or a dialed call (the callee answers those): a second answer, e.g. from a
+        # retried call.initiated webhook, must not pass silently with its stream_url ignored.
+        detail = "Only an incoming call that is still ringing can be answered; this one is " + (
+            "already answered." if call.state is CallState.ANSWERED else "an outgoing call."
+        )
+        raise ValidationFailed([Problem("10015", "Invalid call state", detail, None)])
+    if body.get("stream_url"):
+        require_stream_slot(ctx)
+    note_client_state(call, body)
+    if body.get("webhook_url"):
+        call.webhook_url = body["webhook_url"]
+    if body.get("stream_url"):
+        call.pending_stream = open_stream(ctx, call, body)
+    return _answer(ctx, call)
+
+
+def _answer(ctx: CommandContext, call: Call) -> Outcome:
+    transition(call, CallState.ANSWERED, ctx.now)
+    call.start_time = ctx.timestamp
+    effects: list[Effect] = [Emit(call, "call.answered", events.call_answered(call))]
+    if call.pending_stream is not None:
+        effects.append(StartStream(call.pending_stream))
+        call.pending_stream = None
+    effects.append(_start_media(call))
+    return Outcome(OK, tuple(effects))
+
+
+def _start_media(call: Call) -> StartMedia:
+    # The caller starts once the answer's streams (and one opened before the dial rang) can hear it.
+    call.has_media = True
+    return StartMedia(call, tuple(record.spec.stream_id for record in call.active_streams()))
+
+
+def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    note_client_state(call, body)
+    if call.state is CallState.BRIDGING:  # the app gives up on its own dialed call before the answer
+        return _end(ctx, call, cause="originator_cancel", source="caller")
+    return _end(ctx, call, cause="normal_clearing", source=events.app_hangup_source(call))
+
+
+def _end(
+    ctx: CommandContext, call: Call, *, cause: str, source: str, reason: StreamEndReason = StreamEndReason.HANGUP
+) -> Outcome:
+    was_answered = call.state is CallState.ANSWERED
+    transition(call, CallState.ENDED, ctx.now)
+    call.end_time = ctx.timestamp
+    call.pending_stream = None
+    effects: list[Effect] = [Emit(call, "call.hangup", events.call_hangup(call, cause, source))]
+    active = call.active_streams()
+    for record in active:
+        record.stop_requested = True
+    if active:
+        effects.append(StopStreams(tuple(active), reason))
+    if was_answered:
+        effects.append(StopMedia(call))
+    return Outcome(OK, tuple(effects))

@@ -1,0 +1,45 @@
+"""What every command may know and the checks they share: ``CommandContext``, ``OK``, the stream limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.calls.effects import Outcome
+from emulator.calls.ids import IdFactory
+from emulator.calls.models import Call
+from emulator.calls.store import CallStore
+from emulator.errors import TooManyStreams
+
+OK: dict[str, Any] = {"result": "ok"}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    ids: IdFactory
+    user_id: str
+    call_codec: str  # what `stream_codec: default` resolves to
+    scenario: str  # the server's default scenario
+    now: float  # monotonic seconds, for the store's bookkeeping
+    timestamp: str  # the same moment as ISO 8601 UTC, for payloads
+    connection_id: str = "1000000000000000001"  # the emulated Call Control App
+    # The --max-streams limit (0: none) and how many streams run now, across every namespace.
+    max_streams: int = 0
+    running_streams: int = 0
+
+
+Command = Callable[[CommandContext, CallStore, Call, Mapping[str, Any]], Outcome]
+
+
+def require_stream_slot(ctx: CommandContext) -> None:
+    """Refuse a new stream when --max-streams are running: checked before anything changes, so a
+    refused command leaves no trace (no call created, no client_state noted)."""
+    if ctx.max_streams and ctx.running_streams >= ctx.max_streams:
+        raise TooManyStreams(ctx.max_streams)
+
+
+def note_client_state(call: Call, body: Mapping[str, Any]) -> None:
+    # Telnyx echoes the client_state of the latest command that set one in later webhooks.
+    if body.get("client_state") is not None:
+        call.client_state = body["client_state"]
