@@ -26,7 +26,8 @@ import math
 import time
 from typing import Protocol
 
-FRAME_SECONDS = 0.020
+from emulator.timing import FRAME_SECONDS
+
 # How early the event loop is asked to wake the ticker: two epoll roundings of up to 1 ms each.
 _EARLY = 0.0025
 # Stream starts per frame period: a stream starts at most FRAME_SECONDS / _SLOTS (1 ms) after it is asked to.

@@ -19,15 +19,14 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from emulator.clock import Clock
-from emulator.media.codecs import FRAME_MS
 from emulator.media.engine import CallMedia, MediaTick
 from emulator.scenarios.cursor import End
+from emulator.timing import FRAME_SECONDS
 
 log = logging.getLogger(__name__)
 
 # At speed 0 nothing sleeps; yield to the event loop this often so HTTP requests and other calls are served.
 _YIELD_EVERY_TICKS = 25
-_FRAME_SECONDS = FRAME_MS / 1000
 
 
 class Listener(Protocol):
@@ -77,7 +76,7 @@ class CallRunner:
         self._stopped = False
         self._waiter: asyncio.Future[None] | None = None
         # The schedule: tick i is due at _anchor_t + (i - _anchor_n) * _step (see _anchor).
-        self._anchor_n, self._anchor_t, self._step, self._real_time = 0, 0.0, _FRAME_SECONDS, False
+        self._anchor_n, self._anchor_t, self._step, self._real_time = 0, 0.0, FRAME_SECONDS, False
 
     # -- listeners -------------------------------------------------------------------------------
 
@@ -165,7 +164,7 @@ class CallRunner:
         if self.clock.speed == 0 and not real_time:
             self._step = 0.0
         else:
-            self._step = _FRAME_SECONDS if real_time else _FRAME_SECONDS / self.clock.speed
+            self._step = FRAME_SECONDS if real_time else FRAME_SECONDS / self.clock.speed
 
     def _deadline(self, n: int) -> float:
         return self._anchor_t + (n - self._anchor_n) * self._step

@@ -36,6 +36,8 @@ import G722
 import numpy as np
 import numpy.typing as npt
 
+from emulator.timing import FRAME_MS
+
 __all__ = [
     "CODECS",
     "FRAME_MS",
@@ -56,7 +58,6 @@ __all__ = [
 
 PCM = npt.NDArray[np.int16]
 
-FRAME_MS = 20
 
 _G722_BITRATE = 64000
 

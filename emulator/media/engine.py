@@ -29,10 +29,10 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from emulator.media.codecs import FRAME_MS
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.scenarios.cursor import End, ScriptCursor, Tick
+from emulator.timing import FRAME_MS
 
 PCM = NDArray[np.int16]
 # After the caller's script runs out the call stays up while the app's reply is still playing, for at most

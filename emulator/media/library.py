@@ -22,8 +22,7 @@ from emulator.media import codecs
 from emulator.scenarios.cursor import render, render_track
 from emulator.scenarios.loader import SCENARIO_SUFFIXES, Scenario, ScenarioError, load_scenario
 from emulator.scenarios.segments import AudioSegment, CompiledTrack, compile_track
-
-FRAME_MS = codecs.FRAME_MS
+from emulator.timing import FRAME_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,6 @@ from emulator.clock import Clock
 from emulator.media import codecs, frames
 from emulator.media.app_audio import MAX_MESSAGE_BYTES, AppAudioDecoder
 from emulator.media.app_messages import AppMessages
-from emulator.media.codecs import FRAME_MS
 from emulator.media.engine import AppAudio, MediaTick
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
@@ -39,6 +38,7 @@ from emulator.media.wire import FrameWriter
 from emulator.scenarios.cursor import Tick
 from emulator.scenarios.synth import resample, to_int16
 from emulator.timestamps import utc_now
+from emulator.timing import FRAME_MS
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emulator.scenarios.segments import AudioSegment, CompiledTrack, HangupSegment, WaitSegment, compile_track
-from emulator.scenarios.steps import APP_AUDIO_START, FRAME_MS, MARK, DtmfEvent, Mix, Step, WaitFor
+from emulator.scenarios.steps import APP_AUDIO_START, MARK, DtmfEvent, Mix, Step, WaitFor
+from emulator.timing import FRAME_MS
 
 # --- turn-taking -------------------------------------------------------------------------------------------------
 

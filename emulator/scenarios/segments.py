@@ -25,7 +25,6 @@ from numpy.typing import NDArray
 
 from emulator.scenarios import synth
 from emulator.scenarios.steps import (
-    FRAME_MS,
     AudioStep,
     DtmfEvent,
     Hangup,
@@ -37,6 +36,7 @@ from emulator.scenarios.steps import (
     WaitFor,
     expand,
 )
+from emulator.timing import FRAME_MS
 
 # Background noise is one seamless loop this long, reused for the whole call: long enough that its repetition
 # is not heard, short enough to keep (4 s at 16 kHz is 128 KB of int16).

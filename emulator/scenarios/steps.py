@@ -22,9 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emulator.scenarios import synth, tts
+from emulator.timing import FRAME_MS
 
 # Media time advances in whole 20 ms frames: a wait's timeout counts in them.
-FRAME_MS: Final = 20
 
 TONE_LEVEL_DBFS: Final = -12.0
 DTMF_LEVEL_DBFS: Final = -10.0
