@@ -131,6 +131,8 @@ def _summary(scenario: Scenario) -> str:
         parts[-1] += f" if the app never answers ({waits} wait_for step{'s' * (waits != 1)} at the timeout)"
     if rendered.end is not None and rendered.end.reason != "completed":
         parts.append(f"then {_ending(rendered.end)}")
+    elif scenario.at_end == "stay":
+        parts.append("then stays on the line (at_end: stay)")
     return ", ".join(parts)
 
 
