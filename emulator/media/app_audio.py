@@ -7,7 +7,7 @@
   formats libsndfile could read (WAV, FLAC, OGG) are refused: Telnyx takes MP3 only.
 
 Either way the result is kept twice: as the app sent it (for the recording) and resampled to the
-stream's rate (for the outbound track).
+call's rate (mixed into the call's outbound audio).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _reject(detail: str) -> MediaRejected:
 
 @dataclass(frozen=True, slots=True)
 class AppAudio:
-    pcm: np.ndarray  # int16 at the stream's rate
+    pcm: np.ndarray  # int16 at the call's rate (AppAudioDecoder's stream_rate)
     original: np.ndarray  # int16 at ``AppAudioDecoder.rate``
 
 

@@ -3,7 +3,7 @@
 Pure bookkeeping, driven by the stream's clock: every tick the stream takes one frame of audio off
 the queue (``take``). Marks sit in the queue between audio chunks and are reported once the audio
 before them has been played; ``clear`` drops what is queued and reports every pending mark, as
-Telnyx does. Each chunk is kept twice: at the stream's rate (for the outbound track) and as the app
+Telnyx does. Each chunk is kept twice: at the call's rate (for the call's outbound mix) and as the app
 sent it (for the recording of what the app played, so PCM round trips stay byte-exact).
 
 Every accepted sample ends up played or dropped (``AppAudioCounters``): ``take`` counts what it plays
@@ -26,7 +26,7 @@ PCM = NDArray[np.int16]
 
 @dataclass(slots=True)
 class _Chunk:
-    pcm: PCM  # at the stream's rate
+    pcm: PCM  # at the call's rate
     original: PCM  # as the app sent it, at its own rate
     played: int = 0  # samples of ``pcm`` already played
     counted: int = 0  # samples of ``original`` already counted as played
@@ -48,7 +48,7 @@ class _Mark:
 
 
 @dataclass(slots=True)
-class Tick:
+class Played:
     """What one tick of playout produced."""
 
     pcm: PCM | None  # one frame of app audio (zero-padded at the end of a chunk), None when idle
@@ -57,7 +57,7 @@ class Tick:
 
 @dataclass(slots=True)
 class PlayoutQueue:
-    frame_samples: int  # samples per 20 ms at the stream's rate
+    frame_samples: int  # samples per 20 ms at the call's rate
     # Shared with the stream's record, so the control plane shows them while it runs and after it ends.
     counters: AppAudioCounters = field(default_factory=AppAudioCounters)
     _items: deque[_Chunk | _Mark] = field(default_factory=deque)
@@ -107,9 +107,9 @@ class PlayoutQueue:
         self._items.clear()
         return marks
 
-    def take(self) -> Tick:
+    def take(self) -> Played:
         """Play one frame: up to ``frame_samples`` of queued audio, and the marks it gets past."""
-        tick = Tick(pcm=None)
+        tick = Played(pcm=None)
         if not self._items:  # the usual tick: the app sent nothing (or it has all played)
             return tick
         out: PCM | None = None
