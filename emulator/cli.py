@@ -10,16 +10,19 @@ import argparse
 import gc
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from emulator import __version__
 from emulator.api.schemas import SchemaError
-from emulator.config import ENV_PREFIX, ConfigError, Settings, parse_api_keys
+from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, SettingSpec
 from emulator.scenarios import cli as scenario_cli
 from emulator.scenarios.loader import ScenarioError
 
@@ -27,96 +30,77 @@ PROG = "telnyx-emulator"
 COMMANDS = ("serve", "call", "scenario")
 
 
+# argparse's own int and float read those flags, so a bad value reads "invalid int value"; a string flag
+# takes its text as it is, and a setting of any other type is read by its environment variable's parser.
+_FLAG_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "Path": Path}
+
+
 def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Raw: the epilog's list of settings keeps its lines; _fill wraps each paragraph instead.
     serve = subparsers.add_parser(
         "serve",
         help="run the emulator (the default command)",
-        description="Serve the Telnyx Call Control API locally and stream scenario audio to stream_url.",
-        epilog=f"Every option also reads an environment variable {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}PORT=9000.",
+        description=_fill("Serve the Telnyx Call Control API locally and stream scenario audio to stream_url."),
+        epilog=_serve_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1; env HOST)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000; env PORT)")
-    serve.add_argument(
-        "--speed",
-        type=float,
-        help="media pacing: 1 = real time, 10 = ten times faster, 0 = as fast as the target reads (env SPEED)",
-    )
-    serve.add_argument(
-        "--scenario", help="default scenario: a name from the scenario dir or a .yaml path (env SCENARIO)"
-    )
-    serve.add_argument("--scenario-dir", type=Path, help="folder of scenario files (env SCENARIO_DIR)")
-    serve.add_argument(
-        "--scenario-map", type=Path, help="YAML: called number (E.164) -> scenario name or path (env SCENARIO_MAP)"
-    )
-    serve.add_argument(
-        "--api-key",
-        action="append",
-        dest="api_keys",
-        metavar="KEY",
-        help="accept only this Bearer key (repeat for more; env API_KEYS, comma-separated); default: any key",
-    )
-    serve.add_argument("--call-codec", help="codec of emulated calls, used for stream_codec=default (env CALL_CODEC)")
-    serve.add_argument("--ca-file", type=Path, help="extra CA bundle to trust for wss:// targets (env CA_FILE)")
-    serve.add_argument(
-        "--insecure",
-        action="store_true",
-        default=None,
-        dest="insecure_tls",
-        help="do not verify wss:// certificates (env INSECURE_TLS)",
-    )
-    serve.add_argument("--connect-timeout", type=float, help="seconds to open a stream WebSocket (env CONNECT_TIMEOUT)")
-    serve.add_argument(
-        "--max-body-bytes", type=int, help="largest request body accepted (default 1048576; env MAX_BODY_BYTES)"
-    )
-    serve.add_argument(
-        "--max-streams", type=int, help="streams running at once, 0 = no limit (default 1000; env MAX_STREAMS)"
-    )
-    serve.add_argument(
-        "--stream-max-duration",
-        type=float,
-        help="seconds a stream may run before it is stopped (default 14400; env STREAM_MAX_DURATION)",
-    )
-    serve.add_argument(
-        "--stream-send-timeout",
-        type=float,
-        help="seconds a stream target may stop reading before the stream fails (default 10; env STREAM_SEND_TIMEOUT)",
-    )
-    serve.add_argument(
-        "--history",
-        type=int,
-        help="ended calls, journal entries and webhook attempts kept per API key (default 1000; env HISTORY)",
-    )
-    serve.add_argument(
-        "--shutdown-grace",
-        type=float,
-        help="seconds streams, then webhooks in flight, get to finish on shutdown (default 5; env SHUTDOWN_GRACE)",
-    )
-    serve.add_argument(
-        "--strict-calls",
-        action="store_true",
-        default=None,
-        help="unknown call_control_id -> 422 90015 instead of an answered call (env STRICT_CALLS)",
-    )
-    serve.add_argument("--webhook-url", help="the Call Control App's webhook URL (env WEBHOOK_URL)")
-    serve.add_argument("--webhook-failover-url", help="tried when the webhook URL fails (env WEBHOOK_FAILOVER_URL)")
-    serve.add_argument(
-        "--webhook-timeout", type=float, help="seconds a webhook may take to answer (env WEBHOOK_TIMEOUT)"
-    )
-    serve.add_argument(
-        "--signing-key-file",
-        type=Path,
-        help="file keeping the Ed25519 webhook signing key (default ~/.telnyx-emulator/signing-key; "
-        "env SIGNING_KEY_FILE; env SIGNING_KEY gives the key itself)",
-    )
-    serve.add_argument(
-        "--recordings-dir", type=Path, help="write each stream's WAV recordings here when it ends (env RECORDINGS_DIR)"
-    )
-    serve.add_argument("--seed", type=int, help="seed for reproducible ids (env SEED); default: random ids")
-    serve.add_argument(
-        "--log-level",
-        choices=("critical", "error", "warning", "info", "debug"),
-        help="log verbosity (default info; env LOG_LEVEL)",
-    )
+    defaults = Settings()
+    for spec in SETTINGS:
+        if spec.flag is None:
+            continue
+        how: dict[str, Any] = {"dest": spec.name, "help": _flag_help(spec, getattr(defaults, spec.name))}
+        if spec.type == "bool":
+            # None, not False, when absent: the environment variable (or the default) decides.
+            how.update(action="store_true", default=None)
+        elif spec.option.repeat:
+            how["action"] = "append"
+        elif spec.type != "str":
+            how["type"] = _FLAG_TYPES.get(spec.type, spec.parse)
+        if spec.option.metavar is not None:
+            how["metavar"] = spec.option.metavar
+        if spec.option.choices is not None:
+            how["choices"] = spec.option.choices
+        serve.add_argument(spec.flag, **how)
+
+
+def _flag_help(spec: SettingSpec, default: object) -> str:
+    shown = spec.option.shown_default or _shown(default)
+    return f"{spec.option.help} ({f'default {shown}; ' if shown else ''}env {spec.env.removeprefix(ENV_PREFIX)})"
+
+
+def _shown(value: object) -> str:
+    """A default as help shows it: 14400 (not 14400.0), a path under the home folder as ~/..., a string in
+    quotes (so the scenario named default reads 'default'); "" for none."""
+    if value is None or isinstance(value, bool):  # a bool is a flag, off unless given
+        return ""
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Path) and value.is_relative_to(Path.home()):
+        return f"~/{value.relative_to(Path.home())}"
+    if isinstance(value, tuple | frozenset):
+        return ",".join(sorted(map(_shown, value)) if isinstance(value, frozenset) else map(_shown, value))
+    return str(value)
+
+
+def _serve_epilog() -> str:
+    lines = [_fill(f"Every option also reads an environment variable {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}PORT=9000.")]
+    env_only = [spec for spec in SETTINGS if spec.flag is None]
+    if env_only:
+        lines.append("\nThese settings have an environment variable and no option:")
+    defaults = Settings()
+    for spec in env_only:
+        shown = spec.option.shown_default or _shown(getattr(defaults, spec.name))
+        lines.append(f"  {spec.env}")
+        lines.append(_fill(spec.option.help + (f" (default {shown})" if shown else ""), indent=" " * 24))
+    return "\n".join(lines)
+
+
+def _fill(text: str, indent: str = "") -> str:
+    # The width argparse wraps its own help to.
+    width = shutil.get_terminal_size().columns - 2
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
 
 def _call_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,37 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    overrides = {
-        name: getattr(args, name)
-        for name in (
-            "host",
-            "port",
-            "speed",
-            "scenario",
-            "scenario_dir",
-            "scenario_map",
-            "call_codec",
-            "ca_file",
-            "insecure_tls",
-            "connect_timeout",
-            "max_body_bytes",
-            "max_streams",
-            "stream_max_duration",
-            "stream_send_timeout",
-            "shutdown_grace",
-            "history",
-            "log_level",
-            "strict_calls",
-            "webhook_url",
-            "webhook_failover_url",
-            "webhook_timeout",
-            "signing_key_file",
-            "seed",
-            "recordings_dir",
-        )
-    }
-    if args.api_keys:
-        overrides["api_keys"] = parse_api_keys(",".join(args.api_keys))
+    overrides: dict[str, Any] = {}
+    for spec in SETTINGS:
+        if spec.flag is None:
+            continue
+        value = getattr(args, spec.name)
+        if spec.option.repeat and value:
+            value = spec.parse(",".join(value))
+        overrides[spec.name] = value
     return Settings.from_env(environ, **overrides)
 
 

@@ -1,7 +1,10 @@
 """Settings: one frozen dataclass, read from ``TELNYX_EMULATOR_*`` environment variables and CLI flags.
 
-Every field has an environment variable (``ENV_VARS`` below) so ``uvicorn --factory
-emulator.app:create_app`` and containers can be configured without flags.
+Each setting is declared once, as a ``Settings`` field made by ``setting()``: its type, its default and
+its help. Everything else follows from that declaration (``SETTINGS``): the environment variable
+``TELNYX_EMULATOR_<NAME>`` and its parser, the ``serve`` flag ``--<name>`` (``emulator/cli.py``) and the
+flag's help, which shows the default and the variable. So every setting has an environment variable, and
+``uvicorn --factory emulator.app:create_app`` and containers can be configured without flags.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from emulator.media.codecs import Codec
 from emulator.resources import data_dir
 
 ENV_PREFIX = "TELNYX_EMULATOR_"
-CALL_CODECS = ("PCMU", "PCMA", "G722", "L16")
+CALL_CODECS = tuple(Codec)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # Seeds fit a signed 64-bit integer, so every client (and the OpenAPI int64 format) can send them.
 MAX_SEED = 2**63 - 1
+
+_T = TypeVar("_T")
 
 
 class ConfigError(Exception):
@@ -42,110 +49,6 @@ _BOUNDS: tuple[tuple[str, str, int, str], ...] = (
     ("shutdown_grace", ">=", 0, ""),
     ("webhook_timeout", ">", 0, ""),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    # 1 = real time; 10 = ten times faster; 0 = as fast as the stream target reads.
-    speed: float = 1.0
-    # A scenario name (file stem in scenario_dir) or a path to a YAML file.
-    scenario: str = "default"
-    scenario_dir: Path = field(default_factory=_default_scenario_dir)
-    # YAML mapping of called number (E.164) -> scenario name or path; None: no mapping.
-    scenario_map: Path | None = None
-    # Empty: any non-empty Bearer token is accepted (like a sandbox); else only these.
-    api_keys: frozenset[str] = frozenset()
-    # The codec of the emulated call: what `stream_codec: default` streams.
-    call_codec: str = "PCMU"
-    # TLS for wss:// stream targets: extra CA bundle to trust, or no verification at all.
-    ca_file: Path | None = None
-    insecure_tls: bool = False
-    connect_timeout: float = 10.0
-    # Limits (docs/robustness.md). A request body larger than this is answered 413 while it is read.
-    max_body_bytes: int = 1024 * 1024
-    # Streams running at once, across every API key; one more is answered 429 code 10011. 0: no limit.
-    max_streams: int = 1000
-    # Wall-clock seconds a stream may run before the emulator ends it with stop (reason max_duration).
-    # 14400 s (4 h) is the longest time_limit_secs Telnyx accepts for a call.
-    stream_max_duration: float = 14_400.0
-    # Seconds a stream target may leave a frame unread before the stream fails (reason send_timeout).
-    stream_send_timeout: float = 10.0
-    # On shutdown, seconds streams get to send stop and close, then as long for webhooks in flight.
-    shutdown_grace: float = 5.0
-    # Telnyx ignores a repeated command_id on the same call for 60 s.
-    command_id_window: float = 60.0
-    # What the control plane keeps per API key: ended calls, journal entries and webhook attempts
-    # (the latest of each). Bounds memory over long runs of call churn.
-    history: int = 1000
-    log_level: str = "info"
-    # Unknown call_control_id: lenient (an answered call appears) or strict (422 90015).
-    strict_calls: bool = False
-    # The emulated Call Control App's webhook settings; dial/answer webhook_url overrides per call.
-    webhook_url: str | None = None
-    webhook_failover_url: str | None = None
-    webhook_timeout: float = 2.0
-    # Pauses between attempts on one URL; after the last, the failover URL gets the same schedule.
-    webhook_retry_delays: tuple[float, ...] = (1.0, 2.0)
-    # Ed25519 signing key: base64 of the 32-byte private seed, or a file that keeps one across runs.
-    signing_key: str | None = None
-    signing_key_file: Path = field(default_factory=lambda: Path.home() / ".telnyx-emulator" / "signing-key")
-    # Where each stream's recordings (inbound, outbound, app WAV files) are written when it ends.
-    recordings_dir: Path | None = None
-    # Seed for reproducible ids (call, leg, session, stream, event ids); None: random ids.
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        for option in fields(self):
-            value = getattr(self, option.name)
-            # Settings built in code (the pytest fixture's overrides) skip the environment's parsing.
-            if option.type in ("float", "int") and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise ConfigError(f"{option.name}: expected a number, got {value!r}")
-            if option.type == "int" and isinstance(value, float):
-                raise ConfigError(f"{option.name}: expected an integer, got {value!r}")
-            # nan passes every comparison below, and inf breaks the pacing arithmetic.
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{option.name}: must be a finite number, got {value}")
-        for name, relation, bound, note in _BOUNDS:
-            value = getattr(self, name)
-            if value < bound or (relation == ">" and value == bound):
-                raise ConfigError(f"{name}: must be {relation} {bound}{note}, got {value}")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port: must be 0..65535, got {self.port}")
-        if self.call_codec not in CALL_CODECS:
-            raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
-        if any(delay < 0 for delay in self.webhook_retry_delays):
-            raise ConfigError(f"webhook_retry_delays: must be >= 0, got {self.webhook_retry_delays}")
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"seed: must be 0..{MAX_SEED}, got {self.seed}")
-        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
-            raise ConfigError(f"log_level: unknown level {self.log_level!r}")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Settings from ``environ`` (``TELNYX_EMULATOR_*``); ``overrides`` (e.g. CLI flags) win."""
-        values: dict[str, Any] = {}
-        for name, (suffix, cast) in ENV_VARS.items():
-            raw = environ.get(ENV_PREFIX + suffix)
-            if raw is None or raw == "":
-                continue
-            try:
-                values[name] = cast(raw)
-            except ValueError as exc:
-                raise ConfigError(f"{ENV_PREFIX}{suffix}: {exc}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with ``changes``; an unknown name is a ConfigError that suggests the closest one."""
-        names = [option.name for option in fields(self)]
-        for name in changes:
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"{name}: no such setting{hint} (settings: {', '.join(names)})")
-        return dataclasses.replace(self, **changes)
 
 
 def _bool(raw: str) -> bool:
@@ -179,32 +82,188 @@ def parse_api_keys(raw: str) -> frozenset[str]:
     return frozenset(key.strip() for key in raw.split(",") if key.strip())
 
 
-ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "host": ("HOST", str),
-    "port": ("PORT", _int),
-    "speed": ("SPEED", _float),
-    "scenario": ("SCENARIO", str),
-    "scenario_dir": ("SCENARIO_DIR", Path),
-    "scenario_map": ("SCENARIO_MAP", Path),
-    "api_keys": ("API_KEYS", parse_api_keys),
-    "call_codec": ("CALL_CODEC", str),
-    "ca_file": ("CA_FILE", Path),
-    "insecure_tls": ("INSECURE_TLS", _bool),
-    "connect_timeout": ("CONNECT_TIMEOUT", _float),
-    "max_body_bytes": ("MAX_BODY_BYTES", _int),
-    "max_streams": ("MAX_STREAMS", _int),
-    "stream_max_duration": ("STREAM_MAX_DURATION", _float),
-    "stream_send_timeout": ("STREAM_SEND_TIMEOUT", _float),
-    "shutdown_grace": ("SHUTDOWN_GRACE", _float),
-    "history": ("HISTORY", _int),
-    "log_level": ("LOG_LEVEL", str.lower),
-    "strict_calls": ("STRICT_CALLS", _bool),
-    "webhook_url": ("WEBHOOK_URL", str),
-    "webhook_failover_url": ("WEBHOOK_FAILOVER_URL", str),
-    "webhook_timeout": ("WEBHOOK_TIMEOUT", _float),
-    "webhook_retry_delays": ("WEBHOOK_RETRY_DELAYS", parse_delays),
-    "signing_key": ("SIGNING_KEY", str),
-    "signing_key_file": ("SIGNING_KEY_FILE", Path),
-    "seed": ("SEED", _int),
-    "recordings_dir": ("RECORDINGS_DIR", Path),
-}
+# How an environment variable's text becomes a setting of each type (the field's type less "| None").
+# A setting of another type declares its own parse.
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": _int, "float": _float, "bool": _bool, "Path": Path}
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """What a setting's declaration adds to its type and default: its help, and what is unusual about it."""
+
+    # Says what the setting does; the flag's help adds "(default ...; env NAME)".
+    help: str
+    # "": the flag is --<name> ("_" read as "-"); None: the setting has an environment variable only.
+    flag: str | None = ""
+    # Reads the environment variable's text; None: the parser for the field's type (_PARSERS).
+    parse: Callable[[str], Any] | None = None
+    # The flag is given once per value; the values are joined with "," and read like the variable's text.
+    repeat: bool = False
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    # The help's default where the value would not read well (a folder inside the package); None: the value.
+    shown_default: str | None = None
+
+
+def setting(default: _T, help: str, **option: Any) -> _T:
+    """A ``Settings`` field: its default, and the rest of its ``Option`` (``option``: Option's fields)."""
+    return field(default=default, metadata={"option": Option(help, **option)})
+
+
+def setting_factory(factory: Callable[[], _T], help: str, **option: Any) -> _T:
+    """A ``Settings`` field whose default is made when Settings is: ``setting`` with ``factory()``."""
+    return field(default_factory=factory, metadata={"option": Option(help, **option)})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = setting("127.0.0.1", "address to bind")
+    port: int = setting(8000, "port to listen on")
+    # 1 = real time; 10 = ten times faster; 0 = as fast as the stream target reads.
+    speed: float = setting(1.0, "media pacing: 1 = real time, 10 = ten times faster, 0 = as fast as the target reads")
+    # A scenario name (file stem in scenario_dir) or a path to a YAML file.
+    scenario: str = setting("default", "default scenario: a name from the scenario dir or a .yaml path")
+    scenario_dir: Path = setting_factory(
+        _default_scenario_dir, "folder of scenario files", shown_default="the bundled scenarios"
+    )
+    # YAML mapping of called number (E.164) -> scenario name or path; None: no mapping.
+    scenario_map: Path | None = setting(None, "YAML: called number (E.164) -> scenario name or path")
+    # Empty: any non-empty Bearer token is accepted (like a sandbox); else only these.
+    api_keys: frozenset[str] = setting(
+        frozenset(),
+        "accept only this Bearer key; repeat for more, or list them comma-separated in the env var",
+        flag="--api-key",
+        parse=parse_api_keys,
+        repeat=True,
+        metavar="KEY",
+        shown_default="any key",
+    )
+    # The codec of the emulated call: what `stream_codec: default` streams.
+    call_codec: str = setting(
+        "PCMU", "codec of emulated calls, used for stream_codec=default", choices=tuple(map(str, CALL_CODECS))
+    )
+    # TLS for wss:// stream targets: extra CA bundle to trust, or no verification at all.
+    ca_file: Path | None = setting(None, "extra CA bundle to trust for wss:// targets")
+    insecure_tls: bool = setting(False, "do not verify wss:// certificates", flag="--insecure")
+    connect_timeout: float = setting(10.0, "seconds to open a stream WebSocket")
+    # Limits (docs/robustness.md). A request body larger than this is answered 413 while it is read.
+    max_body_bytes: int = setting(1024 * 1024, "largest request body accepted")
+    # Streams running at once, across every API key; one more is answered 429 code 10011. 0: no limit.
+    max_streams: int = setting(1000, "streams running at once, 0 = no limit")
+    # Wall-clock seconds a stream may run before the emulator ends it with stop (reason max_duration).
+    # 14400 s (4 h) is the longest time_limit_secs Telnyx accepts for a call.
+    stream_max_duration: float = setting(14_400.0, "seconds a stream may run before it is stopped")
+    # Seconds a stream target may leave a frame unread before the stream fails (reason send_timeout).
+    stream_send_timeout: float = setting(10.0, "seconds a stream target may stop reading before the stream fails")
+    # On shutdown, seconds streams get to send stop and close, then as long for webhooks in flight.
+    shutdown_grace: float = setting(5.0, "seconds streams, then webhooks in flight, get to finish on shutdown")
+    # Telnyx ignores a repeated command_id on the same call for 60 s.
+    command_id_window: float = setting(60.0, "seconds a repeated command_id on a call is ignored", flag=None)
+    # What the control plane keeps per API key: ended calls, journal entries and webhook attempts
+    # (the latest of each). Bounds memory over long runs of call churn.
+    history: int = setting(1000, "ended calls, journal entries and webhook attempts kept per API key")
+    log_level: str = setting("info", "log verbosity", parse=str.lower, choices=LOG_LEVELS)
+    # Unknown call_control_id: lenient (an answered call appears) or strict (422 90015).
+    strict_calls: bool = setting(False, "unknown call_control_id -> 422 90015 instead of an answered call")
+    # The emulated Call Control App's webhook settings; dial/answer webhook_url overrides per call.
+    webhook_url: str | None = setting(None, "the Call Control App's webhook URL")
+    webhook_failover_url: str | None = setting(None, "tried when the webhook URL fails")
+    webhook_timeout: float = setting(2.0, "seconds a webhook may take to answer")
+    # Pauses between attempts on one URL; after the last, the failover URL gets the same schedule.
+    webhook_retry_delays: tuple[float, ...] = setting(
+        (1.0, 2.0), "seconds between attempts on one webhook URL, comma-separated", flag=None, parse=parse_delays
+    )
+    # Ed25519 signing key: base64 of the 32-byte private seed, or a file that keeps one across runs.
+    signing_key: str | None = setting(
+        None, "the Ed25519 webhook signing key itself: base64 of its 32-byte private seed", flag=None
+    )
+    signing_key_file: Path = setting_factory(
+        lambda: Path.home() / ".telnyx-emulator" / "signing-key",
+        "file keeping the Ed25519 webhook signing key, unless env SIGNING_KEY gives the key itself",
+    )
+    # Where each stream's recordings (inbound, outbound, app WAV files) are written when it ends.
+    recordings_dir: Path | None = setting(None, "write each stream's WAV recordings here when it ends")
+    # Seed for reproducible ids (call, leg, session, stream, event ids); None: random ids.
+    seed: int | None = setting(None, "seed for reproducible ids", shown_default="random ids")
+
+    def __post_init__(self) -> None:
+        for option in fields(self):
+            value = getattr(self, option.name)
+            # Settings built in code (the pytest fixture's overrides) skip the environment's parsing.
+            if option.type in ("float", "int") and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ConfigError(f"{option.name}: expected a number, got {value!r}")
+            if option.type == "int" and isinstance(value, float):
+                raise ConfigError(f"{option.name}: expected an integer, got {value!r}")
+            # nan passes every comparison below, and inf breaks the pacing arithmetic.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{option.name}: must be a finite number, got {value}")
+        for name, relation, bound, note in _BOUNDS:
+            value = getattr(self, name)
+            if value < bound or (relation == ">" and value == bound):
+                raise ConfigError(f"{name}: must be {relation} {bound}{note}, got {value}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: must be 0..65535, got {self.port}")
+        if self.call_codec not in CALL_CODECS:
+            raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
+        if any(delay < 0 for delay in self.webhook_retry_delays):
+            raise ConfigError(f"webhook_retry_delays: must be >= 0, got {self.webhook_retry_delays}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed: must be 0..{MAX_SEED}, got {self.seed}")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level: unknown level {self.log_level!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from ``environ`` (``TELNYX_EMULATOR_*``); ``overrides`` (e.g. CLI flags) win."""
+        values: dict[str, Any] = {}
+        for spec in SETTINGS:
+            raw = environ.get(spec.env)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[spec.name] = spec.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{spec.env}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``; an unknown name is a ConfigError that suggests the closest one."""
+        names = [option.name for option in fields(self)]
+        for name in changes:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{name}: no such setting{hint} (settings: {', '.join(names)})")
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One setting with what its declaration implies: its environment variable, parser and flag."""
+
+    name: str
+    # The field's type less "| None": "int", "Path", "frozenset[str]", ...
+    type: str
+    # The environment variable: TELNYX_EMULATOR_ and the name upper-cased.
+    env: str
+    parse: Callable[[str], Any]
+    # --max-streams; None: the setting has an environment variable only.
+    flag: str | None
+    option: Option
+
+
+def _spec(declared: dataclasses.Field[Any]) -> SettingSpec:
+    option = declared.metadata.get("option")
+    if not isinstance(option, Option):
+        raise TypeError(f"Settings.{declared.name}: declare it with setting(), which gives it its help")
+    kind = str(declared.type).removesuffix(" | None")
+    parse = option.parse or _PARSERS.get(kind)
+    if parse is None:
+        raise TypeError(f"Settings.{declared.name}: no parser for {kind}; declare one with parse=")
+    flag = "--" + declared.name.replace("_", "-") if option.flag == "" else option.flag
+    return SettingSpec(declared.name, kind, ENV_PREFIX + declared.name.upper(), parse, flag, option)
+
+
+# Every setting, in declaration order: Settings.from_env reads these variables; `serve` makes these flags.
+SETTINGS: tuple[SettingSpec, ...] = tuple(_spec(declared) for declared in fields(Settings))

@@ -58,3 +58,62 @@ def test_seed_comes_from_the_environment_or_the_serve_flag(monkeypatch):
     assert served[0].seed == 7
     with pytest.raises(ConfigError, match="seed: must be 0..9223372036854775807, got -1"):
         Settings(seed=-1)
+
+
+def _serve_parser():
+    import argparse
+
+    from emulator import cli
+
+    (subparsers,) = [a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return subparsers.choices["serve"]
+
+
+def test_every_setting_has_an_environment_variable_and_its_flag_help_names_it():
+    from dataclasses import fields
+
+    from emulator.config import ENV_PREFIX, SETTINGS
+
+    assert [spec.name for spec in SETTINGS] == [option.name for option in fields(Settings)]
+    serve = _serve_parser()
+    flags = {action.dest: action for action in serve._actions}
+    for spec in SETTINGS:
+        assert spec.env == ENV_PREFIX + spec.name.upper()
+        if spec.flag is None:
+            # Environment only: no flag, but serve --help lists the variable below the options.
+            assert spec.name not in flags and spec.env in serve.epilog
+            continue
+        assert flags[spec.name].option_strings == [spec.flag]
+        assert flags[spec.name].help.endswith(f"env {spec.env.removeprefix(ENV_PREFIX)})")
+    # Docs, scripts and containers use these names: a renamed field must not rename them silently.
+    assert sorted(spec.flag for spec in SETTINGS if spec.flag) == sorted(
+        "--host --port --speed --scenario --scenario-dir --scenario-map --api-key --call-codec --ca-file "
+        "--insecure --connect-timeout --max-body-bytes --max-streams --stream-max-duration --stream-send-timeout "
+        "--shutdown-grace --history --log-level --strict-calls --webhook-url --webhook-failover-url "
+        "--webhook-timeout --signing-key-file --recordings-dir --seed".split()
+    )
+    assert {spec.env.removeprefix(ENV_PREFIX) for spec in SETTINGS if spec.flag is None} == {
+        "COMMAND_ID_WINDOW",
+        "WEBHOOK_RETRY_DELAYS",
+        "SIGNING_KEY",
+    }
+
+
+def test_flag_help_shows_the_default_readably():
+    helps = {action.dest: action.help for action in _serve_parser()._actions}
+    assert helps["stream_max_duration"].endswith("(default 14400; env STREAM_MAX_DURATION)")
+    assert helps["signing_key_file"].endswith("(default ~/.telnyx-emulator/signing-key; env SIGNING_KEY_FILE)")
+    assert helps["api_keys"].endswith("(default any key; env API_KEYS)")
+    assert helps["webhook_url"].endswith("(env WEBHOOK_URL)") and "default" not in helps["webhook_url"]
+
+
+def test_environment_only_settings_are_read():
+    settings = Settings.from_env(
+        {
+            "TELNYX_EMULATOR_WEBHOOK_RETRY_DELAYS": "0.5, 3",
+            "TELNYX_EMULATOR_SIGNING_KEY": "a2V5",
+            "TELNYX_EMULATOR_COMMAND_ID_WINDOW": "30",
+        }
+    )
+    assert settings.webhook_retry_delays == (0.5, 3.0) and settings.signing_key == "a2V5"
+    assert settings.command_id_window == 30.0
