@@ -227,7 +227,7 @@ class Runtime:
     def _start_media(self, call: Call, awaiting: tuple[str, ...]) -> None:
         scenario = call.scenario or self.library.default
         engine = CallMedia(self.library.media(scenario, self.call_codec), at_end=self.library.at_end(scenario))
-        runner = CallRunner(call, engine, self.clock, self, awaiting=awaiting, start_timeout=self.connect_timeout)
+        runner = CallRunner(call, engine, self.clock, self, awaiting=awaiting)
         self.runners[id(call)] = runner
         for session in self._waiting.pop(id(call), []):
             self._attach(runner, session)

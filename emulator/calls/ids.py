@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import base64
 import random
-import secrets
 import uuid
+
+from emulator import entropy
 
 
 class IdFactory:
-    """Makes ids; seeded for reproducible test fixtures, from ``secrets`` otherwise."""
+    """Makes ids; seeded for reproducible test fixtures, from the OS's CSPRNG otherwise (``emulator.entropy``)."""
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
         self._rng = random.Random(seed) if seed is not None else None
 
     def _bytes(self, n: int) -> bytes:
-        return self._rng.randbytes(n) if self._rng is not None else secrets.token_bytes(n)
+        return self._rng.randbytes(n) if self._rng is not None else entropy.pool.take(n)
 
     def call_control_id(self) -> str:
         return "v3:" + base64.urlsafe_b64encode(self._bytes(40)).decode().rstrip("=")

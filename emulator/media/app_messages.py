@@ -60,7 +60,7 @@ class AppMessages:
         self.playout = playout
         self.clock = clock
         self.marks_due = marks_due
-        self._queue: asyncio.Queue[_Arrival] = asyncio.Queue(QUEUE_MESSAGES)
+        self._queue: asyncio.Queue[_Arrival] | None = None  # made by run(): a stream that never opens needs none
         self._accepting = True
         self._last_mp3: float | None = None
 
@@ -75,21 +75,22 @@ class AppMessages:
 
     async def run(self, ws: ClientConnection) -> None:
         """Read until the connection closes; handle what arrives beside it."""
-        handler = asyncio.create_task(self._handle_all(ws), name=f"stream-handle-{self.stream_id}")
+        queue = self._queue = asyncio.Queue(QUEUE_MESSAGES)
+        handler = asyncio.create_task(self._handle_all(ws, queue), name=f"stream-handle-{self.stream_id}")
         try:
             async for message in ws:
                 self.record.frames_received += 1
                 if self._accepting:
-                    await self._queue.put(_Arrival(message, self.clock.monotonic()))
+                    await queue.put(_Arrival(message, self.clock.monotonic()))
         except ConnectionClosed:
             pass  # the stream's writer reports how the connection ended
         finally:
             handler.cancel()
             await asyncio.gather(handler, return_exceptions=True)
 
-    async def _handle_all(self, ws: ClientConnection) -> None:
+    async def _handle_all(self, ws: ClientConnection, queue: asyncio.Queue[_Arrival]) -> None:
         while True:
-            arrival = await self._queue.get()
+            arrival = await queue.get()
             if not self._accepting:
                 continue
             problem = await self._handle(arrival)

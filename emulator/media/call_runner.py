@@ -14,7 +14,6 @@ one would be, and a silent call does not flood its streams (docs/architecture.md
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -22,8 +21,6 @@ from emulator.clock import Clock
 from emulator.media.engine import CallMedia, MediaTick
 from emulator.scenarios.cursor import End
 from emulator.timing import FRAME_SECONDS
-
-log = logging.getLogger(__name__)
 
 # At speed 0 nothing sleeps; yield to the event loop this often so HTTP requests and other calls are served.
 _YIELD_EVERY_TICKS = 25
@@ -62,7 +59,6 @@ class CallRunner:
         observer: CallMediaObserver,
         *,
         awaiting: Iterable[str] = (),
-        start_timeout: float = 10.0,
     ) -> None:
         self.call = call  # the Call this media belongs to (opaque here)
         self.engine = engine
@@ -70,7 +66,6 @@ class CallRunner:
         self.observer = observer
         self.listeners: dict[str, Listener] = {}
         self._listening: tuple[Listener, ...] = ()  # the same, iterated every tick without a copy
-        self.start_timeout = start_timeout
         self._awaiting = set(awaiting)  # the answer's streams, not yet connected nor failed
         self._changed = asyncio.Event()  # a listener came or went, or the runner was stopped
         self._stopped = False
@@ -131,9 +126,10 @@ class CallRunner:
                     continue
             # At speed 0, media time races only while there is something to hear: with no stream listening, or
             # a caller that stays on the line in silence, it runs in real time.
-            slow = not self.listeners or engine.is_idle
-            if fast and self._real_time != slow:
-                self._anchor(n, clock.monotonic(), real_time=slow)
+            if fast:
+                slow = not self.listeners or engine.is_idle
+                if self._real_time != slow:
+                    self._anchor(n, clock.monotonic(), real_time=slow)
             lateness = 0.0
             if fast and not self._real_time:
                 if n % _YIELD_EVERY_TICKS == 0:
@@ -182,20 +178,11 @@ class CallRunner:
         return n + skipped
 
     async def _await_start(self) -> None:
-        if not self._awaiting:
-            return
-        loop = asyncio.get_running_loop()
-        until = loop.time() + self.start_timeout
-        while self._awaiting and not self._stopped and loop.time() < until:
+        # Each awaited stream settles by itself: it connects, fails (its connect is bounded by
+        # --connect-timeout), or is stopped. No timer of our own is needed.
+        while self._awaiting and not self._stopped:
             self._changed.clear()
-            try:
-                async with asyncio.timeout(until - loop.time()):
-                    await self._changed.wait()
-            except TimeoutError:
-                break
-        if self._awaiting:
-            log.warning("call media started before streams %s connected", ", ".join(sorted(self._awaiting)))
-            self._awaiting.clear()
+            await self._changed.wait()
 
     async def _idle(self) -> None:
         self._changed.clear()

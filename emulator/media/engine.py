@@ -121,7 +121,10 @@ class CallMedia:
         return self.sources.pop(key, None)
 
     def _app_playing(self) -> bool:
-        return any(source.playout.is_playing for source in self.sources.values())
+        for source in self.sources.values():
+            if source.playout.is_pending and source.playout.is_playing:
+                return True
+        return False
 
     def advance(self) -> MediaTick:
         """One tick: marks due, the caller's turn, the app's audio played and mixed."""
@@ -173,6 +176,8 @@ class CallMedia:
         """Every source plays its frame; the outbound frame as PCM when the caller hears any of them."""
         mixed: NDArray[np.int32] | None = None
         for source in self.sources.values():
+            if not source.playout.is_pending:  # the usual tick: the app sent nothing, or it has all played
+                continue
             played = source.playout.take()
             source.marks_due.extend(played.marks)
             if played.pcm is None or not source.heard_by_caller:

@@ -64,6 +64,11 @@ class PlayoutQueue:
     played: list[PCM] = field(default_factory=list)  # what was actually heard, in the app's format
 
     @property
+    def is_pending(self) -> bool:
+        """Anything queued at all, audio or marks: ``take`` has something to do."""
+        return bool(self._items)
+
+    @property
     def is_playing(self) -> bool:
         return bool(self._items) and any(isinstance(item, _Chunk) for item in self._items)
 

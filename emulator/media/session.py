@@ -111,7 +111,7 @@ class StreamSession:
         self._tracks = _TRACKS[spec.track]
         # One encoder per track for the stream's life: G.722's ADPCM state must run on unbroken.
         self._stateful = codecs.codec_info(media.codec).codec is codecs.Codec.G722
-        self._encoders = {track: codecs.Encoder(media.codec) for track in self._tracks}
+        self._encoders: dict[str, codecs.Encoder] = {}  # made on first use: most streams never encode live
         self._stop_reason: StreamEndReason | None = None
         self._done: asyncio.Future[None] | None = None
         self._writer: FrameWriter | None = None
@@ -287,7 +287,10 @@ class StreamSession:
             if pcm is not None:
                 frame[: len(pcm)] = pcm
             pcm = frame
-        return base64.b64encode(self._encoders[track].encode(pcm)).decode()
+        encoder = self._encoders.get(track)
+        if encoder is None:
+            encoder = self._encoders[track] = codecs.Encoder(self.media.codec)
+        return base64.b64encode(encoder.encode(pcm)).decode()
 
     async def _connect(self) -> ClientConnection | None:
         """Open the WebSocket; None (and the stream finished) when that fails."""

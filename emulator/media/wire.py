@@ -14,36 +14,18 @@ frame. Anything unusual (the connection not open, an extension negotiated) goes 
 
 from __future__ import annotations
 
-import os
 import struct
 
 from websockets.asyncio.client import ClientConnection
 from websockets.protocol import State
+
+from emulator import entropy
 
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets without its C extension
     from websockets.utils import apply_mask
 
-_POOL_KEYS = 1024  # masking keys drawn per os.urandom call
-
-
-class _MaskPool:
-    """Masking keys from the OS's CSPRNG, drawn 4 KiB at a time instead of 4 bytes per frame."""
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._at = 0
-
-    def key(self) -> bytes:
-        at = self._at
-        if at >= len(self._pool):
-            self._pool, at = os.urandom(4 * _POOL_KEYS), 0
-        self._at = at + 4
-        return self._pool[at : at + 4]
-
-
-_masks = _MaskPool()
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
@@ -64,7 +46,7 @@ def text_frame(message: str) -> bytes:
         head = _MEDIUM.pack(0x81, 0x80 | 126, size)
     else:
         head = _LONG.pack(0x81, 0x80 | 127, size)
-    key = _masks.key()
+    key = entropy.pool.take(4)
     return head + key + apply_mask(data, key)
 
 
