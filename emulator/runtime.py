@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,17 +20,30 @@ from typing import Any, assert_never
 from emulator.calls import reactions
 from emulator.calls.actions.call import callee_answers, callee_hangs_up
 from emulator.calls.actions.context import CommandContext
-from emulator.calls.effects import Effect, Emit, Ring, StartMedia, StartStream, StopMedia, StopStreams
+from emulator.calls.effects import (
+    ClipRequest,
+    Effect,
+    Emit,
+    PlayClip,
+    Ring,
+    StartMedia,
+    StartStream,
+    StopMedia,
+    StopStreams,
+)
 from emulator.calls.ids import IdFactory
 from emulator.calls.journal import redact_url
 from emulator.calls.models import Call, StreamEndReason, StreamRecord
 from emulator.clock import Clock
+from emulator.media import clip_audio
+from emulator.media.call_audio import Clip, ClipEvent
 from emulator.media.call_runner import CallRunner
 from emulator.media.engine import CallMedia
 from emulator.media.library import MediaLibrary
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits, StreamSession
 from emulator.scenarios.cursor import End
+from emulator.scenarios.tts import SpeechCache
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
@@ -83,6 +96,7 @@ class Runtime:
         self.runners: dict[int, CallRunner] = {}
         # Streams open before their call was answered (dial with stream_establish_before_call_originate).
         self._waiting: dict[int, list[StreamSession]] = {}
+        self._speech: SpeechCache | None = None  # espeak-ng's cache for speak, made on first use
         self.recordings = recordings or RecordingStore()
         self.failures: list[TaskFailure] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -170,6 +184,8 @@ class Runtime:
                     runner = self._runner_of(call)
                     if runner is not None:
                         runner.stop()
+                case PlayClip(call, request):
+                    self._play_clip(call, request)
                 case _:
                     assert_never(effect)
 
@@ -278,11 +294,40 @@ class Runtime:
             self.spawn(_save(recording.save, directory), name=f"save-recording-{recording.stream_id}")
         self.apply(reactions.stream_ended(record).effects)
 
+    def _play_clip(self, call: Call, request: ClipRequest) -> None:
+        """Queue the clip now (its place in the queue is the command's), render its audio, then let it play."""
+        runner = self._runner_of(call)
+        if runner is None:  # the call ended between the command and now
+            return
+        audio, rate = runner.engine.call_audio, runner.engine.sample_rate
+        if request.stop is not None:
+            self.clip_events(runner, audio.stop(request.stop, frozenset({"speak", "playback"})))
+        clip = Clip(request.key, request.kind, None, request.heard_by_caller, request.loops, request.overlay)
+        audio.add(clip)
+        runner.poke()
+        if request.kind == "dtmf":
+            clip.pcm = clip_audio.dtmf_tones(request.digits, request.duration_ms, rate)
+            return
+        self.spawn(self._render_speech(clip, request, rate), name=f"speak-{call.call_control_id}")
+
+    async def _render_speech(self, clip: Clip, request: ClipRequest, rate: int) -> None:
+        if self._speech is None:
+            self._speech = SpeechCache.from_env()
+        cache = self._speech
+        clip.pcm = await asyncio.to_thread(
+            clip_audio.speech, cache, request.text, request.voice, request.language, request.ssml, rate
+        )
+
     # -- CallMediaObserver -------------------------------------------------------------------
 
     def call_dtmf(self, runner: CallRunner, digit: str) -> None:
         assert isinstance(runner.call, Call)
         self.apply(reactions.dtmf_heard(runner.call, digit).effects)
+
+    def clip_events(self, runner: CallRunner, events: Sequence[ClipEvent]) -> None:
+        assert isinstance(runner.call, Call)
+        for event in events:
+            self.apply(reactions.clip_event(runner.call, event.what, event.clip.kind, event.status).effects)
 
     def caller_done(self, runner: CallRunner, end: End) -> None:
         assert isinstance(runner.call, Call)

@@ -58,7 +58,31 @@ class StopMedia:
     call: Call
 
 
-Effect = StartStream | StopStreams | Emit | Ring | StartMedia | StopMedia
+@dataclass(frozen=True, slots=True)
+class ClipRequest:
+    """Audio the call plays to the caller: what to render, and how it queues."""
+
+    key: str  # unique on the call, e.g. speak-1
+    kind: str  # speak, playback or dtmf (which webhooks it has)
+    text: str = ""  # speak: the payload, and how to say it
+    voice: str = ""
+    language: str | None = None
+    ssml: bool = False
+    digits: str = ""  # dtmf: the digits, each sounding duration_ms
+    duration_ms: int = 250
+    loops: int | None = 1  # None: until stopped
+    overlay: bool = False  # on top of the queue instead of in it
+    heard_by_caller: bool = True
+    stop: str | None = None  # before queueing it: stop the current clip, or all of them
+
+
+@dataclass(frozen=True, slots=True)
+class PlayClip:
+    call: Call
+    clip: ClipRequest
+
+
+Effect = StartStream | StopStreams | Emit | Ring | StartMedia | StopMedia | PlayClip
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,3 +99,18 @@ def streaming_failed(call: Call, record: StreamRecord) -> dict[str, Any]:
         "stream_params": {"stream_url": record.spec.stream_url, "track": record.spec.track.value},
         "stream_type": "websocket",
     }
+
+
+def leg_payload(call: Call) -> dict[str, Any]:
+    """The fields of the events about a command's progress (call.speak.*, call.playback.*)."""
+    return {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "client_state": call.client_state,
+        "connection_id": call.connection_id,
+    }
+
+
+def speak_ended(call: Call, status: str) -> dict[str, Any]:
+    return {**leg_payload(call), "status": status}

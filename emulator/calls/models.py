@@ -159,6 +159,7 @@ class Call:
     # Created by lenient mode for an id the app made up (not dialed or rung by the emulator).
     made_up: bool = False
     has_media: bool = False  # its media (the caller, the outbound audio) has started: at the answer
+    clips: int = 0  # audio the app asked the call to play (speak, send_dtmf, ...): numbers their keys
     namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
 
     @property

@@ -40,3 +40,12 @@ def caller_done(ctx: CommandContext, call: Call, end: End) -> Outcome:
     if end.reason == "failed":
         return caller_hangs_up(ctx, call, "normal_clearing", StreamEndReason.SCRIPT_FAILED, end.error)
     return caller_hangs_up(ctx, call, "normal_clearing", StreamEndReason.COMPLETED)
+
+
+def clip_event(call: Call, what: str, kind: str, status: str | None) -> Outcome:
+    """A clip the call plays started or ended: ``call.speak.started`` / ``call.speak.ended`` (DTMF has none)."""
+    if kind != "speak":
+        return Outcome(OK)
+    if what == "started":
+        return Outcome(OK, (Emit(call, "call.speak.started", events.leg_payload(call)),))
+    return Outcome(OK, (Emit(call, "call.speak.ended", events.speak_ended(call, status or "completed")),))

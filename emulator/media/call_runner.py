@@ -14,10 +14,11 @@ one would be, and a silent call does not flood its streams (docs/architecture.md
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from emulator.clock import Clock
+from emulator.media.call_audio import ClipEvent
 from emulator.media.engine import CallMedia, MediaTick
 from emulator.scenarios.cursor import End
 from emulator.timing import FRAME_SECONDS
@@ -48,6 +49,8 @@ class CallMediaObserver(Protocol):
     def call_dtmf(self, runner: CallRunner, digit: str) -> None: ...
 
     def caller_done(self, runner: CallRunner, end: End) -> None: ...
+
+    def clip_events(self, runner: CallRunner, events: Sequence[ClipEvent]) -> None: ...
 
 
 class CallRunner:
@@ -95,9 +98,21 @@ class CallRunner:
         self._changed.set()
         self._wake()
 
+    def poke(self) -> None:
+        """Something was queued to play (a clip): a runner sleeping through quiet ticks wakes to play it."""
+        self._changed.set()
+        self._wake()
+
     def stop(self) -> None:
-        """The call ended (hung up by the app, by the caller, at shutdown): no more ticks."""
+        """The call ended (hung up by the app, by the caller, at shutdown): no more ticks; the clips still
+        queued or playing end with call_hangup."""
+        if self._stopped:
+            return
         self._stopped = True
+        if self.engine.end is None:
+            ended = self.engine.hang_up()
+            if ended:
+                self.observer.clip_events(self, ended)
         self._changed.set()
         self._wake()
 
@@ -150,6 +165,8 @@ class CallRunner:
                     self._forget(listener.stream_id)
             for digit in tick.dtmf:
                 self.observer.call_dtmf(self, digit)
+            if tick.events:
+                self.observer.clip_events(self, tick.events)
             if tick.end is not None:
                 self.observer.caller_done(self, tick.end)
                 return
@@ -185,8 +202,9 @@ class CallRunner:
             await self._changed.wait()
 
     async def _idle(self) -> None:
+        """Until a stream comes, something is queued to play, or the call ends."""
         self._changed.clear()
-        while not self.listeners and not self._stopped:
+        while self.engine.is_idle and not self.listeners and not self._stopped:
             await self._changed.wait()
             self._changed.clear()
 

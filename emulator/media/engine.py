@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from emulator.media.call_audio import CallAudio, ClipEvent
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.scenarios.cursor import End, ScriptCursor, Tick
@@ -59,6 +60,7 @@ class MediaTick(NamedTuple):
     dtmf: tuple[str, ...]  # digits the caller finished pressing; reported before this tick's media
     marks: dict[str, list[str]]  # per app audio source (stream id): marks echoed at this tick, before media
     end: End | None = None  # the caller is done: no media in this tick, the call ends as it says
+    events: tuple[ClipEvent, ...] = ()  # the call's own clips (speak, playback) that started or ended
 
 
 _NO_MARKS: dict[str, list[str]] = {}
@@ -73,6 +75,7 @@ class CallMedia:
         self.cursor = ScriptCursor(media.script)
         self.index = 0
         self.sources: dict[str, AppAudio] = {}
+        self.call_audio = CallAudio(media.frame_samples)  # what the call itself plays: speak, playback, DTMF
         self.script_end: End | None = None  # how the inbound script ended (None: still running)
         self.ended_at: int | None = None  # the tick the script completed
         self.end: End | None = None  # set once the caller is done: nothing advances after that
@@ -93,22 +96,30 @@ class CallMedia:
             and self.script_end is not None
             and self.end is None
             and self.index >= self.media.outbound_frames
+            and not self.call_audio.is_pending
             and not self._app_playing()
         )
 
     def quiet_ticks(self) -> int:
-        """Ticks from now in which nothing observable happens (no digit, no end) while no stream is attached:
-        a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
-        if self.sources or self.end is not None:
+        """Ticks from now in which nothing observable happens (no digit, no end, no clip) while no stream is
+        attached: a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
+        if self.sources or self.call_audio.is_pending:
+            return 0
+        return self._script_quiet_ticks()
+
+    def _script_quiet_ticks(self) -> int:
+        if self.end is not None:
             return 0
         if self.script_end is None:
             return self.cursor.quiet_ticks()
         return max(0, self.media.outbound_frames - self.index)  # the outbound track plays out, then the end
 
     def skip(self, ticks: int) -> None:
-        """Jump ``ticks`` of ``quiet_ticks()``: the state ``ticks`` advances would leave, without computing them."""
-        if not 0 <= ticks <= self.quiet_ticks():
-            raise ValueError(f"cannot skip {ticks} ticks; {self.quiet_ticks()} are quiet")
+        """Jump ``ticks`` quiet ticks of the caller's script: the state that many advances would leave, without
+        computing them. A source or clip added while they passed starts from the tick after them."""
+        quiet = self._script_quiet_ticks()
+        if not 0 <= ticks <= quiet:
+            raise ValueError(f"cannot skip {ticks} ticks; {quiet} are quiet")
         if self.script_end is None:
             self.cursor.skip(ticks)
         self.index += ticks
@@ -121,6 +132,8 @@ class CallMedia:
         return self.sources.pop(key, None)
 
     def _app_playing(self) -> bool:
+        if self.call_audio.is_pending and self.call_audio.is_heard:
+            return True
         for source in self.sources.values():
             if source.playout.is_pending and source.playout.is_playing:
                 return True
@@ -132,8 +145,9 @@ class CallMedia:
             raise RuntimeError("the call's media has ended")
         n = self.index
         sources = self.sources
+        busy = bool(sources) or self.call_audio.is_pending
         marks = self._take_marks() if sources else _NO_MARKS
-        app_playing = self._app_playing() if sources else False
+        app_playing = self._app_playing() if busy else False
         step: Tick | None = None
         dtmf: tuple[str, ...] = ()
         if self.script_end is None:
@@ -147,9 +161,12 @@ class CallMedia:
                 self.ended_at, step = n, None
         if self.ended_at is not None and self.at_end == "hangup" and self._tail_over(n, app_playing):
             return self._finish(MediaTick(n, None, n, None, dtmf, marks, self.script_end))
-        mixed = self._mix(n) if sources else None
+        if not busy:
+            self.index = n + 1
+            return MediaTick(n, step, n, None, dtmf, marks)
+        mixed, events = self._mix(n)
         self.index = n + 1
-        return MediaTick(n, step, n, mixed, dtmf, marks)
+        return MediaTick(n, step, n, mixed, dtmf, marks, None, events)
 
     def _tail_over(self, n: int, app_playing: bool) -> bool:
         assert self.ended_at is not None
@@ -160,7 +177,11 @@ class CallMedia:
         self.index = tick.number + 1
         for source in self.sources.values():
             source.playout.finish()
-        return tick
+        return tick._replace(events=tuple(self.hang_up()))
+
+    def hang_up(self) -> list[ClipEvent]:
+        """The call ended: every clip still queued or playing ends with ``call_hangup``."""
+        return self.call_audio.stop("all", status="call_hangup")
 
     def _take_marks(self) -> dict[str, list[str]]:
         due: dict[str, list[str]] | None = None
@@ -172,9 +193,14 @@ class CallMedia:
                 source.marks_due.clear()  # in place: the stream's message reader appends to this same list
         return due or _NO_MARKS
 
-    def _mix(self, n: int) -> PCM | None:
-        """Every source plays its frame; the outbound frame as PCM when the caller hears any of them."""
+    def _mix(self, n: int) -> tuple[PCM | None, tuple[ClipEvent, ...]]:
+        """Every source and clip plays its frame; the outbound frame as PCM when the caller hears any of them."""
         mixed: NDArray[np.int32] | None = None
+        events: tuple[ClipEvent, ...] = ()
+        if self.call_audio.is_pending:
+            clips, events = self.call_audio.take()
+            if clips is not None:
+                mixed = self._outbound_pcm(n).astype(np.int32) + clips
         for source in self.sources.values():
             if not source.playout.is_pending:  # the usual tick: the app sent nothing, or it has all played
                 continue
@@ -186,8 +212,8 @@ class CallMedia:
                 mixed = self._outbound_pcm(n).astype(np.int32)
             mixed += played.pcm
         if mixed is None:
-            return None
-        return np.clip(mixed, -32768, 32767).astype(np.int16)
+            return None, events
+        return np.clip(mixed, -32768, 32767).astype(np.int16), events
 
     def _outbound_pcm(self, n: int) -> PCM:
         fs = self.frame_samples

@@ -187,11 +187,20 @@ async def test_streaming_stop_of_one_stream_then_of_all():
             assert nothing.status_code == 422 and nothing.json()["errors"][0]["code"] == "90048"
 
 
+# The smallest valid body of each action that needs fields (validation comes before the call is looked up).
+VALID_BODIES = {
+    "answer": {"stream_url": "ws://127.0.0.1:9/x"},
+    "streaming_start": {"stream_url": "ws://127.0.0.1:9/x"},
+    "speak": {"payload": "Hello", "voice": "female"},
+    "send_dtmf": {"digits": "1"},
+}
+
+
 async def test_strict_calls_reject_unknown_call_control_ids_on_every_route():
     async with run_emulator(emulator_settings(strict_calls=True)) as emulator, client_for(emulator) as client:
         requests = [("POST", f"/v2/calls/v3:unknown/actions/{action}") for action in ACTIONS]
         for method, path in [*requests, ("GET", "/v2/calls/v3:unknown")]:
-            body = {"stream_url": "ws://127.0.0.1:9/x"} if path.endswith(("answer", "streaming_start")) else {}
+            body = VALID_BODIES.get(path.rsplit("/", 1)[-1], {})
             response = await client.request(method, path, json=body if method == "POST" else None)
             assert response.status_code == 422, path
             assert response.json()["errors"] == [

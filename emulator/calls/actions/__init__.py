@@ -2,7 +2,7 @@
 
 An action is one entry: the URL segment of ``POST /v2/calls/{call_control_id}/actions/{name}``, the JSON Schema
 of its body (``schemas/{schema}.schema.json``), the pure function that performs it (one module per family:
-``call.py``, ``streaming.py``), its OpenAPI operation, and the state the call must be in. Adding an action
+``call.py``, ``streaming.py``, ``audio.py``), its OpenAPI operation, and the state the call must be in. Adding an action
 touches its schema, its family's module, one entry here, and its tests (docs/architecture.md).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import call, streaming
+from emulator.calls.actions import audio, call, streaming
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -81,6 +81,24 @@ ACTIONS: dict[str, Action] = {
             "stopCallStreaming",
             "Stop one stream (stream_id) or every stream of the call",
             "StopStreamingRequest",
+        ),
+        Action(
+            "speak",
+            "speak",
+            audio.speak,
+            "SpeakCall",
+            "Speak text (or SSML) on the call",
+            "SpeakRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "send_dtmf",
+            "send_dtmf",
+            audio.send_dtmf,
+            "SendDTMF",
+            "Send DTMF tones to the far end",
+            "SendDTMFRequest",
+            requires=Requires.ANSWERED,
         ),
     )
 }

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions.context import OK, CommandContext, note_client_state, require_stream_slot
+from emulator.calls.actions.context import OK, CommandContext, note_client_state, require_stream_slot, start_media
 from emulator.calls.actions.streaming import open_stream
-from emulator.calls.effects import Effect, Emit, Outcome, Ring, StartMedia, StartStream, StopMedia, StopStreams
+from emulator.calls.effects import Effect, Emit, Outcome, Ring, StartStream, StopMedia, StopStreams
 from emulator.calls.models import Call, CallState, Direction, StreamEndReason
 from emulator.calls.store import LENIENT_CONNECTION_ID, CallStore, transition
 from emulator.errors import Problem, ValidationFailed
@@ -133,14 +133,8 @@ def _answer(ctx: CommandContext, call: Call) -> Outcome:
     if call.pending_stream is not None:
         effects.append(StartStream(call.pending_stream))
         call.pending_stream = None
-    effects.append(_start_media(call))
+    effects.append(start_media(call))
     return Outcome(OK, tuple(effects))
-
-
-def _start_media(call: Call) -> StartMedia:
-    # The caller starts once the answer's streams (and one opened before the dial rang) can hear it.
-    call.has_media = True
-    return StartMedia(call, tuple(record.spec.stream_id for record in call.active_streams()))
 
 
 def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.effects import Outcome
+from emulator.calls.effects import Outcome, StartMedia
 from emulator.calls.ids import IdFactory
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
@@ -43,3 +43,11 @@ def note_client_state(call: Call, body: Mapping[str, Any]) -> None:
     # Telnyx echoes the client_state of the latest command that set one in later webhooks.
     if body.get("client_state") is not None:
         call.client_state = body["client_state"]
+
+
+def start_media(call: Call) -> StartMedia:
+    """The call's media starts (its caller, its outbound audio): at the answer, or with the first command that
+    needs it on a call the app made up (lenient mode). It waits for the streams the call already has, so they
+    hear the caller from the first word."""
+    call.has_media = True
+    return StartMedia(call, tuple(record.spec.stream_id for record in call.active_streams()))

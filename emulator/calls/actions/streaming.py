@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.calls.actions.context import OK, CommandContext, note_client_state, require_stream_slot
-from emulator.calls.effects import Outcome, StartMedia, StartStream, StopStreams
+from emulator.calls.actions.context import OK, CommandContext, note_client_state, require_stream_slot, start_media
+from emulator.calls.effects import Outcome, StartStream, StopStreams
 from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamSpec, StreamTrack
 from emulator.calls.store import CallStore
 from emulator.errors import Problem, ValidationFailed, streaming_not_used, unsupported_codec
@@ -21,8 +21,7 @@ def streaming_start(ctx: CommandContext, store: CallStore, call: Call, body: Map
     note_client_state(call, body)
     record = open_stream(ctx, call, body)
     if not call.has_media:  # a call the app made up (lenient mode) is answered, and its caller starts, now
-        call.has_media = True
-        return Outcome(OK, (StartStream(record), StartMedia(call, (record.spec.stream_id,))))
+        return Outcome(OK, (StartStream(record), start_media(call)))
     return Outcome(OK, (StartStream(record),))
 
 

@@ -1,0 +1,59 @@
+"""Commands that play audio on the call: speak and send_dtmf (pure).
+
+Each queues a clip in the call's media (``media/call_audio.py``); the webhooks (``call.speak.started``,
+``call.speak.ended``) are sent when the clip really starts and ends on the call's timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emulator.calls.actions.context import OK, CommandContext, note_client_state, start_media
+from emulator.calls.effects import ClipRequest, Effect, Outcome, PlayClip
+from emulator.calls.models import Call
+from emulator.calls.store import CallStore
+
+# target_legs: which legs hear the audio. On a call with one leg, "self" is its far end: the caller.
+HEARD_BY_CALLER = frozenset({"self", "both"})
+
+
+def speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """Text to speech, queued after the audio the call is already playing."""
+    note_client_state(call, body)
+    loop = body.get("loop", 1)
+    clip = ClipRequest(
+        key=_key(call, "speak"),
+        kind="speak",
+        text=body["payload"],
+        voice=body["voice"],
+        language=body.get("language"),
+        ssml=body.get("payload_type", "text") == "ssml",
+        loops=None if loop == "infinity" else int(loop),
+        heard_by_caller=body.get("target_legs", "self") in HEARD_BY_CALLER,
+        stop=body.get("stop") if body.get("stop") in ("current", "all") else None,
+    )
+    return Outcome(OK, (*_media(call), PlayClip(call, clip)))
+
+
+def send_dtmf(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """DTMF tones from the app's side: the caller hears them at once, over anything else playing."""
+    note_client_state(call, body)
+    clip = ClipRequest(
+        key=_key(call, "dtmf"),
+        kind="dtmf",
+        digits=body["digits"],
+        duration_ms=body.get("duration_millis", 250),
+        overlay=True,
+    )
+    return Outcome(OK, (*_media(call), PlayClip(call, clip)))
+
+
+def _key(call: Call, kind: str) -> str:
+    call.clips += 1
+    return f"{kind}-{call.clips}"
+
+
+def _media(call: Call) -> tuple[Effect, ...]:
+    # A call the app made up (lenient mode) is answered when it is first given a command: its media starts now.
+    return () if call.has_media else (start_media(call),)

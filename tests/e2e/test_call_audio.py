@@ -1,0 +1,136 @@
+"""speak and send_dtmf end to end: what the app plays is heard on the call's outbound track, on the call's timeline."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import numpy as np
+import pytest
+
+from emulator.media import codecs
+from tests.receivers import WebhookReceiver
+from tests.servers import Connection, WsReceiver, emulator_settings, run_emulator
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+AUTH = {"Authorization": "Bearer test-key"}
+CALLER, APP_NUMBER = "+13125550111", "+13125550122"
+
+
+def event_types(hooks: WebhookReceiver) -> list[str]:
+    return [r.event_type for r in hooks.requests]
+
+
+def outbound_pcm(conn: Connection) -> np.ndarray:
+    frames = [m for m in conn.of("media") if m["media"]["track"] == "outbound"]
+    return codecs.decode_ulaw(b"".join(base64.b64decode(m["media"]["payload"]) for m in frames))
+
+
+def rms(pcm: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
+
+
+async def answered_call(client: httpx.AsyncClient, target: WsReceiver) -> str:
+    created = await client.post("/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": "stay-on-line"})
+    call_id = created.json()["data"]["call_control_id"]
+    body = {"stream_url": target.url, "stream_track": "both_tracks"}
+    assert (await client.post(f"/v2/calls/{call_id}/actions/answer", json=body)).status_code == 200
+    await target.wait_connection(0)
+    return call_id
+
+
+async def test_speak_is_heard_on_the_outbound_track_between_its_started_and_ended_webhooks():
+    async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
+        async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                call_id = await answered_call(client, target)
+                body = {"payload": "Hello, thanks for calling.", "voice": "female", "client_state": "aGk="}
+                spoken = await client.post(f"/v2/calls/{call_id}/actions/speak", json=body)
+                assert spoken.json() == {"data": {"result": "ok"}}
+                await hooks.wait_until(lambda: "call.speak.ended" in event_types(hooks), seconds=15)
+                ended = next(r.json["data"] for r in hooks.requests if r.event_type == "call.speak.ended")
+                assert ended["payload"]["status"] == "completed" and ended["payload"]["client_state"] == "aGk="
+                assert ended["payload"]["call_control_id"] == call_id
+                kinds = event_types(hooks)
+                assert kinds.index("call.speak.started") < kinds.index("call.speak.ended")
+                await client.post(f"/v2/calls/{call_id}/actions/hangup", json={})
+                conn = await target.wait_closed(0)
+    heard = outbound_pcm(conn)
+    frames = heard[: len(heard) // 160 * 160].reshape(-1, 160)
+    loud = [i for i, frame in enumerate(frames) if rms(frame) > 300]
+    assert len(loud) > 25  # at least half a second of speech
+    assert rms(frames[: max(loud[0] - 1, 1)]) < 50  # silence on the outbound track before the speech
+
+
+async def test_send_dtmf_plays_the_digits_two_frequencies_to_the_caller():
+    async with WsReceiver().running() as target, run_emulator(emulator_settings(speed=4)) as emulator:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+            call_id = await answered_call(client, target)
+            body = {"digits": "5", "duration_millis": 300}
+            assert (await client.post(f"/v2/calls/{call_id}/actions/send_dtmf", json=body)).status_code == 200
+            conn = target.connections[0]
+            await target.wait_for(lambda: len(conn.of("media")) >= 2 * 40, seconds=10)
+            await client.post(f"/v2/calls/{call_id}/actions/hangup", json={})
+            await target.wait_closed(0)
+    heard = outbound_pcm(conn).astype(np.float64)
+    loud = heard[np.abs(heard) > 500]
+    assert len(loud) > 0.2 * 8000  # most of the 300 ms tone
+    spectrum = np.abs(np.fft.rfft(heard))
+    freqs = np.fft.rfftfreq(len(heard), 1 / 8000)
+    peaks = sorted(freqs[np.argsort(spectrum)[-2:]])
+    assert abs(peaks[0] - 770) < 15 and abs(peaks[1] - 1336) < 15  # DTMF 5
+
+
+async def test_speak_on_a_call_that_is_not_answered_is_90034_and_bad_bodies_point_at_the_field():
+    async with run_emulator(emulator_settings()) as emulator:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+            created = await client.post("/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER})
+            call_id = created.json()["data"]["call_control_id"]
+            early = await client.post(f"/v2/calls/{call_id}/actions/speak", json={"payload": "hi", "voice": "male"})
+            assert early.status_code == 422 and early.json()["errors"][0]["code"] == "90034"
+            missing = await client.post("/v2/calls/v3:made-up/actions/speak", json={"payload": "hi"})
+            assert missing.status_code == 422
+            assert missing.json()["errors"][0]["source"] == {"pointer": "/voice"}
+            bad = await client.post("/v2/calls/v3:made-up/actions/send_dtmf", json={"digits": "12x"})
+            assert bad.status_code == 422 and bad.json()["errors"][0]["source"] == {"pointer": "/digits"}
+
+
+async def test_queued_speech_plays_in_order_and_a_hangup_ends_what_is_left_with_call_hangup():
+    async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
+        async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                call_id = await answered_call(client, target)
+                first = {"payload": "One.", "voice": "male"}
+                second = {"payload": "This sentence is long enough to still be playing when the app hangs up.",
+                          "voice": "AWS.Polly.Joanna", "language": "en-US"}  # fmt: skip
+                for body in (first, second):
+                    assert (await client.post(f"/v2/calls/{call_id}/actions/speak", json=body)).status_code == 200
+                await hooks.wait_until(lambda: event_types(hooks).count("call.speak.started") == 2, seconds=15)
+                await client.post(f"/v2/calls/{call_id}/actions/hangup", json={})
+                await hooks.wait_until(lambda: event_types(hooks).count("call.speak.ended") == 2)
+    speak = [(r.event_type, r.json["data"]["payload"].get("status")) for r in hooks.requests if "speak" in r.event_type]
+    assert speak == [
+        ("call.speak.started", None),
+        ("call.speak.ended", "completed"),
+        ("call.speak.started", None),
+        ("call.speak.ended", "call_hangup"),
+    ]
+
+
+@pytest.mark.parametrize("scenario", ["stay-on-line", "silence"])
+async def test_speak_on_a_call_nobody_streams_starts_at_once(scenario):
+    # The runner of a call without a stream sleeps through quiet ticks (or idles): a clip must wake it.
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                created = await client.post(
+                    "/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": scenario}
+                )
+                call_id = created.json()["data"]["call_control_id"]
+                await client.post(f"/v2/calls/{call_id}/actions/answer", json={})
+                await client.post(f"/v2/calls/{call_id}/actions/send_dtmf", json={"digits": "1"})
+                body = {"payload": "Still there?", "voice": "female"}
+                assert (await client.post(f"/v2/calls/{call_id}/actions/speak", json=body)).status_code == 200
+                await hooks.wait_until(lambda: "call.speak.ended" in event_types(hooks), seconds=3)
+                assert emulator.state.runtime.failures == []
