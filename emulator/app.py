@@ -87,9 +87,11 @@ def build_state(
         webhook_defaults=WebhookDefaults(settings.webhook_url, settings.webhook_failover_url),
         recordings=RecordingStore(directory=settings.recordings_dir),
         call_codec=settings.call_codec,
+        media_dir=settings.media_dir,
     )
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=system_tls)
+    runtime.clips.http = http  # audio_url fetches share the webhooks' client (and its TLS context)
     runtime.webhooks = NamespacedWebhookSender(
         http,
         key,

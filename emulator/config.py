@@ -183,6 +183,8 @@ class Settings:
     )
     # Where each stream's recordings (inbound, outbound, app WAV files) are written when it ends.
     recordings_dir: Path | None = setting(None, "write each stream's WAV recordings here when it ends")
+    # The files playback_start's media_name names (Telnyx: files uploaded to its media storage).
+    media_dir: Path | None = setting(None, "folder of WAV/MP3 files that playback_start's media_name plays")
     # Seed for reproducible ids (call, leg, session, stream, event ids); None: random ids.
     seed: int | None = setting(None, "seed for reproducible ids", shown_default="random ids")
 

@@ -10,6 +10,7 @@ Exception tree::
     │   ├── TooManyStreams                 429 code 10011, --max-streams are running
     │   ├── Unauthorized                   401 code 10009
     │   ├── NotFound / MethodNotAllowed    404 code 10005 / 405
+    │   ├── NotEmulated                    501 code 10005, a Telnyx action the emulator does not perform yet
     │   └── CallError                      422 call-state codes: 90015, 90018, 90034, 90048
     └── (startup) ConfigError, ScenarioError, SchemaError live beside what they check
 
@@ -98,6 +99,17 @@ class Unauthorized(ApiError):
 class NotFound(ApiError):
     def __init__(self, detail: str = "The requested resource or URL could not be found.") -> None:
         super().__init__(404, [Problem("10005", "Resource not found", detail, None)])
+
+
+class NotEmulated(ApiError):
+    """A call action Telnyx has and the emulator does not perform (yet): never a silent 200."""
+
+    def __init__(self, action: str) -> None:
+        detail = (
+            f"Telnyx's '{action}' action is not emulated yet, so nothing was done. "
+            "docs/architecture.md says how to add an action."
+        )
+        super().__init__(501, [Problem("10005", "Action not emulated", detail, None)])
 
 
 class MethodNotAllowed(ApiError):

@@ -28,6 +28,7 @@ from emulator.calls.effects import (
     Ring,
     StartMedia,
     StartStream,
+    StopClips,
     StopMedia,
     StopStreams,
 )
@@ -35,15 +36,14 @@ from emulator.calls.ids import IdFactory
 from emulator.calls.journal import redact_url
 from emulator.calls.models import Call, StreamEndReason, StreamRecord
 from emulator.clock import Clock
-from emulator.media import clip_audio
-from emulator.media.call_audio import Clip, ClipEvent
+from emulator.media.call_audio import ClipEvent
 from emulator.media.call_runner import CallRunner
+from emulator.media.clip_player import ClipPlayer
 from emulator.media.engine import CallMedia
 from emulator.media.library import MediaLibrary
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits, StreamSession
 from emulator.scenarios.cursor import End
-from emulator.scenarios.tts import SpeechCache
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class Runtime:
         webhook_defaults: WebhookDefaults = WebhookDefaults(),
         recordings: RecordingStore | None = None,
         call_codec: str = "PCMU",
+        media_dir: Path | None = None,
     ) -> None:
         self.library = library
         self.call_codec = call_codec  # the codec, and so the rate, of every call's media
@@ -96,7 +97,7 @@ class Runtime:
         self.runners: dict[int, CallRunner] = {}
         # Streams open before their call was answered (dial with stream_establish_before_call_originate).
         self._waiting: dict[int, list[StreamSession]] = {}
-        self._speech: SpeechCache | None = None  # espeak-ng's cache for speak, made on first use
+        self.clips = ClipPlayer(lambda coro, name: self.spawn(coro, name), media_dir=media_dir)
         self.recordings = recordings or RecordingStore()
         self.failures: list[TaskFailure] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -186,6 +187,8 @@ class Runtime:
                         runner.stop()
                 case PlayClip(call, request):
                     self._play_clip(call, request)
+                case StopClips():
+                    self._stop_clips(effect)
                 case _:
                     assert_never(effect)
 
@@ -295,28 +298,17 @@ class Runtime:
         self.apply(reactions.stream_ended(record).effects)
 
     def _play_clip(self, call: Call, request: ClipRequest) -> None:
-        """Queue the clip now (its place in the queue is the command's), render its audio, then let it play."""
         runner = self._runner_of(call)
         if runner is None:  # the call ended between the command and now
             return
-        audio, rate = runner.engine.call_audio, runner.engine.sample_rate
-        if request.stop is not None:
-            self.clip_events(runner, audio.stop(request.stop, frozenset({"speak", "playback"})))
-        clip = Clip(request.key, request.kind, None, request.heard_by_caller, request.loops, request.overlay)
-        audio.add(clip)
+        engine = runner.engine
+        self.clips.play(engine.call_audio, engine.sample_rate, request, lambda events: self.clip_events(runner, events))
         runner.poke()
-        if request.kind == "dtmf":
-            clip.pcm = clip_audio.dtmf_tones(request.digits, request.duration_ms, rate)
-            return
-        self.spawn(self._render_speech(clip, request, rate), name=f"speak-{call.call_control_id}")
 
-    async def _render_speech(self, clip: Clip, request: ClipRequest, rate: int) -> None:
-        if self._speech is None:
-            self._speech = SpeechCache.from_env()
-        cache = self._speech
-        clip.pcm = await asyncio.to_thread(
-            clip_audio.speech, cache, request.text, request.voice, request.language, request.ssml, rate
-        )
+    def _stop_clips(self, stop: StopClips) -> None:
+        runner = self._runner_of(stop.call)
+        if runner is not None:
+            self.clip_events(runner, runner.engine.call_audio.stop(stop.which, stop.kinds, overlay=stop.overlay))
 
     # -- CallMediaObserver -------------------------------------------------------------------
 
@@ -327,7 +319,8 @@ class Runtime:
     def clip_events(self, runner: CallRunner, events: Sequence[ClipEvent]) -> None:
         assert isinstance(runner.call, Call)
         for event in events:
-            self.apply(reactions.clip_event(runner.call, event.what, event.clip.kind, event.status).effects)
+            clip = event.clip
+            self.apply(reactions.clip_event(runner.call, event.what, clip.kind, event.status, clip.details).effects)
 
     def caller_done(self, runner: CallRunner, end: End) -> None:
         assert isinstance(runner.call, Call)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.calls.actions import ACTIONS
+from emulator.calls.actions import ACTIONS, TELNYX_ACTIONS
 from emulator.calls.actions.call import dial as dial_call
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call
@@ -24,6 +24,7 @@ from emulator.errors import (
     ApiError,
     MalformedRequest,
     MethodNotAllowed,
+    NotEmulated,
     NotFound,
     Problem,
     ValidationFailed,
@@ -112,9 +113,10 @@ async def call_action(request: Request) -> Response:
     namespace = namespace_of(request)
     store = namespace.store
     call_control_id: str = request.path_params["call_control_id"]
-    action = ACTIONS.get(request.path_params["action"])
+    name = request.path_params["action"]
+    action = ACTIONS.get(name)
     if action is None:
-        raise NotFound(f"Unknown call action '{request.path_params['action']}'.")
+        raise NotEmulated(name) if name in TELNYX_ACTIONS else NotFound(f"Unknown call action '{name}'.")
     body = await validated_body(request, action.schema)
     context = state.context(namespace)
     _refuse_foreign(state, namespace, call_control_id)

@@ -70,6 +70,10 @@ class ClipRequest:
     ssml: bool = False
     digits: str = ""  # dtmf: the digits, each sounding duration_ms
     duration_ms: int = 250
+    audio_url: str | None = None  # playback: one of these three
+    media_name: str | None = None
+    content: str | None = None  # base64 of a WAV or MP3 file
+    cache: bool = True  # playback: keep a fetched file for the next playback of its URL
     loops: int | None = 1  # None: until stopped
     overlay: bool = False  # on top of the queue instead of in it
     heard_by_caller: bool = True
@@ -82,7 +86,17 @@ class PlayClip:
     clip: ClipRequest
 
 
-Effect = StartStream | StopStreams | Emit | Ring | StartMedia | StopMedia | PlayClip
+@dataclass(frozen=True, slots=True)
+class StopClips:
+    """Stop the call's clips of ``kinds``: the current one or all, in the queue or the overlays."""
+
+    call: Call
+    which: str  # current or all
+    kinds: frozenset[str]
+    overlay: bool | None = None  # True: the overlays only; False: the queue only; None: both
+
+
+Effect = StartStream | StopStreams | Emit | Ring | StartMedia | StopMedia | PlayClip | StopClips
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ Streaming events carry no ``call.`` prefix: ``streaming.started``, ``streaming.s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls.models import Call, Direction, StreamRecord
@@ -114,3 +115,13 @@ def leg_payload(call: Call) -> dict[str, Any]:
 
 def speak_ended(call: Call, status: str) -> dict[str, Any]:
     return {**leg_payload(call), "status": status}
+
+
+def playback(call: Call, details: Mapping[str, Any], status: str | None = None) -> dict[str, Any]:
+    """call.playback.started, or .ended with ``status`` (and ``status_detail`` when it failed)."""
+    payload = {**leg_payload(call), **{k: v for k, v in details.items() if k != "status_detail"}}
+    if status is not None:
+        payload["status"] = status
+        if details.get("status_detail"):
+            payload["status_detail"] = details["status_detail"]
+    return payload

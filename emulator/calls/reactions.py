@@ -6,6 +6,9 @@ webhook about media (``streaming.*``, ``call.dtmf.received``, the caller's ``cal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from emulator.calls import events
 from emulator.calls.actions.call import caller_hangs_up
 from emulator.calls.actions.context import OK, CommandContext
@@ -42,10 +45,13 @@ def caller_done(ctx: CommandContext, call: Call, end: End) -> Outcome:
     return caller_hangs_up(ctx, call, "normal_clearing", StreamEndReason.COMPLETED)
 
 
-def clip_event(call: Call, what: str, kind: str, status: str | None) -> Outcome:
-    """A clip the call plays started or ended: ``call.speak.started`` / ``call.speak.ended`` (DTMF has none)."""
-    if kind != "speak":
-        return Outcome(OK)
-    if what == "started":
-        return Outcome(OK, (Emit(call, "call.speak.started", events.leg_payload(call)),))
-    return Outcome(OK, (Emit(call, "call.speak.ended", events.speak_ended(call, status or "completed")),))
+def clip_event(call: Call, what: str, kind: str, status: str | None, details: Mapping[str, Any]) -> Outcome:
+    """A clip the call plays started or ended: ``call.speak.*`` or ``call.playback.*`` (DTMF has none)."""
+    if kind == "speak":
+        if what == "started":
+            return Outcome(OK, (Emit(call, "call.speak.started", events.leg_payload(call)),))
+        return Outcome(OK, (Emit(call, "call.speak.ended", events.speak_ended(call, status or "completed")),))
+    if kind == "playback":
+        payload = events.playback(call, details, None if what == "started" else status or "completed")
+        return Outcome(OK, (Emit(call, f"call.playback.{what}", payload),))
+    return Outcome(OK)

@@ -62,6 +62,16 @@ class CallAudio:
         playing = self.overlays + ([self.queue[0]] if self.queue else [])
         return any(clip.heard_by_caller and clip.pcm is not None for clip in playing)
 
+    def remove(self, clip: Clip, status: str) -> list[ClipEvent]:
+        """Take one clip out (its audio could not be had): it ends with ``status``, started or not."""
+        if clip in self.queue:
+            self.queue.remove(clip)
+        elif clip in self.overlays:
+            self.overlays.remove(clip)
+        else:
+            return []
+        return [ClipEvent("ended", clip, status)]
+
     def add(self, clip: Clip) -> None:
         if clip.overlay:
             self.overlays.append(clip)
@@ -69,12 +79,22 @@ class CallAudio:
             self.queue.append(clip)
 
     def stop(
-        self, which: str = "all", kinds: frozenset[str] | None = None, status: str = "cancelled"
+        self,
+        which: str = "all",
+        kinds: frozenset[str] | None = None,
+        status: str = "cancelled",
+        overlay: bool | None = None,
     ) -> list[ClipEvent]:
-        """End the current clip of the queue (``current``) or every clip (``all``), of ``kinds`` if given.
+        """End the current clip (``current``) or every clip (``all``), of ``kinds`` if given; ``overlay`` True
+        stops the overlays only, False the queue only, None both (``current``: the queue's head first).
 
         A clip stopped before it started still ends, so every command that queued audio hears how it ended."""
-        candidates = list(self.queue)[:1] if which == "current" else [*self.queue, *self.overlays]
+        if overlay is None:
+            candidates = [*self.queue, *self.overlays]
+        else:
+            candidates = list(self.overlays if overlay else self.queue)
+        if which == "current":
+            candidates = candidates[:1]
         stopped = [clip for clip in candidates if kinds is None or clip.kind in kinds]
         for clip in stopped:
             if clip.overlay:

@@ -1,4 +1,5 @@
-"""The audio of the call's clips: speech for ``speak`` (espeak-ng), tones for ``send_dtmf``.
+"""The audio of the call's clips: speech for ``speak`` (espeak-ng), tones for ``send_dtmf``, files for
+``playback_start`` (WAV or MP3, decoded by soundfile).
 
 Telnyx speaks with cloud voices the emulator does not have, so a voice maps to a plausible espeak-ng voice:
 ``female``/``male`` and the ``language`` field pick the language and a female or male variant; a provider voice
@@ -10,10 +11,12 @@ timing still holds. SSML is spoken as its text.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
 import numpy as np
+import soundfile
 from numpy.typing import NDArray
 
 from emulator.scenarios import synth
@@ -37,6 +40,15 @@ LANGUAGES = {
 _LOCALE = re.compile(r"([a-z]{2,3})-([A-Z]{2})")
 _FEMALE = {"female", "joanna", "salli", "kendra", "kimberly", "ivy", "amy", "emma", "olivia", "ava", "jenny", "af"}
 _warned_no_engine = False
+
+
+class ClipUnavailable(Exception):
+    """A clip's audio cannot be had: ``status`` is what its ended webhook reports, ``detail`` why."""
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
 
 
 def espeak_voice(voice: str, language: str | None) -> str:
@@ -90,3 +102,16 @@ def _stand_in(text: str, rate: int, why: str) -> PCM:
     noise = synth.noise("pink", -20.0, n, rate, seed=len(text))
     syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(n) / rate)  # ~4 syllables a second
     return synth.to_int16(noise * syllables)
+
+
+def decode_file(data: bytes, rate: int) -> PCM:
+    """A WAV or MP3 file's audio, mixed to mono at ``rate``; ClipUnavailable("failed") for anything else."""
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as file:
+            kind, file_rate = file.format, file.samplerate
+            samples = file.read(dtype="float32", always_2d=True) if kind in ("WAV", "MP3") else None
+    except (RuntimeError, TypeError, ValueError):
+        raise ClipUnavailable("failed", "The audio is not a WAV or MP3 file.") from None
+    if samples is None:
+        raise ClipUnavailable("failed", f"The audio is a {kind} file; Telnyx plays WAV and MP3.")
+    return synth.to_int16(synth.resample(samples.mean(axis=1), int(file_rate), rate))

@@ -1,12 +1,21 @@
-"""speak and send_dtmf end to end: what the app plays is heard on the call's outbound track, on the call's timeline."""
+"""speak, playback and send_dtmf end to end: what the app plays is heard on the outbound track, on time."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import numpy as np
 import pytest
+import soundfile
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
 from emulator.media import codecs
 from tests.receivers import WebhookReceiver
@@ -134,3 +143,85 @@ async def test_speak_on_a_call_nobody_streams_starts_at_once(scenario):
                 assert (await client.post(f"/v2/calls/{call_id}/actions/speak", json=body)).status_code == 200
                 await hooks.wait_until(lambda: "call.speak.ended" in event_types(hooks), seconds=3)
                 assert emulator.state.runtime.failures == []
+
+
+def tone_wav(frequency: float, seconds: float, rate: int = 16000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (8000 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, pcm, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@asynccontextmanager
+async def file_server(files: dict[str, bytes]) -> AsyncIterator[str]:
+    """A real HTTP server for audio_url: serves ``files`` by path, 404 for anything else."""
+
+    async def serve(request):
+        body = files.get(request.url.path)
+        return Response(body, media_type="audio/wav") if body is not None else Response(status_code=404)
+
+    app = Starlette(routes=[Route("/{path:path}", serve)])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(5):
+        while not server.started:
+            await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def dominant_frequency(pcm: np.ndarray, rate: int = 8000) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    return float(np.argmax(spectrum) * rate / len(pcm))
+
+
+async def test_playback_of_an_audio_url_plays_its_1khz_tone_and_reports_it(tmp_path):
+    async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
+        async with file_server({"/tone.wav": tone_wav(1000, 0.6)}) as files:
+            async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url)) as emulator:
+                async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                    call_id = await answered_call(client, target)
+                    body = {"audio_url": f"{files}/tone.wav", "audio_type": "wav"}
+                    assert (await client.post(f"/v2/calls/{call_id}/actions/playback_start", json=body)).is_success
+                    await hooks.wait_until(lambda: "call.playback.ended" in event_types(hooks), seconds=10)
+                    await client.post(f"/v2/calls/{call_id}/actions/hangup", json={})
+                    conn = await target.wait_closed(0)
+    started, ended = (r.json["data"]["payload"] for r in hooks.requests if "playback" in r.event_type)
+    assert started["media_url"] == f"{files}/tone.wav" and started["overlay"] is False and "status" not in started
+    assert ended["status"] == "completed"
+    heard = outbound_pcm(conn)
+    frames = heard[: len(heard) // 160 * 160].reshape(-1, 160)
+    assert 29 <= sum(rms(frame) > 2000 for frame in frames) <= 31  # 0.6 s: 30 frames of the tone
+    assert abs(dominant_frequency(heard) - 1000) < 10
+
+
+async def test_a_missing_file_ends_with_file_not_found_and_playback_stop_cancels_the_queue(tmp_path):
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "hold.wav").write_bytes(tone_wav(440, 5))
+    settings = emulator_settings(speed=4, media_dir=tmp_path / "media")
+    async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
+        async with file_server({}) as files, run_emulator(settings.replace(webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                call_id = await answered_call(client, target)
+                actions = f"/v2/calls/{call_id}/actions"
+                await client.post(f"{actions}/playback_start", json={"audio_url": f"{files}/nope.mp3"})
+                await client.post(f"{actions}/playback_start", json={"media_name": "hold.wav", "loop": "infinity"})
+                await client.post(f"{actions}/playback_start", json={"media_name": "hold.wav"})
+                await hooks.wait_until(lambda: "call.playback.started" in event_types(hooks), seconds=10)
+                assert (await client.post(f"{actions}/playback_stop", json={})).is_success
+                await hooks.wait_until(lambda: event_types(hooks).count("call.playback.ended") == 3)
+                both = await client.post(f"{actions}/playback_start", json={"media_name": "a", "audio_url": files})
+                assert both.status_code == 422 and both.json()["errors"][0]["source"] == {"pointer": "/media_name"}
+                none = await client.post(f"{actions}/playback_start", json={"loop": 2})
+                assert none.status_code == 422 and none.json()["errors"][0]["code"] == "10004"
+    ended = [r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.playback.ended"]
+    assert [(e.get("media_url", e.get("media_name")), e["status"]) for e in ended] == [
+        (f"{files}/nope.mp3", "file_not_found"),
+        ("hold.wav", "cancelled"),
+        ("hold.wav", "cancelled"),
+    ]
+    assert "404" in ended[0]["status_detail"]

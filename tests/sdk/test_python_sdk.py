@@ -112,10 +112,10 @@ def test_invalid_commands_raise_unprocessable_entity_with_telnyx_codes(telnyx_em
     assert info.value.body["errors"][0]["code"] == "90048"
 
 
-def test_an_action_the_emulator_lacks_raises_not_found(telnyx_emulator):
-    with pytest.raises(telnyx.NotFoundError) as info:
-        sdk_for(telnyx_emulator).calls.actions.start_playback("v3:sdk", audio_url="https://example.com/a.wav")
-    assert info.value.status_code == 404 and info.value.body["errors"][0]["code"] == "10005"
+def test_an_action_the_emulator_lacks_raises_an_error_naming_it(telnyx_emulator):
+    with pytest.raises(telnyx.InternalServerError) as info:
+        sdk_for(telnyx_emulator).calls.actions.start_recording("v3:sdk", format="wav", channels="single")
+    assert info.value.status_code == 501 and "'record_start'" in info.value.body["errors"][0]["detail"]
 
 
 @pytest.mark.telnyx_emulator(api_keys=frozenset({"KEY-right"}), api_key="KEY-right")

@@ -92,6 +92,24 @@ ACTIONS: dict[str, Action] = {
             requires=Requires.ANSWERED,
         ),
         Action(
+            "playback_start",
+            "playback_start",
+            audio.playback_start,
+            "StartCallPlayback",
+            "Play an audio file (audio_url, media_name or playback_content) on the call",
+            "PlayAudioUrlRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "playback_stop",
+            "playback_stop",
+            audio.playback_stop,
+            "StopCallPlayback",
+            "Stop the audio file playing, or every queued one",
+            "PlaybackStopRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
             "send_dtmf",
             "send_dtmf",
             audio.send_dtmf,
@@ -102,3 +120,14 @@ ACTIONS: dict[str, Action] = {
         ),
     )
 }
+
+# Every call action of Telnyx's API (its /calls/{call_control_id}/actions/{name} paths): one without an entry in
+# ACTIONS is answered 501 naming it, a name Telnyx does not have 404.
+TELNYX_ACTIONS = frozenset(
+    """ai_assistant_add_messages ai_assistant_join ai_assistant_start ai_assistant_stop answer bridge
+    client_state_update conversation_relay_start conversation_relay_stop enqueue fork_start fork_stop gather
+    gather_stop gather_using_ai gather_using_audio gather_using_speak hangup leave_queue playback_start
+    playback_stop record_pause record_resume record_start record_stop refer reject send_dtmf send_sip_info
+    siprec_start siprec_stop speak streaming_start streaming_stop suppression_start suppression_stop
+    switch_supervisor_role transcription_start transcription_stop transfer""".split()
+)
