@@ -100,6 +100,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "connection_id": call.connection_id,
         "scenario": call.scenario,
         "webhook_url": call.webhook_url,
+        "noise_suppression": call.noise_suppression,
         "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
     }

@@ -124,6 +124,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                     "connection_id": STRING,
                     "scenario": NULLABLESTRING,
                     "webhook_url": NULLABLESTRING,
+                    "noise_suppression": {
+                        "enum": [None, "inbound", "outbound", "both"],
+                        "description": "suppression_start's direction while it is on",
+                    },
                     "history": {
                         "type": "array",
                         "items": object_schema({"at": {**STRING, "description": "ISO 8601 UTC"}, "state": STRING}),

@@ -160,6 +160,7 @@ class Call:
     made_up: bool = False
     has_media: bool = False  # its media (the caller, the outbound audio) has started: at the answer
     clips: int = 0  # audio the app asked the call to play (speak, send_dtmf, ...): numbers their keys
+    noise_suppression: str | None = None  # suppression_start's direction, until suppression_stop
     namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
 
     @property

@@ -225,3 +225,34 @@ async def test_a_missing_file_ends_with_file_not_found_and_playback_stop_cancels
         ("hold.wav", "cancelled"),
     ]
     assert "404" in ended[0]["status_detail"]
+
+
+async def test_reject_ends_a_ringing_call_client_state_update_and_suppression_are_noted():
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(emulator_settings(webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                ringing = await client.post("/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER})
+                call_id = ringing.json()["data"]["call_control_id"]
+                rejected = await client.post(f"/v2/calls/{call_id}/actions/reject", json={"cause": "USER_BUSY"})
+                assert rejected.json() == {"data": {"result": "ok"}}
+                await hooks.wait_until(lambda: "call.hangup" in event_types(hooks))
+                hangup = next(r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.hangup")
+                assert (hangup["hangup_cause"], hangup["hangup_source"]) == ("user_busy", "callee")
+                assert "call.answered" not in event_types(hooks)
+
+                created = await client.post(
+                    "/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": "stay-on-line"}
+                )
+                other = created.json()["data"]["call_control_id"]
+                actions = f"/v2/calls/{other}/actions"
+                assert (await client.post(f"{actions}/suppression_start", json={})).status_code == 422  # 90034
+                await client.post(f"{actions}/answer", json={})
+                late = await client.post(f"{actions}/reject", json={"cause": "CALL_REJECTED"})
+                assert late.status_code == 422 and "already answered" in late.json()["errors"][0]["detail"]
+                await client.post(f"{actions}/suppression_start", json={"direction": "both"})
+                assert (await client.get(f"/_emulator/calls/{other}")).json()["data"]["noise_suppression"] == "both"
+                await client.post(f"{actions}/client_state_update", json={"client_state": "bmV3"})
+                await client.post(f"{actions}/hangup", json={})
+                await hooks.wait_until(lambda: event_types(hooks).count("call.hangup") == 2)
+                last = [r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.hangup"][-1]
+                assert last["client_state"] == "bmV3"

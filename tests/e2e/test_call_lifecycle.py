@@ -193,6 +193,8 @@ VALID_BODIES = {
     "streaming_start": {"stream_url": "ws://127.0.0.1:9/x"},
     "speak": {"payload": "Hello", "voice": "female"},
     "send_dtmf": {"digits": "1"},
+    "reject": {"cause": "USER_BUSY"},
+    "client_state_update": {"client_state": "aGk="},
 }
 
 

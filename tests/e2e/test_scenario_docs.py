@@ -2,7 +2,8 @@
 
 A ``telnyx-emulator`` line that serves starts a real emulator (on a free port, with the flags and variables the
 line gives); the other lines run in bash, with the docs' ``http://127.0.0.1:8000`` pointing at that emulator.
-The YAML and Python examples are run by tests/unit/test_scenarios.py.
+The YAML and Python examples are run by tests/unit/test_scenarios.py; tests/e2e/test_playing_audio_docs.py runs
+docs/playing-audio.md's shell examples with these same helpers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import shlex
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -38,10 +39,10 @@ TOOLS = ("curl", "espeak-ng", "sox")  # outside Python: a block that needs a mis
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-def sections() -> Iterator[tuple[str, str, str]]:
-    """(heading, language, code) of every fenced block, in order."""
+def sections(path: Path = DOCS) -> Iterator[tuple[str, str, str]]:
+    """(heading, language, code) of every fenced block of the page, in order."""
     heading = ""
-    for match in re.finditer(r"^(#+ [^\n]*)$|^```(\w*)\n(.*?)^```$", DOCS.read_text(), flags=re.MULTILINE | re.DOTALL):
+    for match in re.finditer(r"^(#+ [^\n]*)$|^```(\w*)\n(.*?)^```$", path.read_text(), flags=re.MULTILINE | re.DOTALL):
         if match[1]:
             heading = match[1].lstrip("# ")
         else:
@@ -68,15 +69,15 @@ def serve_args(command: str) -> tuple[dict[str, str], list[str]] | None:
     return env, [arg for arg in words[1:] if arg != "serve"]
 
 
-def sandbox(tmp_path: Path) -> Path:
-    """A scratch copy of the repository's top folder as the examples see it."""
+def sandbox(tmp_path: Path, path: Path = DOCS, docs_files: tuple[str, ...] = DOCS_FILES) -> Path:
+    """A scratch copy of the repository's top folder as the examples of the page at ``path`` see it."""
     shutil.copytree(default_scenario_dir(), tmp_path / "scenarios")
     for name, text in READERS_FILES.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    for _, lang, code in sections():
+    for _, lang, code in sections(path):
         first = code.split("\n", 1)[0]
-        if lang == "yaml" and first.startswith("# ") and first[2:] in DOCS_FILES:
+        if lang == "yaml" and first.startswith("# ") and first[2:] in docs_files:
             (tmp_path / first[2:]).write_text(code)
     return tmp_path
 
@@ -115,14 +116,16 @@ def test_the_docs_have_shell_examples_for_every_way_to_choose_a_scenario():
     assert "-X PUT" in chosen and "/scenario" in chosen
 
 
-@pytest.mark.parametrize(("heading", "block"), SH_BLOCKS, ids=[f"{i}-{h}" for i, (h, _) in enumerate(SH_BLOCKS)])
-async def test_shell_example_runs(tmp_path, monkeypatch, heading, block):
-    missing = [tool for tool in TOOLS if re.search(rf"(^|[\s|(]){tool}\s", block) and not shutil.which(tool)]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    cwd = sandbox(tmp_path)
-    monkeypatch.chdir(cwd)  # the servers started in this process resolve the examples' relative paths here
+def missing_tools(block: str) -> list[str]:
+    return [tool for tool in TOOLS if re.search(rf"(^|[\s|(]){tool}\s", block) and not shutil.which(tool)]
+
+
+async def run_block(block: str, cwd: Path, check: Callable[[RunningEmulator], None] | None = None) -> str:
+    """Run a shell block in ``cwd``: its serve lines start emulators, the rest runs in bash against the latest one
+    (one on the defaults if the block talks to a server without starting one). ``check`` sees the last emulator
+    before it stops. Returns what bash printed."""
     talks_to_a_server = DOCS_URL in block or "telnyx-emulator call" in block
+    printed: list[str] = []
     async with AsyncExitStack() as stack:
         emulator: RunningEmulator | None = None
         pending: list[str] = []
@@ -133,6 +136,7 @@ async def test_shell_example_runs(tmp_path, monkeypatch, heading, block):
                     emulator = await start(stack, {}, [])  # the examples' emulator on its defaults
                 out = await run_bash("\n".join(pending), cwd, emulator.url if emulator is not None else None)
                 assert '"errors"' not in out, out
+                printed.append(out)
                 pending = []
             if served is not None:
                 await stack.aclose()
@@ -140,11 +144,27 @@ async def test_shell_example_runs(tmp_path, monkeypatch, heading, block):
                 assert Path(emulator.state.library.default).stem in f"{command} default"  # its --scenario, if any
             elif command is not None:
                 pending.append(command)
-        if emulator is not None:
-            # Whatever the block did to choose a scenario, it stuck: every call it made has one that the block (or
-            # the map it serves) names.
-            named = block + "".join((cwd / name).read_text() for name in DOCS_FILES)
-            calls = [call for namespace in emulator.state.namespaces for call in namespace.store.calls.values()]
-            assert calls or not talks_to_a_server, heading
-            for call in calls:
-                assert call.scenario is not None and Path(call.scenario).stem in named, (heading, call.scenario)
+        if emulator is not None and check is not None:
+            check(emulator)
+    return "".join(printed)
+
+
+@pytest.mark.parametrize(("heading", "block"), SH_BLOCKS, ids=[f"{i}-{h}" for i, (h, _) in enumerate(SH_BLOCKS)])
+async def test_shell_example_runs(tmp_path, monkeypatch, heading, block):
+    missing = missing_tools(block)
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    cwd = sandbox(tmp_path)
+    monkeypatch.chdir(cwd)  # the servers started in this process resolve the examples' relative paths here
+    talks_to_a_server = DOCS_URL in block or "telnyx-emulator call" in block
+
+    def scenarios_stuck(emulator: RunningEmulator) -> None:
+        # Whatever the block did to choose a scenario, it stuck: every call it made has one that the block (or
+        # the map it serves) names.
+        named = block + "".join((cwd / name).read_text() for name in DOCS_FILES)
+        calls = [call for namespace in emulator.state.namespaces for call in namespace.store.calls.values()]
+        assert calls or not talks_to_a_server, heading
+        for call in calls:
+            assert call.scenario is not None and Path(call.scenario).stem in named, (heading, call.scenario)
+
+    await run_block(block, cwd, scenarios_stuck)

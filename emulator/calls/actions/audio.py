@@ -70,6 +70,19 @@ def playback_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mappi
     return Outcome(OK, (StopClips(call, which, frozenset({"playback"}), body.get("overlay", False)),))
 
 
+def suppression_start(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """Noise suppression on: noted on the call (the control plane shows it); the audio is unchanged."""
+    note_client_state(call, body)
+    call.noise_suppression = body.get("direction", "inbound")
+    return Outcome(OK)
+
+
+def suppression_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    note_client_state(call, body)
+    call.noise_suppression = None
+    return Outcome(OK)
+
+
 def send_dtmf(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     """DTMF tones from the app's side: the caller hears them at once, over anything else playing."""
     note_client_state(call, body)

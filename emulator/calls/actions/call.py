@@ -108,14 +108,18 @@ def caller_hangs_up(
     return _end(ctx, call, cause=cause, source=source, reason=reason)
 
 
-def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+def _require_ringing(call: Call, verb: str) -> None:
     if call.state is not CallState.PARKED:
         # Already answered, or a dialed call (the callee answers those): a second answer, e.g. from a
         # retried call.initiated webhook, must not pass silently with its stream_url ignored.
-        detail = "Only an incoming call that is still ringing can be answered; this one is " + (
+        detail = f"Only an incoming call that is still ringing can be {verb}; this one is " + (
             "already answered." if call.state is CallState.ANSWERED else "an outgoing call."
         )
         raise ValidationFailed([Problem("10015", "Invalid call state", detail, None)])
+
+
+def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    _require_ringing(call, "answered")
     if body.get("stream_url"):
         require_stream_slot(ctx)
     note_client_state(call, body)
@@ -160,3 +164,20 @@ def _end(
     if was_answered:
         effects.append(StopMedia(call))
     return Outcome(OK, tuple(effects))
+
+
+# reject's cause -> the hangup_cause of its call.hangup.
+REJECT_CAUSES = {"CALL_REJECTED": "call_rejected", "USER_BUSY": "user_busy"}
+
+
+def reject(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """Refuse a ringing incoming call: it ends with call_rejected or user_busy, never answered."""
+    _require_ringing(call, "rejected")
+    note_client_state(call, body)
+    return _end(ctx, call, cause=REJECT_CAUSES[body["cause"]], source=events.app_hangup_source(call))
+
+
+def client_state_update(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """The client_state later webhooks echo; nothing else happens (no webhook)."""
+    note_client_state(call, body)
+    return Outcome(OK)
