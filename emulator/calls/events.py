@@ -29,17 +29,20 @@ SIP_CAUSES = {
 }
 
 
-def call_payload(call: Call) -> dict[str, Any]:
-    """The fields every call event has."""
+def leg_payload(call: Call) -> dict[str, Any]:
+    """The fields of every call event; alone in those about a command's progress (call.speak.*, call.playback.*)."""
     return {
         "call_control_id": call.call_control_id,
         "call_leg_id": call.call_leg_id,
         "call_session_id": call.call_session_id,
         "client_state": call.client_state,
         "connection_id": call.connection_id,
-        "from": call.from_,
-        "to": call.to,
     }
+
+
+def call_payload(call: Call) -> dict[str, Any]:
+    """The fields every call event has: the leg's, and the numbers."""
+    return {**leg_payload(call), "from": call.from_, "to": call.to}
 
 
 def call_initiated(call: Call, start_time: str) -> dict[str, Any]:
@@ -99,17 +102,6 @@ def streaming_failed(call: Call, record: StreamRecord) -> dict[str, Any]:
         "stream_id": record.spec.stream_id,
         "stream_params": {"stream_url": record.spec.stream_url, "track": record.spec.track.value},
         "stream_type": "websocket",
-    }
-
-
-def leg_payload(call: Call) -> dict[str, Any]:
-    """The fields of the events about a command's progress (call.speak.*, call.playback.*)."""
-    return {
-        "call_control_id": call.call_control_id,
-        "call_leg_id": call.call_leg_id,
-        "call_session_id": call.call_session_id,
-        "client_state": call.client_state,
-        "connection_id": call.connection_id,
     }
 
 
