@@ -90,7 +90,7 @@ class ClipPlayer:
             return self._media_file(request.media_name)
         assert request.audio_url is not None
         url = request.audio_url
-        cached = self._files.get(url)
+        cached = self._files.get(url) if request.cache else None  # cache_audio: false fetches it afresh
         if cached is not None:
             self._files.move_to_end(url)
             return cached

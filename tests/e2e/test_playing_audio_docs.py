@@ -32,12 +32,13 @@ SH_BLOCKS = [(heading, code) for heading, lang, code in sections(PAGE) if lang =
 OUTPUTS = printed_outputs()
 
 
-def test_the_page_runs_speak_and_send_dtmf_and_shows_their_webhooks():
+def test_the_page_runs_speak_playback_and_send_dtmf_and_shows_their_webhooks():
     shown = "\n".join(block for _, block in SH_BLOCKS)
     assert "/actions/speak" in shown and "/actions/send_dtmf" in shown and "/_emulator/webhooks" in shown
+    assert "/actions/playback_start" in shown and "--media-dir" in shown
     assert all("sleep" not in block or "for i in $(seq" in block for _, block in SH_BLOCKS)  # waits poll, bounded
     assert len(OUTPUTS) == len(SH_BLOCKS)
-    assert all("call.speak.ended" in output for output in OUTPUTS.values())
+    assert all("call.speak.ended" in output or "call.playback.ended" in output for output in OUTPUTS.values())
 
 
 def test_the_voice_table_is_the_emulators():
