@@ -30,6 +30,7 @@ from emulator.clock import Clock, RealClock
 from emulator.config import ConfigError, Settings
 from emulator.errors import ApiError
 from emulator.media.library import MediaLibrary
+from emulator.media.recording_files import URL_PREFIX as RECORDING_URL_PREFIX
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits
 from emulator.runtime import Runtime, WebhookDefaults
@@ -141,7 +142,13 @@ def create_app(
             # Outermost, so no layer below ever holds more than max_body_bytes of a request body.
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             # The OpenAPI document holds nothing secret; tools (schemathesis, Swagger UI) load it unauthenticated.
-            Middleware(BearerAuth, api_keys=settings.api_keys, public_paths=("/openapi.json",)),
+            # Recording links work without a key, as Telnyx's (pre-signed) ones do.
+            Middleware(
+                BearerAuth,
+                api_keys=settings.api_keys,
+                public_paths=("/openapi.json",),
+                public_prefixes=(RECORDING_URL_PREFIX,),
+            ),
             Middleware(JournalRecorder, namespaces=state.namespaces),
         ],
         exception_handlers={

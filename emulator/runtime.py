@@ -24,12 +24,16 @@ from emulator.calls.effects import (
     ClipRequest,
     Effect,
     Emit,
+    PauseRecording,
     PlayClip,
+    RecordingRequest,
     Ring,
     StartMedia,
+    StartRecording,
     StartStream,
     StopClips,
     StopMedia,
+    StopRecording,
     StopStreams,
 )
 from emulator.calls.ids import IdFactory
@@ -37,13 +41,17 @@ from emulator.calls.journal import redact_url
 from emulator.calls.models import Call, StreamEndReason, StreamRecord
 from emulator.clock import Clock
 from emulator.media.call_audio import ClipEvent
+from emulator.media.call_recorder import CallRecording
 from emulator.media.call_runner import CallRunner
 from emulator.media.clip_player import ClipPlayer
 from emulator.media.engine import CallMedia
 from emulator.media.library import MediaLibrary
+from emulator.media.recording_files import URL_PREFIX, RecordingFiles
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits, StreamSession
 from emulator.scenarios.cursor import End
+from emulator.timestamps import utc_now
+from emulator.timing import FRAME_MS
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
@@ -98,6 +106,7 @@ class Runtime:
         # Streams open before their call was answered (dial with stream_establish_before_call_originate).
         self._waiting: dict[int, list[StreamSession]] = {}
         self.clips = ClipPlayer(lambda coro, name: self.spawn(coro, name), media_dir=media_dir)
+        self.call_recordings = RecordingFiles(directory=recordings.directory if recordings else None)
         self.recordings = recordings or RecordingStore()
         self.failures: list[TaskFailure] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -189,6 +198,17 @@ class Runtime:
                     self._play_clip(call, request)
                 case StopClips():
                     self._stop_clips(effect)
+                case StartRecording(call, request):
+                    self._start_recording(call, request)
+                case StopRecording(call, recording_id):
+                    runner = self._runner_of(call)
+                    if runner is not None:
+                        self.recordings_saved(runner, runner.engine.stop_recording(recording_id))
+                case PauseRecording(call, recording_id, paused):
+                    runner = self._runner_of(call)
+                    recording = runner.engine.recordings.get(recording_id) if runner is not None else None
+                    if recording is not None:
+                        recording.paused = paused
                 case _:
                     assert_never(effect)
 
@@ -304,6 +324,36 @@ class Runtime:
         engine = runner.engine
         self.clips.play(engine.call_audio, engine.sample_rate, request, lambda events: self.clip_events(runner, events))
         runner.poke()
+
+    def _start_recording(self, call: Call, request: RecordingRequest) -> None:
+        runner = self._runner_of(call)
+        if runner is None:
+            return
+        engine = runner.engine
+        max_ticks = request.max_length * 1000 // FRAME_MS
+        recording = CallRecording(
+            request.recording_id, request.format, request.channels, request.track, max_ticks, request.started_at
+        )
+        recording.file_name, recording.base_url = request.file_name, request.base_url
+        engine.start_recording(recording)
+        if request.play_beep:
+            beep = ClipRequest(f"beep-{request.recording_id}", "beep", overlay=True)
+            self.clips.play(engine.call_audio, engine.sample_rate, beep, lambda events: None)
+        runner.poke()
+
+    def recordings_saved(self, runner: CallRunner, recordings: Sequence[CallRecording]) -> None:
+        for recording in recordings:
+            recording.ended_at = utc_now()
+            self.spawn(self._save(runner, recording), name=f"save-{recording.recording_id}")
+
+    async def _save(self, runner: CallRunner, recording: CallRecording) -> None:
+        name = await self.call_recordings.save(recording, runner.engine.sample_rate)
+        assert isinstance(runner.call, Call)
+        urls = {recording.format: f"{recording.base_url}{URL_PREFIX}{name}"}
+        saved = reactions.recording_saved(
+            runner.call, recording.recording_id, recording.channels, recording.started_at, recording.ended_at, urls
+        )
+        self.apply(saved.effects)
 
     def _stop_clips(self, stop: StopClips) -> None:
         runner = self._runner_of(stop.call)

@@ -44,8 +44,9 @@ class EmulatorState:
         chosen = requested or (self.scenario_map.for_number(to) if self.scenario_map is not None else None)
         return self.library.resolve(chosen) if chosen is not None else None
 
-    def context(self, namespace: Namespace | None = None) -> CommandContext:
-        """What a command may know about the world: ids (the namespace's), defaults, and the current time."""
+    def context(self, namespace: Namespace | None = None, base_url: str | None = None) -> CommandContext:
+        """What a command may know about the world: ids (the namespace's), defaults, the current time, and the
+        URL the request came to (``base_url``: files the emulator serves are linked from there)."""
         return CommandContext(
             ids=namespace.ids if namespace is not None else self.ids,
             user_id=self.user_id,
@@ -56,4 +57,5 @@ class EmulatorState:
             connection_id=LENIENT_CONNECTION_ID,
             max_streams=self.settings.max_streams,
             running_streams=len(self.runtime.sessions),
+            base_url=base_url or f"http://{self.settings.host}:{self.settings.port}",
         )

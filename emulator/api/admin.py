@@ -24,6 +24,7 @@ from emulator.calls.effects import StopMedia, StopStreams
 from emulator.calls.models import AppAudioCounters, Call, StreamEndReason, StreamRecord
 from emulator.calls.store import require_alive
 from emulator.errors import ApiError, NotFound, Problem, ValidationFailed
+from emulator.media.recording_files import MEDIA_TYPES, URL_PREFIX
 from emulator.media.recordings import TRACKS
 from emulator.runtime import Runtime
 from emulator.scenarios.loader import ScenarioError
@@ -222,6 +223,15 @@ async def get_recording(request: Request) -> Response:
     return Response(recording.wav(track), media_type="audio/wav")
 
 
+async def get_call_recording(request: Request) -> Response:
+    """A call recording's file (record_start), as call.recording.saved links it; no API key needed."""
+    name = request.path_params["name"]
+    data = emulator_state(request).runtime.call_recordings.get(name)
+    if data is None:
+        raise NotFound("No such recording, or it is no longer kept (only the most recent are).")
+    return Response(data, media_type=MEDIA_TYPES[name.rsplit(".", 1)[-1]])
+
+
 # -- what happened: webhooks and the REST journal ----------------------------------------------
 
 
@@ -298,6 +308,7 @@ def stream_routes() -> list[Route]:
         Route("/_emulator/streams", list_streams, methods=["GET"]),
         Route("/_emulator/streams/{stream_id}", get_stream, methods=["GET"]),
         Route("/_emulator/streams/{stream_id}/recording/{track}.wav", get_recording, methods=["GET"]),
+        Route(URL_PREFIX + "{name}", get_call_recording, methods=["GET"]),
     ]
 
 

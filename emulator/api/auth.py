@@ -25,19 +25,29 @@ class BearerAuth:
     """Rejects HTTP requests without an acceptable Bearer token with Telnyx's 401 envelope.
 
     With no ``api_keys`` every non-empty token is accepted, as a sandbox would; otherwise only
-    the listed keys. ``public_paths`` are served without a token (and without a namespace).
+    the listed keys. ``public_paths`` are served without a token (and without a namespace), and so is every
+    path under one of ``public_prefixes``.
     """
 
-    def __init__(self, app: ASGIApp, api_keys: Collection[str] = (), public_paths: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_keys: Collection[str] = (),
+        public_paths: Collection[str] = (),
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.api_keys = frozenset(api_keys)
         self.public_paths = frozenset(public_paths)
+        self.public_prefixes = public_prefixes
         error = Unauthorized()
         self._body = json.dumps(error.to_json()).encode()
         self._status = error.status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public_paths:
+        path = scope.get("path", "")
+        is_public = path in self.public_paths or bool(self.public_prefixes and path.startswith(self.public_prefixes))
+        if scope["type"] != "http" or is_public:
             await self.app(scope, receive, send)
             return
         header = None

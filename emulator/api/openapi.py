@@ -108,6 +108,25 @@ def _recording_operation() -> dict[str, Any]:
     return operation
 
 
+def _call_recording_operation() -> dict[str, Any]:
+    name = _path_parameter(
+        "name", "the recording's id and format, as call.recording.saved links it: {id}.wav or {id}.mp3"
+    )
+    operation = _operation(
+        "getCallRecording",
+        "A call recording's file (record_start), linked by call.recording.saved; no API key needed",
+        CONTROL,
+        (200, "The WAV or MP3 file", {}),
+        (404,),
+        parameters=[name],
+    )
+    del operation["responses"]["401"]
+    operation["security"] = []  # served without a key, as Telnyx's recording links are
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    operation["responses"]["200"]["content"] = {"audio/wav": binary, "audio/mpeg": binary}
+    return operation
+
+
 def _paths() -> dict[str, Any]:
     data = envelope
     paths: dict[str, Any] = {
@@ -212,6 +231,7 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/_emulator/streams/{stream_id}/recording/{track}.wav": {"get": _recording_operation()},
+        "/_emulator/call-recordings/{name}": {"get": _call_recording_operation()},
         "/_emulator/webhooks": {
             "get": _operation(
                 "listWebhookAttempts",

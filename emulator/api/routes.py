@@ -118,7 +118,7 @@ async def call_action(request: Request) -> Response:
     if action is None:
         raise NotEmulated(name) if name in TELNYX_ACTIONS else NotFound(f"Unknown call action '{name}'.")
     body = await validated_body(request, action.schema)
-    context = state.context(namespace)
+    context = state.context(namespace, str(request.base_url).rstrip("/"))
     _refuse_foreign(state, namespace, call_control_id)
     call = store.lookup(call_control_id, context.now, action.lenient_state)
     return _perform(request, store, call_control_id, body, context.now, lambda: action.run(context, store, call, body))

@@ -96,7 +96,51 @@ class StopClips:
     overlay: bool | None = None  # True: the overlays only; False: the queue only; None: both
 
 
-Effect = StartStream | StopStreams | Emit | Ring | StartMedia | StopMedia | PlayClip | StopClips
+@dataclass(frozen=True, slots=True)
+class RecordingRequest:
+    recording_id: str
+    format: str  # wav or mp3
+    channels: str  # single or dual
+    track: str  # both, inbound or outbound
+    play_beep: bool
+    max_length: int  # seconds; 0: no limit
+    file_name: str
+    started_at: str  # ISO 8601
+    base_url: str  # where the emulator serves the file (the URL the command came to)
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    call: Call
+    request: RecordingRequest
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    call: Call
+    recording_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PauseRecording:
+    call: Call
+    recording_id: str
+    paused: bool
+
+
+Effect = (
+    StartStream
+    | StopStreams
+    | Emit
+    | Ring
+    | StartMedia
+    | StopMedia
+    | PlayClip
+    | StopClips
+    | StartRecording
+    | StopRecording
+    | PauseRecording
+)
 
 
 @dataclass(frozen=True, slots=True)

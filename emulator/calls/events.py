@@ -117,3 +117,17 @@ def playback(call: Call, details: Mapping[str, Any], status: str | None = None) 
         if details.get("status_detail"):
             payload["status_detail"] = details["status_detail"]
     return payload
+
+
+def recording_saved(
+    call: Call, channels: str, started_at: str, ended_at: str, urls: Mapping[str, str]
+) -> dict[str, Any]:
+    """call.recording.saved: where the file is (the emulator serves it, without a key, as Telnyx's links are)."""
+    return {
+        **leg_payload(call),
+        "channels": channels,
+        "recording_started_at": started_at,
+        "recording_ended_at": ended_at,
+        "recording_urls": dict(urls),
+        "public_recording_urls": dict(urls),
+    }

@@ -161,6 +161,7 @@ class Call:
     has_media: bool = False  # its media (the caller, the outbound audio) has started: at the answer
     clips: int = 0  # audio the app asked the call to play (speak, send_dtmf, ...): numbers their keys
     noise_suppression: str | None = None  # suppression_start's direction, until suppression_stop
+    recordings: list[str] = field(default_factory=list)  # ids of record_start's recordings still running
     namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
 
     @property

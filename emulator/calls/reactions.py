@@ -55,3 +55,13 @@ def clip_event(call: Call, what: str, kind: str, status: str | None, details: Ma
         payload = events.playback(call, details, None if what == "started" else status or "completed")
         return Outcome(OK, (Emit(call, f"call.playback.{what}", payload),))
     return Outcome(OK)
+
+
+def recording_saved(
+    call: Call, recording_id: str, channels: str, started_at: str, ended_at: str, urls: Mapping[str, str]
+) -> Outcome:
+    """A recording's file is written: the call no longer records it, and the app hears where it is."""
+    if recording_id in call.recordings:
+        call.recordings.remove(recording_id)
+    payload = events.recording_saved(call, channels, started_at, ended_at, urls)
+    return Outcome(OK, (Emit(call, "call.recording.saved", payload),))

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from emulator.clock import Clock
 from emulator.media.call_audio import ClipEvent
+from emulator.media.call_recorder import CallRecording
 from emulator.media.engine import CallMedia, MediaTick
 from emulator.scenarios.cursor import End
 from emulator.timing import FRAME_SECONDS
@@ -51,6 +52,8 @@ class CallMediaObserver(Protocol):
     def caller_done(self, runner: CallRunner, end: End) -> None: ...
 
     def clip_events(self, runner: CallRunner, events: Sequence[ClipEvent]) -> None: ...
+
+    def recordings_saved(self, runner: CallRunner, recordings: Sequence[CallRecording]) -> None: ...
 
 
 class CallRunner:
@@ -113,6 +116,9 @@ class CallRunner:
             ended = self.engine.hang_up()
             if ended:
                 self.observer.clip_events(self, ended)
+            recordings = self.engine.stop_recording()
+            if recordings:
+                self.observer.recordings_saved(self, recordings)
         self._changed.set()
         self._wake()
 
@@ -167,6 +173,8 @@ class CallRunner:
                 self.observer.call_dtmf(self, digit)
             if tick.events:
                 self.observer.clip_events(self, tick.events)
+            if tick.saved:
+                self.observer.recordings_saved(self, tick.saved)
             if tick.end is not None:
                 self.observer.caller_done(self, tick.end)
                 return

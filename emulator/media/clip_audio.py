@@ -92,6 +92,11 @@ def dtmf_tones(digits: str, duration_ms: int, rate: int) -> PCM:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
+def beep(rate: int) -> PCM:
+    """The beep a recording starts with (play_beep): 1 kHz, 250 ms."""
+    return synth.tone(1000, 250, DTMF_LEVEL_DBFS, rate)
+
+
 def _stand_in(text: str, rate: int, why: str) -> PCM:
     global _warned_no_engine
     if not _warned_no_engine:

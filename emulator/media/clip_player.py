@@ -57,6 +57,8 @@ class ClipPlayer:
         audio.add(clip)
         if request.kind == "dtmf":
             clip.pcm = clip_audio.dtmf_tones(request.digits, request.duration_ms, rate)
+        elif request.kind == "beep":
+            clip.pcm = clip_audio.beep(rate)
         elif request.kind == "speak":
             self.spawn(self._speak(clip, request, rate), f"speak-{request.key}")
         else:

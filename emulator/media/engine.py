@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emulator.media.call_audio import CallAudio, ClipEvent
+from emulator.media.call_recorder import CallRecording
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.scenarios.cursor import End, ScriptCursor, Tick
@@ -61,6 +62,7 @@ class MediaTick(NamedTuple):
     marks: dict[str, list[str]]  # per app audio source (stream id): marks echoed at this tick, before media
     end: End | None = None  # the caller is done: no media in this tick, the call ends as it says
     events: tuple[ClipEvent, ...] = ()  # the call's own clips (speak, playback) that started or ended
+    saved: tuple[CallRecording, ...] = ()  # recordings that ended at this tick (max_length, or the call's end)
 
 
 _NO_MARKS: dict[str, list[str]] = {}
@@ -76,6 +78,7 @@ class CallMedia:
         self.index = 0
         self.sources: dict[str, AppAudio] = {}
         self.call_audio = CallAudio(media.frame_samples)  # what the call itself plays: speak, playback, DTMF
+        self.recordings: dict[str, CallRecording] = {}  # record_start's, while they record (or are paused)
         self.script_end: End | None = None  # how the inbound script ended (None: still running)
         self.ended_at: int | None = None  # the tick the script completed
         self.end: End | None = None  # set once the caller is done: nothing advances after that
@@ -103,7 +106,7 @@ class CallMedia:
     def quiet_ticks(self) -> int:
         """Ticks from now in which nothing observable happens (no digit, no end, no clip) while no stream is
         attached: a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
-        if self.sources or self.call_audio.is_pending:
+        if self.sources or self.call_audio.is_pending or self.recordings:
             return 0
         return self._script_quiet_ticks()
 
@@ -145,7 +148,7 @@ class CallMedia:
             raise RuntimeError("the call's media has ended")
         n = self.index
         sources = self.sources
-        busy = bool(sources) or self.call_audio.is_pending
+        busy = bool(sources) or self.call_audio.is_pending or bool(self.recordings)
         marks = self._take_marks() if sources else _NO_MARKS
         app_playing = self._app_playing() if busy else False
         step: Tick | None = None
@@ -165,8 +168,9 @@ class CallMedia:
             self.index = n + 1
             return MediaTick(n, step, n, None, dtmf, marks)
         mixed, events = self._mix(n)
+        saved = self._record(n, step, mixed) if self.recordings else ()
         self.index = n + 1
-        return MediaTick(n, step, n, mixed, dtmf, marks, None, events)
+        return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved)
 
     def _tail_over(self, n: int, app_playing: bool) -> bool:
         assert self.ended_at is not None
@@ -177,11 +181,31 @@ class CallMedia:
         self.index = tick.number + 1
         for source in self.sources.values():
             source.playout.finish()
-        return tick._replace(events=tuple(self.hang_up()))
+        return tick._replace(events=tuple(self.hang_up()), saved=tuple(self.stop_recording()))
 
     def hang_up(self) -> list[ClipEvent]:
         """The call ended: every clip still queued or playing ends with ``call_hangup``."""
         return self.call_audio.stop("all", status="call_hangup")
+
+    def start_recording(self, recording: CallRecording) -> None:
+        self.recordings[recording.recording_id] = recording
+
+    def stop_recording(self, recording_id: str | None = None) -> list[CallRecording]:
+        """End one recording (or all): they are saved by whoever asked."""
+        ids = [recording_id] if recording_id is not None else list(self.recordings)
+        return [self.recordings.pop(key) for key in ids if key in self.recordings]
+
+    def _record(self, n: int, step: Tick | None, mixed: PCM | None) -> tuple[CallRecording, ...]:
+        caller = self.media.script.frame(step) if step is not None else np.zeros(self.frame_samples, np.int16)
+        call = mixed if mixed is not None else self._outbound_pcm(n)
+        full: list[CallRecording] = []
+        for recording in self.recordings.values():
+            recording.add(caller, call)
+            if recording.is_full:
+                full.append(recording)
+        for recording in full:
+            del self.recordings[recording.recording_id]
+        return tuple(full)
 
     def _take_marks(self) -> dict[str, list[str]]:
         due: dict[str, list[str]] | None = None

@@ -256,3 +256,38 @@ async def test_reject_ends_a_ringing_call_client_state_update_and_suppression_ar
                 await hooks.wait_until(lambda: event_types(hooks).count("call.hangup") == 2)
                 last = [r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.hangup"][-1]
                 assert last["client_state"] == "bmV3"
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3"])
+async def test_a_dual_channel_recording_is_served_with_the_caller_left_and_the_calls_audio_right(fmt):
+    async with WebhookReceiver().running() as hooks, WsReceiver().running() as target:
+        async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url, api_keys={"test-key"})) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                call_id = await answered_call(client, target)
+                actions = f"/v2/calls/{call_id}/actions"
+                body = {"format": fmt, "channels": "dual", "play_beep": False}
+                assert (await client.post(f"{actions}/record_start", json=body)).is_success
+                await client.post(f"{actions}/send_dtmf", json={"digits": "5", "duration_millis": 300})
+                conn = target.connections[0]
+                await target.wait_for(lambda: len(conn.of("media")) >= 2 * 40, seconds=10)
+                assert (await client.post(f"{actions}/record_stop", json={})).is_success
+                await hooks.wait_until(lambda: "call.recording.saved" in event_types(hooks))
+                again = await client.post(f"{actions}/record_stop", json={})
+                assert again.status_code == 422 and again.json()["errors"][0]["title"] == "Not recording"
+                saved = next(
+                    r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.recording.saved"
+                )
+                url = saved["recording_urls"][fmt]
+                assert saved["public_recording_urls"] == {fmt: url} and saved["channels"] == "dual"
+                async with httpx.AsyncClient() as anyone:  # the link needs no API key
+                    fetched = await anyone.get(url)
+                await client.post(f"{actions}/hangup", json={})
+    assert fetched.status_code == 200
+    audio, rate = soundfile.read(io.BytesIO(fetched.content), dtype="float32", always_2d=True)
+    assert audio.shape[1] == 2 and rate == 8000
+    caller, call = audio[:, 0], audio[:, 1]
+    assert np.sqrt(np.mean(caller**2)) < 0.01  # the stay-on-line caller says nothing
+    assert len(call) / rate >= 0.3
+    spectrum = np.abs(np.fft.rfft(call))
+    freqs = np.fft.rfftfreq(len(call), 1 / rate)
+    assert sorted(round(f) for f in freqs[np.argsort(spectrum)[-2:]]) == pytest.approx([770, 1336], abs=20)

@@ -195,6 +195,7 @@ VALID_BODIES = {
     "send_dtmf": {"digits": "1"},
     "reject": {"cause": "USER_BUSY"},
     "client_state_update": {"client_state": "aGk="},
+    "record_start": {"format": "wav", "channels": "single"},
 }
 
 

@@ -53,6 +53,9 @@ def test_request_bodies_are_the_schema_files_themselves():
 def test_every_secured_operation_documents_401_and_every_body_documents_422():
     for path, item in build_document()["paths"].items():
         for method, operation in item.items():
+            if operation.get("security") == []:  # served without a key: recording links
+                assert "401" not in operation["responses"], (method, path)
+                continue
             assert "401" in operation["responses"], (method, path)
             if "requestBody" in operation:
                 assert {"400", "422"} <= set(operation["responses"]), (method, path)

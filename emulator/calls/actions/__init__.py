@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import audio, call, streaming
+from emulator.calls.actions import audio, call, recording, streaming
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -142,6 +142,42 @@ ACTIONS: dict[str, Action] = {
             "StopCallPlayback",
             "Stop the audio file playing, or every queued one",
             "PlaybackStopRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "record_start",
+            "record_start",
+            recording.record_start,
+            "StartCallRecord",
+            "Record the call (WAV or MP3, one or two channels), served at call.recording.saved's URLs",
+            "StartRecordingRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "record_stop",
+            "record_stop",
+            recording.record_stop,
+            "StopCallRecording",
+            "Stop recording: the file is written and call.recording.saved sent",
+            "StopRecordingRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "record_pause",
+            "record_pause",
+            recording.record_pause,
+            "PauseCallRecording",
+            "Pause a recording (the file has no gap)",
+            "PauseRecordingRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "record_resume",
+            "record_resume",
+            recording.record_resume,
+            "ResumeCallRecording",
+            "Resume a paused recording",
+            "ResumeRecordingRequest",
             requires=Requires.ANSWERED,
         ),
         Action(

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.calls.actions.context import OK, CommandContext, note_client_state, start_media
-from emulator.calls.effects import ClipRequest, Effect, Outcome, PlayClip, StopClips
+from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state
+from emulator.calls.effects import ClipRequest, Outcome, PlayClip, StopClips
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
 from emulator.errors import Problem, ValidationFailed
@@ -34,7 +34,7 @@ def speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, 
         heard_by_caller=body.get("target_legs", "self") in HEARD_BY_CALLER,
         stop=body.get("stop") if body.get("stop") in ("current", "all") else None,
     )
-    return Outcome(OK, (*_media(call), PlayClip(call, clip)))
+    return Outcome(OK, (*ensure_media(call), PlayClip(call, clip)))
 
 
 def playback_start(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -60,7 +60,7 @@ def playback_start(ctx: CommandContext, store: CallStore, call: Call, body: Mapp
         heard_by_caller=body.get("target_legs", "self") in HEARD_BY_CALLER,
         stop=body.get("stop") if body.get("stop") in ("current", "all") else None,
     )
-    return Outcome(OK, (*_media(call), PlayClip(call, clip)))
+    return Outcome(OK, (*ensure_media(call), PlayClip(call, clip)))
 
 
 def playback_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -93,14 +93,9 @@ def send_dtmf(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[s
         duration_ms=body.get("duration_millis", 250),
         overlay=True,
     )
-    return Outcome(OK, (*_media(call), PlayClip(call, clip)))
+    return Outcome(OK, (*ensure_media(call), PlayClip(call, clip)))
 
 
 def _key(call: Call, kind: str) -> str:
     call.clips += 1
     return f"{kind}-{call.clips}"
-
-
-def _media(call: Call) -> tuple[Effect, ...]:
-    # A call the app made up (lenient mode) is answered when it is first given a command: its media starts now.
-    return () if call.has_media else (start_media(call),)

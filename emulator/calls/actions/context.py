@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.effects import Outcome, StartMedia
+from emulator.calls.effects import Effect, Outcome, StartMedia
 from emulator.calls.ids import IdFactory
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
@@ -27,6 +27,7 @@ class CommandContext:
     # The --max-streams limit (0: none) and how many streams run now, across every namespace.
     max_streams: int = 0
     running_streams: int = 0
+    base_url: str = "http://127.0.0.1:8000"  # where the request came to: URLs the emulator serves start here
 
 
 Command = Callable[[CommandContext, CallStore, Call, Mapping[str, Any]], Outcome]
@@ -51,3 +52,8 @@ def start_media(call: Call) -> StartMedia:
     hear the caller from the first word."""
     call.has_media = True
     return StartMedia(call, tuple(record.spec.stream_id for record in call.active_streams()))
+
+
+def ensure_media(call: Call) -> tuple[Effect, ...]:
+    """A call the app made up (lenient mode) is answered when a command first needs its media: start it now."""
+    return () if call.has_media else (start_media(call),)
