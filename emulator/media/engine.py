@@ -147,10 +147,13 @@ class CallMedia:
         if self.end is not None:
             raise RuntimeError("the call's media has ended")
         n = self.index
-        sources = self.sources
-        busy = bool(sources) or self.call_audio.is_pending or bool(self.recordings)
-        marks = self._take_marks() if sources else _NO_MARKS
-        app_playing = self._app_playing() if busy else False
+        # The usual tick: no stream's app audio queued, no clip, no recording. Checked once, cheaply.
+        audio = self.call_audio
+        clips = bool(audio.queue or audio.overlays)
+        queued = any(source.playout.is_pending for source in self.sources.values()) if self.sources else False
+        busy = clips or queued or bool(self.recordings)
+        marks = self._take_marks() if self.sources else _NO_MARKS
+        app_playing = (clips or queued) and self._app_playing()
         step: Tick | None = None
         dtmf: tuple[str, ...] = ()
         if self.script_end is None:
