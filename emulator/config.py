@@ -182,7 +182,9 @@ class Settings:
         "file keeping the Ed25519 webhook signing key, unless env SIGNING_KEY gives the key itself",
     )
     # Where each stream's recordings (inbound, outbound, app WAV files) are written when it ends.
-    recordings_dir: Path | None = setting(None, "write each stream's WAV recordings here when it ends")
+    recordings_dir: Path | None = setting(
+        None, "write each stream's WAV recordings, and every call recording (record_start), here when they end"
+    )
     # The files playback_start's media_name names (Telnyx: files uploaded to its media storage).
     media_dir: Path | None = setting(None, "folder of WAV/MP3 files that playback_start's media_name plays")
     # Seed for reproducible ids (call, leg, session, stream, event ids); None: random ids.

@@ -102,6 +102,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "scenario": call.scenario,
         "webhook_url": call.webhook_url,
         "noise_suppression": call.noise_suppression,
+        "recordings": list(call.recordings),
         "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
     }

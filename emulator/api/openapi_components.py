@@ -128,6 +128,11 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                         "enum": [None, "inbound", "outbound", "both"],
                         "description": "suppression_start's direction while it is on",
                     },
+                    "recordings": {
+                        "type": "array",
+                        "items": STRING,
+                        "description": "ids of record_start's recordings still running",
+                    },
                     "history": {
                         "type": "array",
                         "items": object_schema({"at": {**STRING, "description": "ISO 8601 UTC"}, "state": STRING}),

@@ -100,6 +100,7 @@ class CallMedia:
             and self.end is None
             and self.index >= self.media.outbound_frames
             and not self.call_audio.is_pending
+            and not self.recordings  # a recording records the silence too
             and not self._app_playing()
         )
 

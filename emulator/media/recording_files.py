@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -41,7 +42,9 @@ class RecordingFiles:
         while len(self._files) > self.keep:
             self._files.popitem(last=False)
         if self.directory is not None:
-            path = self.directory / f"{recording.file_name}-{name}"
+            # custom_file_name is the app's text: a name, never a path out of the folder.
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", recording.file_name).lstrip(".") or "recording"
+            path = self.directory / f"{safe}-{name}"
             await asyncio.to_thread(_write, path, data)
             log.info("call recording saved: %s", path)
         return name

@@ -291,3 +291,29 @@ async def test_a_dual_channel_recording_is_served_with_the_caller_left_and_the_c
     spectrum = np.abs(np.fft.rfft(call))
     freqs = np.fft.rfftfreq(len(call), 1 / rate)
     assert sorted(round(f) for f in freqs[np.argsort(spectrum)[-2:]]) == pytest.approx([770, 1336], abs=20)
+
+
+async def test_a_recording_on_a_call_nobody_streams_runs_its_max_length_of_silence(tmp_path):
+    settings = emulator_settings(speed=4, recordings_dir=tmp_path)
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(settings.replace(webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                created = await client.post(
+                    "/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": "stay-on-line"}
+                )
+                call_id = created.json()["data"]["call_control_id"]
+                await client.post(f"/v2/calls/{call_id}/actions/answer", json={})
+                body = {"format": "wav", "channels": "single", "max_length": 1, "custom_file_name": "../out"}
+                await client.post(f"/v2/calls/{call_id}/actions/record_start", json=body)
+                listed = (await client.get(f"/_emulator/calls/{call_id}")).json()["data"]["recordings"]
+                assert len(listed) == 1
+                await hooks.wait_until(lambda: "call.recording.saved" in event_types(hooks), seconds=5)
+                saved = next(
+                    r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.recording.saved"
+                )
+                fetched = await client.get(saved["recording_urls"]["wav"])
+                assert (await client.get(f"/_emulator/calls/{call_id}")).json()["data"]["recordings"] == []
+    audio, rate = soundfile.read(io.BytesIO(fetched.content), dtype="int16")
+    assert len(audio) == rate  # exactly max_length: one second, silence included
+    (written,) = tmp_path.iterdir()  # inside the folder, whatever custom_file_name said
+    assert written.name.endswith(".wav") and ".." not in written.name

@@ -2,8 +2,9 @@
 
 A ``telnyx-emulator`` line that serves starts a real emulator (on a free port, with the flags and variables the
 line gives); the other lines run in bash, with the docs' ``http://127.0.0.1:8000`` pointing at that emulator.
-The YAML and Python examples are run by tests/unit/test_scenarios.py; tests/e2e/test_playing_audio_docs.py runs
-docs/playing-audio.md's shell examples with these same helpers.
+The YAML and Python examples are run by tests/unit/test_scenarios.py; tests/e2e/test_playing_audio_docs.py and
+tests/e2e/test_recording_docs.py run docs/playing-audio.md's and docs/recording.md's shell examples with these same
+helpers.
 """
 
 from __future__ import annotations
