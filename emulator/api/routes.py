@@ -87,6 +87,17 @@ def _data(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse({"data": data})
 
 
+def _base_url(request: Request) -> str:
+    """Where the request came to (scheme and Host), for links to files the emulator serves. Read from the
+    scope: Starlette's request.base_url parses a whole URL, and this runs for every command."""
+    scope = request.scope
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return f"{scope['scheme']}://{value.decode('latin-1')}"
+    host, port = scope.get("server") or ("127.0.0.1", 8000)
+    return f"{scope['scheme']}://{host}:{port}"
+
+
 def _perform(
     request: Request, store: CallStore, key: str, body: dict[str, Any], now: float, run: Callable[[], Outcome]
 ) -> Response:
@@ -118,7 +129,7 @@ async def call_action(request: Request) -> Response:
     if action is None:
         raise NotEmulated(name) if name in TELNYX_ACTIONS else NotFound(f"Unknown call action '{name}'.")
     body = await validated_body(request, action.schema)
-    context = state.context(namespace, str(request.base_url).rstrip("/"))
+    context = state.context(namespace, _base_url(request))
     _refuse_foreign(state, namespace, call_control_id)
     call = store.lookup(call_control_id, context.now, action.lenient_state)
     return _perform(request, store, call_control_id, body, context.now, lambda: action.run(context, store, call, body))
