@@ -1,4 +1,4 @@
-"""Runtime: the one owner of background work. Turns effects into tasks.
+"""Runtime: turns effects into tasks, through the one owner of background work (``emulator/tasks.py``).
 
 Every task goes through ``spawn``, which logs and records an unexpected exception instead of letting
 asyncio drop it; ``wait_idle`` lets tests await quiescence instead of sleeping. The runtime also observes
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,14 +24,17 @@ from emulator.calls.effects import (
     ClipRequest,
     Effect,
     Emit,
+    GatherRequest,
     PauseRecording,
     PlayClip,
     RecordingRequest,
     Ring,
+    StartGather,
     StartMedia,
     StartRecording,
     StartStream,
     StopClips,
+    StopGather,
     StopMedia,
     StopRecording,
     StopStreams,
@@ -45,11 +48,13 @@ from emulator.media.call_recorder import CallRecording
 from emulator.media.call_runner import CallRunner
 from emulator.media.clip_player import ClipPlayer
 from emulator.media.engine import CallMedia
+from emulator.media.gather import DigitGather, GatherRules
 from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import URL_PREFIX, RecordingFiles
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits, StreamSession
 from emulator.scenarios.cursor import End
+from emulator.tasks import TaskFailure, Tasks
 from emulator.timestamps import utc_now
 from emulator.timing import FRAME_MS
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
@@ -58,12 +63,6 @@ log = logging.getLogger(__name__)
 
 # What a dialed callee's outcome ends the call with (hangup_cause).
 CALLEE_CAUSES = {"busy": "user_busy", "reject": "call_rejected", "no_answer": "timeout"}
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFailure:
-    name: str
-    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +98,8 @@ class Runtime:
         self.connect_timeout = connect_timeout
         self.stream_limits = stream_limits or StreamLimits()
         self.webhook_defaults = webhook_defaults
+        self.tasks = Tasks()
+        self.spawn = self.tasks.spawn  # the one way background work starts
         self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
         # Each answered call's media, by the Call object's identity (ids repeat across namespaces).
@@ -108,53 +109,25 @@ class Runtime:
         self.clips = ClipPlayer(lambda coro, name: self.spawn(coro, name), media_dir=media_dir)
         self.call_recordings = RecordingFiles(directory=recordings.directory if recordings else None)
         self.recordings = recordings or RecordingStore()
-        self.failures: list[TaskFailure] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._lasting: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     # -- tasks -------------------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str, *, lasting: bool = False) -> asyncio.Task[None]:
-        """Run ``coro`` in the background. A ``lasting`` task (a call's media, alive as long as the call)
-        does not keep ``wait_idle`` waiting; shutdown stops it like any other."""
-        task = asyncio.create_task(self._guard(coro, name), name=name)
-        if lasting:
-            self._lasting.add(task)
-            task.add_done_callback(self._lasting.discard)
-            return task
-        self._tasks.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._forget)
-        return task
-
-    async def _guard(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the single place background errors are caught: logged and kept
-            log.exception("background task %s failed", name)
-            self.failures.append(TaskFailure(name, f"{type(exc).__name__}: {exc}"))
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not self._tasks:
-            self._idle.set()
+    @property
+    def failures(self) -> list[TaskFailure]:
+        return self.tasks.failures
 
     @property
     def running(self) -> int:
-        return len(self._tasks)
+        return self.tasks.running
 
     async def wait_idle(self) -> None:
         """Until no stream, ring timer or webhook delivery is left running (a call's media, which lasts as
         long as the call, does not count)."""
         while True:
-            await self._idle.wait()
+            await self.tasks.wait_idle()
             if self.webhooks is not None:
                 await self.webhooks.wait_idle()
-            if self._idle.is_set():
+            if self.tasks.is_idle:
                 return
 
     async def aclose(self, grace: float = 5.0) -> None:
@@ -163,12 +136,7 @@ class Runtime:
             runner.stop()
         for session in list(self.sessions.values()):
             session.request_stop(StreamEndReason.SHUTDOWN)
-        if self._tasks or self._lasting:
-            _done, pending = await asyncio.wait(self._tasks | self._lasting, timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        await self.tasks.aclose(grace)
         if self.webhooks is not None:
             await self.webhooks.aclose(grace)
 
@@ -204,6 +172,13 @@ class Runtime:
                     runner = self._runner_of(call)
                     if runner is not None:
                         self.recordings_saved(runner, runner.engine.stop_recording(recording_id))
+                case StartGather(call, request):
+                    self._start_gather(call, request)
+                case StopGather(call):
+                    runner = self._runner_of(call)
+                    ended = runner.engine.stop_gather("cancelled") if runner is not None else None
+                    if runner is not None and ended is not None:
+                        self.gather_ended(runner, *ended)
                 case PauseRecording(call, recording_id, paused):
                     runner = self._runner_of(call)
                     recording = runner.engine.recordings.get(recording_id) if runner is not None else None
@@ -340,6 +315,29 @@ class Runtime:
             beep = ClipRequest(f"beep-{request.recording_id}", "beep", overlay=True)
             self.clips.play(engine.call_audio, engine.sample_rate, beep, lambda events: None)
         runner.poke()
+
+    def _start_gather(self, call: Call, request: GatherRequest) -> None:
+        runner = self._runner_of(call)
+        if runner is None:
+            return
+        engine, r = runner.engine, request
+        rules = GatherRules(
+            r.minimum_digits, r.maximum_digits, r.terminating_digit, r.valid_digits, r.timeout_ms,
+            r.initial_timeout_ms, r.inter_digit_timeout_ms,
+        )  # fmt: skip
+        prompt = r.prompt.key if r.prompt is not None else None
+        previous = engine.start_gather(DigitGather(r.key, rules, engine.index * FRAME_MS, prompt))
+        if previous is not None:
+            self.gather_ended(runner, *previous)
+        if r.prompt is not None:
+            self.clips.play(
+                engine.call_audio, engine.sample_rate, r.prompt, lambda events: self.clip_events(runner, events)
+            )
+        runner.poke()
+
+    def gather_ended(self, runner: CallRunner, status: str, digits: str) -> None:
+        assert isinstance(runner.call, Call)
+        self.apply(reactions.gather_ended(runner.call, status, digits).effects)
 
     def recordings_saved(self, runner: CallRunner, recordings: Sequence[CallRecording]) -> None:
         for recording in recordings:

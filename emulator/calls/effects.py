@@ -128,6 +128,30 @@ class PauseRecording:
     paused: bool
 
 
+@dataclass(frozen=True, slots=True)
+class GatherRequest:
+    key: str
+    minimum_digits: int
+    maximum_digits: int
+    terminating_digit: str
+    valid_digits: str
+    timeout_ms: int
+    initial_timeout_ms: int
+    inter_digit_timeout_ms: int
+    prompt: ClipRequest | None = None  # speech or a file, played first
+
+
+@dataclass(frozen=True, slots=True)
+class StartGather:
+    call: Call
+    request: GatherRequest
+
+
+@dataclass(frozen=True, slots=True)
+class StopGather:
+    call: Call
+
+
 Effect = (
     StartStream
     | StopStreams
@@ -140,6 +164,8 @@ Effect = (
     | StartRecording
     | StopRecording
     | PauseRecording
+    | StartGather
+    | StopGather
 )
 
 

@@ -131,3 +131,7 @@ def recording_saved(
         "recording_urls": dict(urls),
         "public_recording_urls": dict(urls),
     }
+
+
+def gather_ended(call: Call, status: str, digits: str) -> dict[str, Any]:
+    return {**call_payload(call), "digits": digits, "status": status}

@@ -65,3 +65,7 @@ def recording_saved(
         call.recordings.remove(recording_id)
     payload = events.recording_saved(call, channels, started_at, ended_at, urls)
     return Outcome(OK, (Emit(call, "call.recording.saved", payload),))
+
+
+def gather_ended(call: Call, status: str, digits: str) -> Outcome:
+    return Outcome(OK, (Emit(call, "call.gather.ended", events.gather_ended(call, status, digits)),))

@@ -62,6 +62,10 @@ class CallAudio:
         playing = self.overlays + ([self.queue[0]] if self.queue else [])
         return any(clip.heard_by_caller and clip.pcm is not None for clip in playing)
 
+    def playing(self) -> list[Clip]:
+        """The clips queued or playing (the queue's, then the overlays)."""
+        return [*self.queue, *self.overlays]
+
     def remove(self, clip: Clip, status: str) -> list[ClipEvent]:
         """Take one clip out (its audio could not be had): it ends with ``status``, started or not."""
         if clip in self.queue:
@@ -84,6 +88,7 @@ class CallAudio:
         kinds: frozenset[str] | None = None,
         status: str = "cancelled",
         overlay: bool | None = None,
+        key: str | None = None,
     ) -> list[ClipEvent]:
         """End the current clip (``current``) or every clip (``all``), of ``kinds`` if given; ``overlay`` True
         stops the overlays only, False the queue only, None both (``current``: the queue's head first).
@@ -93,7 +98,9 @@ class CallAudio:
             candidates = [*self.queue, *self.overlays]
         else:
             candidates = list(self.overlays if overlay else self.queue)
-        if which == "current":
+        if key is not None:  # one clip, by its key (a gather's prompt)
+            candidates = [clip for clip in candidates if clip.key == key]
+        elif which == "current":
             candidates = candidates[:1]
         stopped = [clip for clip in candidates if kinds is None or clip.kind in kinds]
         for clip in stopped:

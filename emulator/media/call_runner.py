@@ -55,6 +55,8 @@ class CallMediaObserver(Protocol):
 
     def recordings_saved(self, runner: CallRunner, recordings: Sequence[CallRecording]) -> None: ...
 
+    def gather_ended(self, runner: CallRunner, status: str, digits: str) -> None: ...
+
 
 class CallRunner:
     def __init__(
@@ -119,6 +121,9 @@ class CallRunner:
             recordings = self.engine.stop_recording()
             if recordings:
                 self.observer.recordings_saved(self, recordings)
+            gathered = self.engine.stop_gather("call_hangup")
+            if gathered is not None:
+                self.observer.gather_ended(self, *gathered)
         self._changed.set()
         self._wake()
 
@@ -175,6 +180,8 @@ class CallRunner:
                 self.observer.clip_events(self, tick.events)
             if tick.saved:
                 self.observer.recordings_saved(self, tick.saved)
+            if tick.gathered is not None:
+                self.observer.gather_ended(self, *tick.gathered)
             if tick.end is not None:
                 self.observer.caller_done(self, tick.end)
                 return

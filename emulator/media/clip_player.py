@@ -59,7 +59,7 @@ class ClipPlayer:
             clip.pcm = clip_audio.dtmf_tones(request.digits, request.duration_ms, rate)
         elif request.kind == "beep":
             clip.pcm = clip_audio.beep(rate)
-        elif request.kind == "speak":
+        elif request.kind in ("speak", "gather"):  # speech: speak, or gather_using_speak's prompt
             self.spawn(self._speak(clip, request, rate), f"speak-{request.key}")
         else:
             self.spawn(self._playback(audio, clip, request, rate, report), f"playback-{request.key}")
@@ -90,7 +90,8 @@ class ClipPlayer:
                 raise ClipUnavailable("failed", "playback_content is not base64.") from None
         if request.media_name is not None:
             return self._media_file(request.media_name)
-        assert request.audio_url is not None
+        if request.audio_url is None:
+            raise ClipUnavailable("failed", "No audio_url, media_name or playback_content was given.")
         url = request.audio_url
         cached = self._files.get(url) if request.cache else None  # cache_audio: false fetches it afresh
         if cached is not None:
@@ -117,7 +118,7 @@ class ClipPlayer:
             raise ClipUnavailable("failed", "The emulator has no HTTP client to fetch audio_url with.")
         try:
             response = await self.http.get(url, follow_redirects=True)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # refused, unresolvable, a URL httpx refuses
             raise ClipUnavailable("file_not_found", f"{url} could not be fetched: {type(exc).__name__}") from None
         if response.status_code != 200:
             raise ClipUnavailable("file_not_found", f"{url} answered HTTP {response.status_code}.")

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from emulator.media.call_audio import CallAudio, ClipEvent
 from emulator.media.call_recorder import CallRecording
+from emulator.media.gather import DigitGather
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.scenarios.cursor import End, ScriptCursor, Tick
@@ -63,6 +64,7 @@ class MediaTick(NamedTuple):
     end: End | None = None  # the caller is done: no media in this tick, the call ends as it says
     events: tuple[ClipEvent, ...] = ()  # the call's own clips (speak, playback) that started or ended
     saved: tuple[CallRecording, ...] = ()  # recordings that ended at this tick (max_length, or the call's end)
+    gathered: tuple[str, str] | None = None  # the gather that ended at this tick: (status, digits)
 
 
 _NO_MARKS: dict[str, list[str]] = {}
@@ -79,6 +81,7 @@ class CallMedia:
         self.sources: dict[str, AppAudio] = {}
         self.call_audio = CallAudio(media.frame_samples)  # what the call itself plays: speak, playback, DTMF
         self.recordings: dict[str, CallRecording] = {}  # record_start's, while they record (or are paused)
+        self.gather: DigitGather | None = None  # gather's, while it collects the caller's keys
         self.script_end: End | None = None  # how the inbound script ended (None: still running)
         self.ended_at: int | None = None  # the tick the script completed
         self.end: End | None = None  # set once the caller is done: nothing advances after that
@@ -101,13 +104,14 @@ class CallMedia:
             and self.index >= self.media.outbound_frames
             and not self.call_audio.is_pending
             and not self.recordings  # a recording records the silence too
+            and self.gather is None  # a gather's timeouts run on the call's clock
             and not self._app_playing()
         )
 
     def quiet_ticks(self) -> int:
         """Ticks from now in which nothing observable happens (no digit, no end, no clip) while no stream is
         attached: a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
-        if self.sources or self.call_audio.is_pending or self.recordings:
+        if self.sources or self.call_audio.is_pending or self.recordings or self.gather is not None:
             return 0
         return self._script_quiet_ticks()
 
@@ -152,7 +156,7 @@ class CallMedia:
         audio = self.call_audio
         clips = bool(audio.queue or audio.overlays)
         queued = any(source.playout.is_pending for source in self.sources.values()) if self.sources else False
-        busy = clips or queued or bool(self.recordings)
+        busy = clips or queued or bool(self.recordings) or self.gather is not None
         marks = self._take_marks() if self.sources else _NO_MARKS
         app_playing = (clips or queued) and self._app_playing()
         step: Tick | None = None
@@ -171,10 +175,16 @@ class CallMedia:
         if not busy:
             self.index = n + 1
             return MediaTick(n, step, n, None, dtmf, marks)
+        stopped: list[ClipEvent] = []
+        if self.gather is not None and dtmf and self.gather.prompt is not None:
+            stopped = audio.stop(key=self.gather.prompt)  # a key pressed during the prompt stops it, as on Telnyx
         mixed, events = self._mix(n)
+        if stopped:
+            events = (*stopped, *events)
         saved = self._record(n, step, mixed) if self.recordings else ()
+        gathered = self._gather(n, dtmf) if self.gather is not None else None
         self.index = n + 1
-        return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved)
+        return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved, gathered)
 
     def _tail_over(self, n: int, app_playing: bool) -> bool:
         assert self.ended_at is not None
@@ -185,11 +195,33 @@ class CallMedia:
         self.index = tick.number + 1
         for source in self.sources.values():
             source.playout.finish()
-        return tick._replace(events=tuple(self.hang_up()), saved=tuple(self.stop_recording()))
+        return tick._replace(
+            events=tuple(self.hang_up()), saved=tuple(self.stop_recording()), gathered=self.stop_gather("call_hangup")
+        )
 
     def hang_up(self) -> list[ClipEvent]:
         """The call ended: every clip still queued or playing ends with ``call_hangup``."""
         return self.call_audio.stop("all", status="call_hangup")
+
+    def start_gather(self, gather: DigitGather) -> tuple[str, str] | None:
+        """Collect the caller's keys; a gather already running ends, cancelled (its result is returned)."""
+        previous = self.stop_gather("cancelled")
+        self.gather = gather
+        return previous
+
+    def stop_gather(self, status: str) -> tuple[str, str] | None:
+        gather, self.gather = self.gather, None
+        return gather.stop(status) if gather is not None else None
+
+    def _gather(self, n: int, dtmf: tuple[str, ...]) -> tuple[str, str] | None:
+        gather = self.gather
+        assert gather is not None
+        prompt = gather.prompt
+        playing = prompt is not None and any(clip.key == prompt for clip in self.call_audio.playing())
+        result = gather.feed(n * FRAME_MS, dtmf, playing)
+        if result is not None:
+            self.gather = None
+        return result
 
     def start_recording(self, recording: CallRecording) -> None:
         self.recordings[recording.recording_id] = recording

@@ -317,3 +317,51 @@ async def test_a_recording_on_a_call_nobody_streams_runs_its_max_length_of_silen
     assert len(audio) == rate  # exactly max_length: one second, silence included
     (written,) = tmp_path.iterdir()  # inside the folder, whatever custom_file_name said
     assert written.name.endswith(".wav") and ".." not in written.name
+
+
+IVR_CALLER = (
+    "at_end: stay\n"
+    "inbound:\n"
+    "  - wait_for: {event: app_audio_end, silence_ms: 200, timeout_ms: 20000, on_timeout: hangup}\n"
+    "  - dtmf: {digits: '42#', ms: 80, gap_ms: 80}\n"
+)
+
+
+async def test_gather_using_speak_collects_the_keys_the_caller_presses_after_the_prompt(tmp_path):
+    (tmp_path / "ivr.yaml").write_text(IVR_CALLER)
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                created = await client.post(
+                    "/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": str(tmp_path / "ivr.yaml")}
+                )
+                call_id = created.json()["data"]["call_control_id"]
+                await client.post(f"/v2/calls/{call_id}/actions/answer", json={})
+                body = {"payload": "Enter your code, then press pound.", "voice": "female", "maximum_digits": 5}
+                assert (await client.post(f"/v2/calls/{call_id}/actions/gather_using_speak", json=body)).is_success
+                await hooks.wait_until(lambda: "call.gather.ended" in event_types(hooks), seconds=15)
+                ended = next(r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.gather.ended")
+                assert (ended["digits"], ended["status"]) == ("42", "valid")
+                digits = [
+                    r.json["data"]["payload"]["digit"] for r in hooks.requests if r.event_type == "call.dtmf.received"
+                ]
+                assert digits == ["4", "2", "#"]
+                assert "call.speak.started" not in event_types(hooks)  # a gather's prompt has no speak webhooks
+
+
+async def test_gather_times_out_without_keys_and_gather_stop_cancels():
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(emulator_settings(speed=4, webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                created = await client.post(
+                    "/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": "stay-on-line"}
+                )
+                actions = f"/v2/calls/{created.json()['data']['call_control_id']}/actions"
+                await client.post(f"{actions}/answer", json={})
+                await client.post(f"{actions}/gather", json={"initial_timeout_millis": 400})
+                await hooks.wait_until(lambda: "call.gather.ended" in event_types(hooks), seconds=5)
+                await client.post(f"{actions}/gather", json={})
+                await client.post(f"{actions}/gather_stop", json={})
+                await hooks.wait_until(lambda: event_types(hooks).count("call.gather.ended") == 2, seconds=5)
+    statuses = [r.json["data"]["payload"]["status"] for r in hooks.requests if r.event_type == "call.gather.ended"]
+    assert statuses == ["timeout", "cancelled"]

@@ -196,6 +196,7 @@ VALID_BODIES = {
     "reject": {"cause": "USER_BUSY"},
     "client_state_update": {"client_state": "aGk="},
     "record_start": {"format": "wav", "channels": "single"},
+    "gather_using_speak": {"payload": "Press 1", "voice": "female"},
 }
 
 

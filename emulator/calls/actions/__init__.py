@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import audio, call, recording, streaming
+from emulator.calls.actions import audio, call, gather, recording, streaming
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -178,6 +178,42 @@ ACTIONS: dict[str, Action] = {
             "ResumeCallRecording",
             "Resume a paused recording",
             "ResumeRecordingRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "gather",
+            "gather",
+            gather.gather,
+            "GatherCall",
+            "Collect the caller's keys (call.gather.ended)",
+            "GatherRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "gather_using_speak",
+            "gather_using_speak",
+            gather.gather_using_speak,
+            "GatherUsingSpeak",
+            "Speak a prompt, then collect the caller's keys",
+            "GatherUsingSpeakRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "gather_using_audio",
+            "gather_using_audio",
+            gather.gather_using_audio,
+            "GatherUsingAudio",
+            "Play a prompt file, then collect the caller's keys",
+            "GatherUsingAudioRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "gather_stop",
+            "gather_stop",
+            gather.gather_stop,
+            "StopCallGather",
+            "End the gather running now (status cancelled)",
+            "StopGatherRequest",
             requires=Requires.ANSWERED,
         ),
         Action(

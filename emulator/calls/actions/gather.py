@@ -1,0 +1,76 @@
+"""Gather commands: gather, gather_using_speak, gather_using_audio, gather_stop (pure).
+
+The caller's keys (its scenario's ``dtmf`` steps) are collected by the call's media (``media/gather.py``);
+``call.gather.ended`` says how it ended. A prompt plays first: speech, or an audio file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emulator.calls.actions.audio import HEARD_BY_CALLER
+from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state
+from emulator.calls.effects import ClipRequest, GatherRequest, Outcome, StartGather, StopGather
+from emulator.calls.models import Call
+from emulator.calls.store import CallStore
+from emulator.errors import Problem, ValidationFailed
+
+
+def gather(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    return _start(call, body, None)
+
+
+def gather_using_speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    key = _key(call)
+    prompt = ClipRequest(
+        key=key,
+        kind="gather",  # the prompt of a gather has no speak webhooks of its own
+        text=body["payload"],
+        voice=body["voice"],
+        language=body.get("language"),
+        ssml=body.get("payload_type", "text") == "ssml",
+    )
+    return _start(call, body, prompt, key)
+
+
+def gather_using_audio(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    key = _key(call)
+    prompt = ClipRequest(
+        key=key,
+        kind="playback",  # Telnyx reports the prompt's call.playback.started/ended
+        audio_url=body.get("audio_url"),
+        media_name=body.get("media_name"),
+        heard_by_caller=body.get("target_legs", "self") in HEARD_BY_CALLER,
+    )
+    if prompt.audio_url is None and prompt.media_name is None:
+        detail = "One of audio_url or media_name is required."
+        raise ValidationFailed([Problem("10004", "Missing required parameter", detail, "/audio_url")])
+    return _start(call, body, prompt, key)
+
+
+def gather_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """End the gather running now: call.gather.ended with status cancelled and the keys so far."""
+    note_client_state(call, body)
+    return Outcome(OK, (StopGather(call),))
+
+
+def _key(call: Call) -> str:
+    call.clips += 1
+    return f"gather-{call.clips}"
+
+
+def _start(call: Call, body: Mapping[str, Any], prompt: ClipRequest | None, key: str | None = None) -> Outcome:
+    note_client_state(call, body)
+    request = GatherRequest(
+        key=key or _key(call),
+        minimum_digits=body.get("minimum_digits", 1),
+        maximum_digits=body.get("maximum_digits", 128),
+        terminating_digit=body.get("terminating_digit", "#"),
+        valid_digits=body.get("valid_digits", "0123456789#*"),
+        timeout_ms=body.get("timeout_millis", 60_000),
+        initial_timeout_ms=body.get("initial_timeout_millis", 5000),
+        inter_digit_timeout_ms=body.get("inter_digit_timeout_millis", 5000),
+        prompt=prompt,
+    )
+    return Outcome(OK, (*ensure_media(call), StartGather(call, request)))
