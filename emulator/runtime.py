@@ -176,9 +176,8 @@ class Runtime:
                     self._start_gather(call, request)
                 case StopGather(call):
                     runner = self._runner_of(call)
-                    ended = runner.engine.stop_gather("cancelled") if runner is not None else None
-                    if runner is not None and ended is not None:
-                        self.gather_ended(runner, *ended)
+                    if runner is not None:
+                        self._stop_gather(runner)
                 case PauseRecording(call, recording_id, paused):
                     runner = self._runner_of(call)
                     recording = runner.engine.recordings.get(recording_id) if runner is not None else None
@@ -334,6 +333,16 @@ class Runtime:
                 engine.call_audio, engine.sample_rate, r.prompt, lambda events: self.clip_events(runner, events)
             )
         runner.poke()
+
+    def _stop_gather(self, runner: CallRunner) -> None:
+        """gather_stop: the gather ends cancelled, and its prompt stops if it still plays."""
+        engine = runner.engine
+        prompt = engine.gather.prompt if engine.gather is not None else None
+        ended = engine.stop_gather("cancelled")
+        if prompt is not None:
+            self.clip_events(runner, engine.call_audio.stop(key=prompt))
+        if ended is not None:
+            self.gather_ended(runner, *ended)
 
     def gather_ended(self, runner: CallRunner, status: str, digits: str) -> None:
         assert isinstance(runner.call, Call)

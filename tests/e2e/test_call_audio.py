@@ -365,3 +365,25 @@ async def test_gather_times_out_without_keys_and_gather_stop_cancels():
                 await hooks.wait_until(lambda: event_types(hooks).count("call.gather.ended") == 2, seconds=5)
     statuses = [r.json["data"]["payload"]["status"] for r in hooks.requests if r.event_type == "call.gather.ended"]
     assert statuses == ["timeout", "cancelled"]
+
+
+async def test_gather_stop_also_stops_a_prompt_that_still_plays(tmp_path):
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "menu.wav").write_bytes(tone_wav(440, 10))
+    settings = emulator_settings(speed=4, media_dir=tmp_path / "media")
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(settings.replace(webhook_url=hooks.url)) as emulator:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:
+                created = await client.post(
+                    "/_emulator/calls", json={"from": CALLER, "to": APP_NUMBER, "scenario": "stay-on-line"}
+                )
+                actions = f"/v2/calls/{created.json()['data']['call_control_id']}/actions"
+                await client.post(f"{actions}/answer", json={})
+                await client.post(f"{actions}/gather_using_audio", json={"media_name": "menu.wav"})
+                await hooks.wait_until(lambda: "call.playback.started" in event_types(hooks), seconds=5)
+                await client.post(f"{actions}/gather_stop", json={})
+                await hooks.wait_until(lambda: "call.gather.ended" in event_types(hooks), seconds=5)
+                await hooks.wait_until(lambda: "call.playback.ended" in event_types(hooks), seconds=5)
+    ended = next(r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.playback.ended")
+    gathered = next(r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.gather.ended")
+    assert (ended["status"], gathered["status"]) == ("cancelled", "cancelled")
