@@ -48,7 +48,7 @@ from emulator.media.call_recorder import CallRecording
 from emulator.media.call_runner import CallRunner
 from emulator.media.clip_player import ClipPlayer
 from emulator.media.engine import CallMedia
-from emulator.media.gather import DigitGather, GatherRules
+from emulator.media.gather import DigitGather
 from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import URL_PREFIX, RecordingFiles
 from emulator.media.recordings import RecordingStore
@@ -320,12 +320,8 @@ class Runtime:
         if runner is None:
             return
         engine, r = runner.engine, request
-        rules = GatherRules(
-            r.minimum_digits, r.maximum_digits, r.terminating_digit, r.valid_digits, r.timeout_ms,
-            r.initial_timeout_ms, r.inter_digit_timeout_ms,
-        )  # fmt: skip
         prompt = r.prompt.key if r.prompt is not None else None
-        previous = engine.start_gather(DigitGather(r.key, rules, engine.index * FRAME_MS, prompt))
+        previous = engine.start_gather(DigitGather(r.key, r.rules, engine.index * FRAME_MS, prompt))
         if previous is not None:
             self.gather_ended(runner, *previous)
         if r.prompt is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.calls.models import Call, StreamEndReason, StreamRecord
+from emulator.media.gather import GatherRules
 from emulator.scenarios.loader import Callee
 
 
@@ -131,13 +132,7 @@ class PauseRecording:
 @dataclass(frozen=True, slots=True)
 class GatherRequest:
     key: str
-    minimum_digits: int
-    maximum_digits: int
-    terminating_digit: str
-    valid_digits: str
-    timeout_ms: int
-    initial_timeout_ms: int
-    inter_digit_timeout_ms: int
+    rules: GatherRules
     prompt: ClipRequest | None = None  # speech or a file, played first
 
 

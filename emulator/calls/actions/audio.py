@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state
+from emulator.calls.actions.context import OK, CommandContext, clip_key, ensure_media, note_client_state
 from emulator.calls.effects import ClipRequest, Outcome, PlayClip, StopClips
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
@@ -24,7 +24,7 @@ def speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, 
     note_client_state(call, body)
     loop = body.get("loop", 1)
     clip = ClipRequest(
-        key=_key(call, "speak"),
+        key=clip_key(call, "speak"),
         kind="speak",
         text=body["payload"],
         voice=body["voice"],
@@ -49,7 +49,7 @@ def playback_start(ctx: CommandContext, store: CallStore, call: Call, body: Mapp
     note_client_state(call, body)
     loop = body.get("loop", 1)
     clip = ClipRequest(
-        key=_key(call, "playback"),
+        key=clip_key(call, "playback"),
         kind="playback",
         audio_url=body.get("audio_url"),
         media_name=body.get("media_name"),
@@ -87,15 +87,10 @@ def send_dtmf(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[s
     """DTMF tones from the app's side: the caller hears them at once, over anything else playing."""
     note_client_state(call, body)
     clip = ClipRequest(
-        key=_key(call, "dtmf"),
+        key=clip_key(call, "dtmf"),
         kind="dtmf",
         digits=body["digits"],
         duration_ms=body.get("duration_millis", 250),
         overlay=True,
     )
     return Outcome(OK, (*ensure_media(call), PlayClip(call, clip)))
-
-
-def _key(call: Call, kind: str) -> str:
-    call.clips += 1
-    return f"{kind}-{call.clips}"

@@ -57,3 +57,9 @@ def start_media(call: Call) -> StartMedia:
 def ensure_media(call: Call) -> tuple[Effect, ...]:
     """A call the app made up (lenient mode) is answered when a command first needs its media: start it now."""
     return () if call.has_media else (start_media(call),)
+
+
+def clip_key(call: Call, kind: str) -> str:
+    """A key for audio the call plays (speak-1, gather-2, ...), unique on the call."""
+    call.clips += 1
+    return f"{kind}-{call.clips}"

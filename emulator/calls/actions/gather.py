@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls.actions.audio import HEARD_BY_CALLER
-from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state
+from emulator.calls.actions.context import OK, CommandContext, clip_key, ensure_media, note_client_state
 from emulator.calls.effects import ClipRequest, GatherRequest, Outcome, StartGather, StopGather
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
 from emulator.errors import Problem, ValidationFailed
+from emulator.media.gather import GatherRules
 
 
 def gather(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -22,7 +23,7 @@ def gather(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
 
 
 def gather_using_speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
-    key = _key(call)
+    key = clip_key(call, "gather")
     prompt = ClipRequest(
         key=key,
         kind="gather",  # the prompt of a gather has no speak webhooks of its own
@@ -35,7 +36,7 @@ def gather_using_speak(ctx: CommandContext, store: CallStore, call: Call, body: 
 
 
 def gather_using_audio(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
-    key = _key(call)
+    key = clip_key(call, "gather")
     prompt = ClipRequest(
         key=key,
         kind="playback",  # Telnyx reports the prompt's call.playback.started/ended
@@ -55,22 +56,17 @@ def gather_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping
     return Outcome(OK, (StopGather(call),))
 
 
-def _key(call: Call) -> str:
-    call.clips += 1
-    return f"gather-{call.clips}"
-
-
 def _start(call: Call, body: Mapping[str, Any], prompt: ClipRequest | None, key: str | None = None) -> Outcome:
     note_client_state(call, body)
-    request = GatherRequest(
-        key=key or _key(call),
-        minimum_digits=body.get("minimum_digits", 1),
-        maximum_digits=body.get("maximum_digits", 128),
-        terminating_digit=body.get("terminating_digit", "#"),
-        valid_digits=body.get("valid_digits", "0123456789#*"),
-        timeout_ms=body.get("timeout_millis", 60_000),
-        initial_timeout_ms=body.get("initial_timeout_millis", 5000),
-        inter_digit_timeout_ms=body.get("inter_digit_timeout_millis", 5000),
-        prompt=prompt,
+    defaults = GatherRules()
+    rules = GatherRules(
+        minimum_digits=body.get("minimum_digits", defaults.minimum_digits),
+        maximum_digits=body.get("maximum_digits", defaults.maximum_digits),
+        terminating_digit=body.get("terminating_digit", defaults.terminating_digit),
+        valid_digits=body.get("valid_digits", defaults.valid_digits),
+        timeout_ms=body.get("timeout_millis", defaults.timeout_ms),
+        initial_timeout_ms=body.get("initial_timeout_millis", defaults.initial_timeout_ms),
+        inter_digit_timeout_ms=body.get("inter_digit_timeout_millis", defaults.inter_digit_timeout_ms),
     )
+    request = GatherRequest(key or clip_key(call, "gather"), rules, prompt)
     return Outcome(OK, (*ensure_media(call), StartGather(call, request)))
