@@ -22,6 +22,7 @@ from emulator.calls.actions.call import callee_answers, callee_hangs_up
 from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import (
     ClipRequest,
+    Cue,
     Effect,
     Emit,
     GatherRequest,
@@ -33,6 +34,7 @@ from emulator.calls.effects import (
     StartMedia,
     StartRecording,
     StartStream,
+    StartTimer,
     StopClips,
     StopGather,
     StopMedia,
@@ -178,6 +180,11 @@ class Runtime:
                     runner = self._runner_of(call)
                     if runner is not None:
                         self._stop_gather(runner)
+                case StartTimer(call, after_ms, cue):
+                    runner = self._runner_of(call)
+                    if runner is not None:
+                        runner.engine.add_timer(after_ms, cue)
+                        runner.poke()
                 case PauseRecording(call, recording_id, paused):
                     runner = self._runner_of(call)
                     recording = runner.engine.recordings.get(recording_id) if runner is not None else None
@@ -196,14 +203,17 @@ class Runtime:
 
     async def _ring(self, ring: Ring) -> None:
         call, callee = ring.call, ring.callee
-        if callee.outcome == "no_answer":
+        # Nobody picks up within dial's timeout_secs: the call ends with timeout.
+        answers = callee.outcome == "answer" and callee.ring_ms <= ring.timeout_secs * 1000
+        if callee.outcome == "no_answer" or (callee.outcome == "answer" and not answers):
             await self._sleep(ring.timeout_secs)
         else:
             await self._sleep(callee.ring_ms / 1000)
-        if callee.outcome == "answer":
-            outcome = callee_answers(self.context(), call)
+        if answers:
+            outcome = callee_answers(self.context(), call, callee)
         else:
-            outcome = callee_hangs_up(self.context(), call, CALLEE_CAUSES[callee.outcome])
+            cause = "timeout" if callee.outcome == "answer" else CALLEE_CAUSES[callee.outcome]
+            outcome = callee_hangs_up(self.context(), call, cause)
         self.apply(outcome.effects)
 
     async def _sleep(self, call_seconds: float) -> None:
@@ -374,6 +384,14 @@ class Runtime:
         for event in events:
             clip = event.clip
             self.apply(reactions.clip_event(runner.call, event.what, clip.kind, event.status, clip.details).effects)
+
+    def cue_due(self, runner: CallRunner, cue: object) -> None:
+        assert isinstance(runner.call, Call) and isinstance(cue, Cue)
+        self.apply(reactions.cue_due(self.context(), runner.call, cue).effects)
+
+    def caller_said(self, runner: CallRunner, text: str, is_final: bool) -> None:
+        assert isinstance(runner.call, Call)
+        self.apply(reactions.caller_said(runner.call, text, is_final).effects)
 
     def caller_done(self, runner: CallRunner, end: End) -> None:
         assert isinstance(runner.call, Call)

@@ -140,10 +140,10 @@ async def dial(request: Request) -> Response:
     namespace = namespace_of(request)
     store = namespace.store
     body = await validated_body(request, "dial")
-    context = state.context(namespace)
+    context = state.context(namespace, _base_url(request))
 
     def run() -> Outcome:
-        to = body["to"] if isinstance(body["to"], str) else body["to"][0]
+        to = (body["to"] if isinstance(body["to"], str) else body["to"][0]).partition(",")[0]  # ",200": digits
         try:
             scenario = state.scenario_for(to)
         except ScenarioError as exc:  # a map entry whose file was removed since start-up

@@ -79,6 +79,7 @@ class ClipRequest:
     overlay: bool = False  # on top of the queue instead of in it
     heard_by_caller: bool = True
     stop: str | None = None  # before queueing it: stop the current clip, or all of them
+    transcript: str = ""  # speech: the words said, as a transcription of the outbound track reports them
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,24 @@ class StopGather:
     call: Call
 
 
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """Something due on the call's media timeline: ``what`` is ``time_limit`` (the call ends, time_limit_secs)
+    or the type of a webhook sent then with ``result`` (answering machine detection)."""
+
+    what: str
+    result: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """``cue`` happens ``after_ms`` of the call's media time from now (at --speed 0 too, in step with its audio)."""
+
+    call: Call
+    after_ms: int
+    cue: Cue
+
+
 Effect = (
     StartStream
     | StopStreams
@@ -161,6 +180,7 @@ Effect = (
     | PauseRecording
     | StartGather
     | StopGather
+    | StartTimer
 )
 
 

@@ -25,6 +25,7 @@ SIP_CAUSES = {
     "timeout": "480",
     "no_answer": "480",
     "originator_cancel": "487",
+    "time_limit": "200",  # Telnyx ends an answered call itself, with a BYE
     "unspecified": "500",
 }
 
@@ -45,14 +46,40 @@ def call_payload(call: Call) -> dict[str, Any]:
     return {**leg_payload(call), "from": call.from_, "to": call.to}
 
 
-def call_initiated(call: Call, start_time: str) -> dict[str, Any]:
-    return {
+# The codecs an emulated caller's phone offers, and those the emulated Call Control App accepts
+# (docs/webhooks.md); the call's own codec is named first in both.
+OFFERED_CODECS = ("PCMU", "PCMA", "G722")
+CONNECTION_CODECS = ("G722", "PCMU", "PCMA", "G729", "OPUS", "VP8", "H264")
+# The host in the SIP URIs of an incoming call: the caller's side (a carrier's gateway) and Telnyx's.
+CALLER_SIP_HOST = "127.0.0.1"
+TELNYX_SIP_HOST = "sip.telnyx.com"
+
+
+def call_initiated(call: Call, start_time: str, call_codec: str = "PCMU") -> dict[str, Any]:
+    payload = {
         **call_payload(call),
         "caller_id_name": call.from_,  # no CNAM lookup: Telnyx falls back to the number
         "direction": call.direction.value,
         "start_time": start_time,
         "state": call.state.value,
     }
+    if call.direction is Direction.INCOMING:  # what a real inbound call's SIP INVITE tells Telnyx
+        payload.update(
+            calling_party_type="pstn" if _is_number(call.from_) else "sip",
+            from_sip_uri=f"{call.from_}@{CALLER_SIP_HOST}",
+            to_sip_uri=f"{call.to}@{TELNYX_SIP_HOST}",
+            offered_codecs=_codecs_with(call_codec, OFFERED_CODECS),
+            connection_codecs=_codecs_with(call_codec, CONNECTION_CODECS),
+        )
+    return payload
+
+
+def _is_number(party: str) -> bool:
+    return party.removeprefix("+").isdigit()
+
+
+def _codecs_with(first: str, codecs: tuple[str, ...]) -> str:
+    return ",".join((first, *(codec for codec in codecs if codec != first)))
 
 
 def call_answered(call: Call) -> dict[str, Any]:
@@ -68,7 +95,25 @@ def call_hangup(call: Call, cause: str, source: str) -> dict[str, Any]:
         "start_time": call.start_time,
         "end_time": call.end_time,
         "state": "hangup",
-        "call_quality_stats": None,
+        "call_quality_stats": call_quality_stats(call),
+    }
+
+
+def call_quality_stats(call: Call) -> dict[str, Any] | None:
+    """RTP figures of an answered call (None before the answer, as Telnyx sends): one packet each way per 20 ms
+    of the call's media, none lost, no jitter, the best MOS a narrowband call reaches (docs/webhooks.md)."""
+    if call.start_time is None:
+        return None
+    packets = str(call.media_ticks)
+    return {
+        "inbound": {
+            "jitter_max_variance": "0.00",
+            "jitter_packet_count": "0",
+            "mos": "4.50",
+            "packet_count": packets,
+            "skip_packet_count": "0",
+        },
+        "outbound": {"packet_count": packets, "skip_packet_count": "0"},
     }
 
 
@@ -135,3 +180,23 @@ def recording_saved(
 
 def gather_ended(call: Call, status: str, digits: str) -> dict[str, Any]:
     return {**call_payload(call), "digits": digits, "status": status}
+
+
+# How sure the emulated recogniser is of words it knows were said (docs/transcription.md).
+TRANSCRIPT_CONFIDENCE = 0.98
+
+
+def transcription(call: Call, transcript: str, is_final: bool, track: str) -> dict[str, Any]:
+    """call.transcription: words heard on ``track`` (inbound: the far end; outbound: what the call played)."""
+    data = {
+        "transcript": transcript,
+        "confidence": TRANSCRIPT_CONFIDENCE,
+        "is_final": is_final,
+        "transcription_track": track,
+    }
+    return {**leg_payload(call), "transcription_data": data}
+
+
+def machine_detection(call: Call, result: str) -> dict[str, Any]:
+    """call.machine.detection.ended, .greeting.ended and their premium kin: the verdict in ``result``."""
+    return {**call_payload(call), "result": result}

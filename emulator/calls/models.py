@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class CallState(enum.StrEnum):
@@ -136,6 +137,19 @@ class StreamRecord:
         return self.state in (StreamState.CONNECTING, StreamState.STREAMING) and not self.stop_requested
 
 
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """transcription_start's settings, while the call is transcribed (``call.transcription`` webhooks)."""
+
+    tracks: str = "inbound"  # inbound: what the far end says; outbound: what the call plays to it; both
+    engine: str = "Google"
+    interim_results: bool = False
+    language: str | None = None
+
+    def hears(self, track: str) -> bool:
+        return self.tracks in (track, "both")
+
+
 @dataclass(slots=True)
 class Call:
     call_control_id: str
@@ -159,9 +173,17 @@ class Call:
     # Created by lenient mode for an id the app made up (not dialed or rung by the emulator).
     made_up: bool = False
     has_media: bool = False  # its media (the caller, the outbound audio) has started: at the answer
+    media_ticks: int = 0  # 20 ms ticks of its media so far (kept by the call's runner): RTP packet counts
     clips: int = 0  # audio the app asked the call to play (speak, send_dtmf, ...): numbers their keys
     noise_suppression: str | None = None  # suppression_start's direction, until suppression_stop
     recordings: list[str] = field(default_factory=list)  # ids of record_start's recordings still running
+    transcription: Transcription | None = None  # transcription_start's, until transcription_stop or the end
+    # A dialed call's options for the moment the callee answers (dial's body: record, transcription,
+    # audio_url, send_digits_on_answer, time_limit_secs, answering_machine_detection), and the recording_id
+    # dial's response announced for record-from-answer.
+    answer_options: dict[str, Any] | None = None
+    answer_recording_id: str | None = None
+    dialed_via: str | None = None  # the base URL dial came to: the URLs of what happens at the answer use it
     namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
 
     @property

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions.call import caller_hangs_up
+from emulator.calls.actions.call import caller_hangs_up, time_limit_reached
 from emulator.calls.actions.context import OK, CommandContext
-from emulator.calls.effects import Emit, Outcome
+from emulator.calls.effects import Cue, Emit, Outcome
 from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamState
 from emulator.scenarios.cursor import End
 
@@ -46,15 +46,46 @@ def caller_done(ctx: CommandContext, call: Call, end: End) -> Outcome:
 
 
 def clip_event(call: Call, what: str, kind: str, status: str | None, details: Mapping[str, Any]) -> Outcome:
-    """A clip the call plays started or ended: ``call.speak.*`` or ``call.playback.*`` (DTMF has none)."""
+    """A clip the call plays started or ended: ``call.speak.*`` or ``call.playback.*`` (DTMF has none); speech
+    that played to its end is transcribed on the outbound track."""
+    heard = what == "ended" and status == "completed" and details.get("transcript")
+    if heard and call.transcription is not None and call.transcription.hears("outbound"):
+        said = Emit(call, "call.transcription", events.transcription(call, details["transcript"], True, "outbound"))
+        return Outcome(OK, (*_clip_webhooks(call, what, kind, status, details), said))
+    return Outcome(OK, _clip_webhooks(call, what, kind, status, details))
+
+
+def _clip_webhooks(
+    call: Call, what: str, kind: str, status: str | None, details: Mapping[str, Any]
+) -> tuple[Emit, ...]:
     if kind == "speak":
         if what == "started":
-            return Outcome(OK, (Emit(call, "call.speak.started", events.leg_payload(call)),))
-        return Outcome(OK, (Emit(call, "call.speak.ended", events.speak_ended(call, status or "completed")),))
+            return (Emit(call, "call.speak.started", events.leg_payload(call)),)
+        return (Emit(call, "call.speak.ended", events.speak_ended(call, status or "completed")),)
     if kind == "playback":
         payload = events.playback(call, details, None if what == "started" else status or "completed")
-        return Outcome(OK, (Emit(call, f"call.playback.{what}", payload),))
-    return Outcome(OK)
+        return (Emit(call, f"call.playback.{what}", payload),)
+    return ()
+
+
+def caller_said(call: Call, text: str, is_final: bool) -> Outcome:
+    """The far end's words were heard (a say step): ``call.transcription`` on the inbound track, if transcribed
+    (a partial result half-way through only with interim_results)."""
+    settings = call.transcription
+    if not call.is_alive or settings is None or not settings.hears("inbound"):
+        return Outcome(OK)
+    if not is_final and not settings.interim_results:
+        return Outcome(OK)
+    return Outcome(OK, (Emit(call, "call.transcription", events.transcription(call, text, is_final, "inbound")),))
+
+
+def cue_due(ctx: CommandContext, call: Call, cue: Cue) -> Outcome:
+    """A moment on the call's timeline came: its time limit (the call ends), or a webhook due then."""
+    if not call.is_alive:
+        return Outcome(OK)
+    if cue.what == "time_limit":
+        return time_limit_reached(ctx, call)
+    return Outcome(OK, (Emit(call, cue.what, events.machine_detection(call, cue.result)),))
 
 
 def recording_saved(

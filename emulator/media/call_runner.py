@@ -57,18 +57,28 @@ class CallMediaObserver(Protocol):
 
     def gather_ended(self, runner: CallRunner, status: str, digits: str) -> None: ...
 
+    def cue_due(self, runner: CallRunner, cue: object) -> None: ...
+
+    def caller_said(self, runner: CallRunner, text: str, is_final: bool) -> None: ...
+
+
+class MediaCall(Protocol):
+    """The call this media belongs to, as the runner sees it: it keeps its tick count (RTP figures)."""
+
+    media_ticks: int
+
 
 class CallRunner:
     def __init__(
         self,
-        call: object,
+        call: MediaCall,
         engine: CallMedia,
         clock: Clock,
         observer: CallMediaObserver,
         *,
         awaiting: Iterable[str] = (),
     ) -> None:
-        self.call = call  # the Call this media belongs to (opaque here)
+        self.call = call  # the Call this media belongs to
         self.engine = engine
         self.clock = clock
         self.observer = observer
@@ -168,6 +178,7 @@ class CallRunner:
                 break
             tick = engine.advance()
             n += 1
+            self.call.media_ticks = n
             for listener in self._listening:
                 heard = listener.deliver(tick, lateness)
                 if heard and listener.pending is not None:  # the target reads slowly: wait for it (flow control)
@@ -176,12 +187,18 @@ class CallRunner:
                     self._forget(listener.stream_id)
             for digit in tick.dtmf:
                 self.observer.call_dtmf(self, digit)
+            for text, is_final in tick.said:
+                self.observer.caller_said(self, text, is_final)
             if tick.events:
                 self.observer.clip_events(self, tick.events)
             if tick.saved:
                 self.observer.recordings_saved(self, tick.saved)
             if tick.gathered is not None:
                 self.observer.gather_ended(self, *tick.gathered)
+            for cue in tick.cues:
+                self.observer.cue_due(self, cue)
+                if self._stopped:  # the cue ended the call (its time limit)
+                    return
             if tick.end is not None:
                 self.observer.caller_done(self, tick.end)
                 return
@@ -207,6 +224,7 @@ class CallRunner:
         passed = int((self.clock.monotonic() - self._anchor_t) / self._step) - (n - self._anchor_n) + 1
         skipped = min(quiet, max(0, passed))
         self.engine.skip(skipped)
+        self.call.media_ticks = n + skipped
         return n + skipped
 
     async def _await_start(self) -> None:

@@ -54,6 +54,8 @@ class ClipPlayer:
                 clip.details["media_url"] = request.audio_url
             if request.media_name is not None:
                 clip.details["media_name"] = request.media_name
+        if request.transcript:
+            clip.details["transcript"] = request.transcript
         audio.add(clip)
         if request.kind == "dtmf":
             clip.pcm = clip_audio.dtmf_tones(request.digits, request.duration_ms, rate)

@@ -22,6 +22,7 @@ ends, unless the scenario says ``at_end: stay``: the caller then stays on the li
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -65,9 +66,15 @@ class MediaTick(NamedTuple):
     events: tuple[ClipEvent, ...] = ()  # the call's own clips (speak, playback) that started or ended
     saved: tuple[CallRecording, ...] = ()  # recordings that ended at this tick (max_length, or the call's end)
     gathered: tuple[str, str] | None = None  # the gather that ended at this tick: (status, digits)
+    cues: tuple[object, ...] = ()  # timers due at this tick (``add_timer``), in the order they were set
+    said: tuple[tuple[str, bool], ...] = ()  # the caller's words heard by now (``Tick.said``): transcription
 
 
 _NO_MARKS: dict[str, list[str]] = {}
+
+
+def _due_order(timer: tuple[int, int, object]) -> tuple[int, int]:
+    return timer[0], timer[1]
 
 
 class CallMedia:
@@ -85,6 +92,8 @@ class CallMedia:
         self.script_end: End | None = None  # how the inbound script ended (None: still running)
         self.ended_at: int | None = None  # the tick the script completed
         self.end: End | None = None  # set once the caller is done: nothing advances after that
+        self.timers: list[tuple[int, int, object]] = []  # (due tick, order set, cue), sorted: see add_timer
+        self._timers_set = 0
 
     @property
     def sample_rate(self) -> int:
@@ -105,6 +114,7 @@ class CallMedia:
             and not self.call_audio.is_pending
             and not self.recordings  # a recording records the silence too
             and self.gather is None  # a gather's timeouts run on the call's clock
+            and not self.timers  # so do timers
             and not self._app_playing()
         )
 
@@ -113,7 +123,8 @@ class CallMedia:
         attached: a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
         if self.sources or self.call_audio.is_pending or self.recordings or self.gather is not None:
             return 0
-        return self._script_quiet_ticks()
+        quiet = self._script_quiet_ticks()
+        return min(quiet, self.timers[0][0] - self.index) if self.timers else quiet
 
     def _script_quiet_ticks(self) -> int:
         if self.end is not None:
@@ -126,11 +137,26 @@ class CallMedia:
         """Jump ``ticks`` quiet ticks of the caller's script: the state that many advances would leave, without
         computing them. A source or clip added while they passed starts from the tick after them."""
         quiet = self._script_quiet_ticks()
+        if self.timers:
+            quiet = min(quiet, self.timers[0][0] - self.index)
         if not 0 <= ticks <= quiet:
             raise ValueError(f"cannot skip {ticks} ticks; {quiet} are quiet")
         if self.script_end is None:
             self.cursor.skip(ticks)
         self.index += ticks
+
+    def add_timer(self, after_ms: int, cue: object) -> None:
+        """``cue`` comes back in the ``cues`` of the tick that ends ``after_ms`` after the next one begins (whole
+        ticks, rounded up): something due on the call's timeline, e.g. an answering machine's verdict or the
+        call's time limit. A time limit of 30 s thus ends the call after exactly 1500 ticks of media."""
+        self._timers_set += 1
+        due = self.index + max(0, -(-after_ms // FRAME_MS) - 1)
+        bisect.insort(self.timers, (due, self._timers_set, cue), key=_due_order)
+
+    def _due_cues(self, n: int) -> tuple[object, ...]:
+        due = tuple(cue for at, _, cue in self.timers if at <= n)
+        self.timers = [timer for timer in self.timers if timer[0] > n]
+        return due
 
     def add_app_audio(self, key: str, source: AppAudio) -> None:
         """Mix ``source`` (a stream's audio from the app, its playout at the call's rate) from the next tick on."""
@@ -161,19 +187,23 @@ class CallMedia:
         app_playing = (clips or queued) and self._app_playing()
         step: Tick | None = None
         dtmf: tuple[str, ...] = ()
+        said: tuple[tuple[str, bool], ...] = ()
         if self.script_end is None:
             echoed = [name for names in marks.values() for name in names] if marks else ()
             step = self.cursor.advance(app_playing, echoed)
-            dtmf = step.dtmf
+            dtmf, said = step.dtmf, step.said
             if step.end is not None:
                 self.script_end = step.end
                 if step.end.reason != "completed":  # a hangup step, or a wait that failed: no media now
-                    return self._finish(MediaTick(n, None, n, None, dtmf, marks, step.end))
+                    return self._finish(MediaTick(n, None, n, None, dtmf, marks, step.end, said=said))
                 self.ended_at, step = n, None
         if self.ended_at is not None and self.at_end == "hangup" and self._tail_over(n, app_playing):
-            return self._finish(MediaTick(n, None, n, None, dtmf, marks, self.script_end))
+            return self._finish(MediaTick(n, None, n, None, dtmf, marks, self.script_end, said=said))
+        cues = self._due_cues(n) if self.timers and self.timers[0][0] <= n else ()
         if not busy:
             self.index = n + 1
+            if cues or said:
+                return MediaTick(n, step, n, None, dtmf, marks, cues=cues, said=said)
             return MediaTick(n, step, n, None, dtmf, marks)
         stopped: list[ClipEvent] = []
         if self.gather is not None and dtmf and self.gather.prompt is not None:
@@ -184,7 +214,7 @@ class CallMedia:
         saved = self._record(n, step, mixed) if self.recordings else ()
         gathered = self._gather(n, dtmf) if self.gather is not None else None
         self.index = n + 1
-        return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved, gathered)
+        return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved, gathered, cues, said)
 
     def _tail_over(self, n: int, app_playing: bool) -> bool:
         assert self.ended_at is not None

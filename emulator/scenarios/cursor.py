@@ -149,6 +149,8 @@ class Tick(NamedTuple):
     frame: int = 0  # the frame within that segment, or within the idle loop
     end: End | None = None
     waiting: WaitFor | None = None  # the wait this idle frame belongs to (for logs and the control plane)
+    # Words of say steps heard by now: (text, is_final), half-way through (False) and once said (True).
+    said: tuple[tuple[str, bool], ...] = ()
 
 
 class ScriptCursor:
@@ -163,6 +165,7 @@ class ScriptCursor:
         self._turn = Turn()
         self._wait: WaitState | None = None
         self._dtmf: list[tuple[int, str]] = []  # (tick to report at, digit)
+        self._said: list[tuple[int, str, bool]] = []  # (tick to report at, text, is_final), in tick order
 
     def advance(self, app_playing: bool = False, marks: Iterable[str] = ()) -> Tick:
         n = self.ticks
@@ -178,10 +181,11 @@ class ScriptCursor:
             segment = segments[self._index]
             if isinstance(segment, AudioSegment):
                 if n == self._start_tick:
-                    self._schedule_dtmf(segment, n)
+                    self._schedule_reports(segment, n)
                 offset = n - self._start_tick
                 if offset < self.track.segment_frames[self._index]:
-                    return Tick(now, self._due(n) if self._dtmf else (), self._index, offset)
+                    said = self._said_by(n) if self._said and self._said[0][0] <= n else ()
+                    return Tick(now, self._due(n) if self._dtmf else (), self._index, offset, said=said)
             elif isinstance(segment, HangupSegment):
                 return self._finish(n, End("hangup", now, cause=segment.cause))
             else:
@@ -190,7 +194,8 @@ class ScriptCursor:
                 self._wait, decision = self._wait.feed(self._turn, now)
                 condition = segment.condition
                 if decision is Decision.WAIT:
-                    return Tick(now, self._due(n), None, n % self.track.idle_frames, waiting=condition)
+                    said = self._said_by(n) if self._said else ()
+                    return Tick(now, self._due(n), None, n % self.track.idle_frames, waiting=condition, said=said)
                 self._wait = None
                 if decision is Decision.TIMEOUT and condition.on_timeout != "continue":
                     return self._finish(n, _timeout_end(condition, now))
@@ -218,6 +223,8 @@ class ScriptCursor:
             return 0
         if self._dtmf:
             left = min(left, self._dtmf[0][0] - n)
+        if self._said:
+            left = min(left, self._said[0][0] - n)
         return max(0, left)
 
     def skip(self, ticks: int) -> None:
@@ -226,10 +233,22 @@ class ScriptCursor:
             raise ValueError(f"cannot skip {ticks} ticks; {self.quiet_ticks()} are quiet")
         self.ticks += ticks
 
-    def _schedule_dtmf(self, segment: AudioSegment, n: int) -> None:
+    def _schedule_reports(self, segment: AudioSegment, n: int) -> None:
         # Reported when the tone has finished, as a detector on the call would: the tick after its last sample.
         for event in segment.dtmf:
             self._dtmf.append((n + math.ceil((event.at_ms + event.duration_ms) / FRAME_MS), event.digit))
+        # Words, like a recogniser's results: a partial one half-way through, the final one once said.
+        for speech in segment.speech:
+            half = n + math.ceil((speech.at_ms + speech.duration_ms / 2) / FRAME_MS)
+            self._said.append((half, _first_half(speech.text), False))
+            self._said.append((n + math.ceil((speech.at_ms + speech.duration_ms) / FRAME_MS), speech.text, True))
+        self._said.sort(key=lambda said: said[0])
+
+    def _said_by(self, n: int) -> tuple[tuple[str, bool], ...]:
+        due = tuple((text, final) for at, text, final in self._said if at <= n)
+        if due:
+            self._said = [said for said in self._said if said[0] > n]
+        return due
 
     def _due(self, n: int) -> tuple[str, ...]:
         if not self._dtmf or self._dtmf[0][0] > n:
@@ -242,7 +261,14 @@ class ScriptCursor:
         self.end = end
         due = tuple(digit for _, digit in self._dtmf)  # every scheduled tone has finished by now
         self._dtmf = []
-        return Tick(end.at_ms, due, end=end)
+        said = self._said_by(n) if self._said else ()  # words cut off by the end were never all heard
+        self._said = []
+        return Tick(end.at_ms, due, end=end, said=said)
+
+
+def _first_half(text: str) -> str:
+    words = text.split()
+    return " ".join(words[: max(1, len(words) // 2)])
 
 
 # --- rendering for a mute app ------------------------------------------------------------------------------------

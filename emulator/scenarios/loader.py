@@ -228,10 +228,20 @@ _STEP_TYPES: Final[dict[str, Callable[[Mapping[str, Any], StepContext], Step]]] 
 
 @dataclass(frozen=True, slots=True)
 class Callee:
-    """The called party of a dialed call: answers after ``ring_ms``, or never, or is busy, or rejects."""
+    """The called party of a dialed call: answers after ``ring_ms``, or never, or is busy, or rejects; and who
+    answers (a person, a machine with a ``greeting_ms`` greeting, maybe a beep), for answering machine detection."""
 
     outcome: str = "answer"
     ring_ms: int = 1000
+    answered_by: str = "human"
+    greeting_ms: int | None = None  # None: 1000 ms for a person, 4000 ms for a machine
+    beep: bool = False
+
+    @property
+    def greeting(self) -> int:
+        if self.greeting_ms is not None:
+            return self.greeting_ms
+        return 4000 if self.answered_by == "machine" else 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from emulator.scenarios.steps import (
     Mix,
     Noise,
     Rendered,
+    Say,
     Step,
     Track,
     WaitFor,
@@ -43,10 +44,20 @@ from emulator.timing import FRAME_MS
 NOISE_LOOP_MS: Final = 4000
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechEvent:
+    """A ``say`` step's words, where they are in their segment: what a transcription of the call hears."""
+
+    at_ms: int  # relative to the segment's start
+    text: str
+    duration_ms: int
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # eq=False: comparing numpy arrays has no single truth value
 class AudioSegment:
     pcm: NDArray[np.int16]  # at the track's rate
     dtmf: tuple[DtmfEvent, ...]  # at_ms relative to the segment's start
+    speech: tuple[SpeechEvent, ...] = ()  # the say steps' words, at_ms relative to the segment's start
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,17 +144,20 @@ def compile_track(steps: Sequence[Step], sample_rate: int, mix: Mix | None = Non
             return
         parts: list[NDArray[np.int16]] = []
         events: list[DtmfEvent] = []
+        speech: list[SpeechEvent] = []
         pos = 0
         for step in group:
             pcm, step_events = rendered.get(id(step)) or rendered.setdefault(id(step), step.render(sample_rate))
             offset_ms = (pos * 1000 + sample_rate // 2) // sample_rate
             events.extend(DtmfEvent(e.at_ms + offset_ms, e.digit, e.duration_ms) for e in step_events)
+            if isinstance(step, Say):
+                speech.append(SpeechEvent(offset_ms, step.text, len(pcm) * 1000 // sample_rate))
             parts.append(pcm)
             pos += len(pcm)
         if not last and pos % fs:
             parts.append(np.zeros(fs - pos % fs, dtype=np.int16))  # the next segment starts on a frame boundary
         pcm_all = np.concatenate(parts)
-        segments.append(AudioSegment(_mixed(pcm_all, mix.gain, noise, noise_at), tuple(events)))
+        segments.append(AudioSegment(_mixed(pcm_all, mix.gain, noise, noise_at), tuple(events), tuple(speech)))
         noise_at += len(pcm_all)
         group.clear()
 

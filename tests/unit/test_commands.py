@@ -98,7 +98,7 @@ def test_dial_creates_a_bridging_call_that_rings_and_streams_on_answer():
     assert isinstance(ring, Ring) and ring.timeout_secs == 9
     assert call.pending_stream is not None  # opened on answer, not before
 
-    answered = commands.callee_answers(context(ids), call)
+    answered = commands.callee_answers(context(ids), call, Callee())
     assert call.state is CallState.ANSWERED and call.start_time == "T5"
     assert [type(e) for e in answered.effects] == [Emit, StartStream, StartMedia]
     assert answered.effects[1].record is next(iter(call.streams.values()))
@@ -130,7 +130,7 @@ def test_hangup_of_a_ringing_dial_is_originator_cancel_and_the_callee_then_does_
     call, _ = commands.dial(context(ids), store, DIAL, Callee())
     outcome = ACTIONS["hangup"].run(context(ids), store, call, {})
     assert outcome.effects[0].payload["hangup_cause"] == "originator_cancel"
-    assert commands.callee_answers(context(ids), call).effects == ()
+    assert commands.callee_answers(context(ids), call, Callee()).effects == ()
 
 
 def test_answer_of_a_parked_call_and_of_an_already_answered_call():

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import audio, call, gather, recording, streaming
+from emulator.calls.actions import audio, call, gather, recording, streaming, transcription
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -214,6 +214,24 @@ ACTIONS: dict[str, Action] = {
             "StopCallGather",
             "End the gather running now (status cancelled)",
             "StopGatherRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "transcription_start",
+            "transcription_start",
+            transcription.transcription_start,
+            "StartCallTranscription",
+            "Transcribe the call: call.transcription webhooks with what each side says",
+            "TranscriptionStartRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "transcription_stop",
+            "transcription_stop",
+            transcription.transcription_stop,
+            "StopCallTranscription",
+            "Stop transcribing the call",
+            "TranscriptionStopRequest",
             requires=Requires.ANSWERED,
         ),
         Action(

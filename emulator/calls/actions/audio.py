@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls.actions.context import OK, CommandContext, clip_key, ensure_media, note_client_state
+from emulator.calls.actions.transcription import spoken_words
 from emulator.calls.effects import ClipRequest, Outcome, PlayClip, StopClips
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
@@ -23,13 +24,15 @@ def speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, 
     """Text to speech, queued after the audio the call is already playing."""
     note_client_state(call, body)
     loop = body.get("loop", 1)
+    ssml = body.get("payload_type", "text") == "ssml"
     clip = ClipRequest(
         key=clip_key(call, "speak"),
         kind="speak",
         text=body["payload"],
         voice=body["voice"],
         language=body.get("language"),
-        ssml=body.get("payload_type", "text") == "ssml",
+        ssml=ssml,
+        transcript=spoken_words(body["payload"], ssml),
         loops=None if loop == "infinity" else int(loop),
         heard_by_caller=body.get("target_legs", "self") in HEARD_BY_CALLER,
         stop=body.get("stop") if body.get("stop") in ("current", "all") else None,
@@ -90,7 +93,7 @@ def send_dtmf(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[s
         key=clip_key(call, "dtmf"),
         kind="dtmf",
         digits=body["digits"],
-        duration_ms=body.get("duration_millis", 250),
+        duration_ms=int(body.get("duration_millis", 250)),  # JSON Schema's integer takes 250.0 too
         overlay=True,
     )
     return Outcome(OK, (*ensure_media(call), PlayClip(call, clip)))

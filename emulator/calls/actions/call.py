@@ -10,9 +10,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions.context import OK, CommandContext, note_client_state, require_stream_slot, start_media
+from emulator.calls.actions import transcription
+from emulator.calls.actions.context import (
+    OK,
+    CommandContext,
+    clip_key,
+    note_client_state,
+    recording_request,
+    require_stream_slot,
+    start_media,
+)
 from emulator.calls.actions.streaming import open_stream
-from emulator.calls.effects import Effect, Emit, Outcome, Ring, StartStream, StopMedia, StopStreams
+from emulator.calls.effects import (
+    ClipRequest,
+    Cue,
+    Effect,
+    Emit,
+    Outcome,
+    PlayClip,
+    Ring,
+    StartRecording,
+    StartStream,
+    StartTimer,
+    StopMedia,
+    StopStreams,
+)
+from emulator.calls.machine_detection import detection_cues
 from emulator.calls.models import Call, CallState, Direction, StreamEndReason
 from emulator.calls.store import LENIENT_CONNECTION_ID, CallStore, transition
 from emulator.errors import Problem, ValidationFailed
@@ -28,17 +51,22 @@ def dial(
     """
     if body.get("stream_url"):
         require_stream_slot(ctx)
+    to, digits = _split_digits(body["to"] if isinstance(body["to"], str) else body["to"][0])
     call = store.create(
         direction=Direction.OUTGOING,
         state=CallState.BRIDGING,
         from_=body["from"],
-        to=body["to"] if isinstance(body["to"], str) else body["to"][0],
+        to=to,
         connection_id=body["connection_id"],
         now=ctx.now,
         client_state=body.get("client_state"),
     )
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
+    call.answer_options = {key: body[key] for key in ANSWER_OPTIONS if key in body}
+    call.dialed_via = ctx.base_url
+    if digits and "send_digits_on_answer" not in body:  # "+18005550100,200": the explicit field wins
+        call.answer_options["send_digits_on_answer"] = digits
     effects: list[Effect] = [Emit(call, "call.initiated", events.call_initiated(call, ctx.timestamp))]
     if body.get("stream_url"):
         record = open_stream(ctx, call, body)
@@ -54,7 +82,34 @@ def dial(
         "is_alive": False,
         "record_type": "call",
     }
+    if body.get("record") == "record-from-answer":  # Telnyx names the recording-to-be in dial's answer
+        call.answer_recording_id = data["recording_id"] = ctx.ids.uuid4()
     return call, Outcome(data, tuple(effects))
+
+
+# dial's fields that act when the callee answers.
+ANSWER_OPTIONS = (
+    "record",
+    "record_channels",
+    "record_custom_file_name",
+    "record_format",
+    "record_max_length",
+    "record_track",
+    "transcription",
+    "transcription_config",
+    "audio_url",
+    "media_name",
+    "send_digits_on_answer",
+    "time_limit_secs",
+    "answering_machine_detection",
+    "answering_machine_detection_config",
+)
+
+
+def _split_digits(to: str) -> tuple[str, str]:
+    """``+18005550100,200``: the number, and the digits sent once the callee answers."""
+    number, _, digits = to.partition(",")
+    return number, digits
 
 
 def incoming_call(
@@ -72,14 +127,15 @@ def incoming_call(
     )
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
-    return call, Outcome(OK, (Emit(call, "call.initiated", events.call_initiated(call, ctx.timestamp)),))
+    initiated = events.call_initiated(call, ctx.timestamp, ctx.call_codec)
+    return call, Outcome(OK, (Emit(call, "call.initiated", initiated),))
 
 
-def callee_answers(ctx: CommandContext, call: Call) -> Outcome:
-    """The ring timer fired and the callee picks up."""
+def callee_answers(ctx: CommandContext, call: Call, callee: Callee) -> Outcome:
+    """The ring timer fired and the callee picks up: what dial asked for at the answer starts."""
     if call.state is not CallState.BRIDGING:
         return Outcome(OK)  # hung up while ringing
-    return _answer(ctx, call)
+    return _answer(ctx, call, call.answer_options or {}, callee)
 
 
 def callee_hangs_up(ctx: CommandContext, call: Call, cause: str) -> Outcome:
@@ -127,10 +183,15 @@ def answer(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
         call.webhook_url = body["webhook_url"]
     if body.get("stream_url"):
         call.pending_stream = open_stream(ctx, call, body)
-    return _answer(ctx, call)
+    outcome = _answer(ctx, call, body)
+    if call.answer_recording_id is not None:
+        return Outcome({**outcome.data, "recording_id": call.answer_recording_id}, outcome.effects)
+    return outcome
 
 
-def _answer(ctx: CommandContext, call: Call) -> Outcome:
+def _answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], callee: Callee | None = None) -> Outcome:
+    """The call is answered: call.answered, its streams and media start, then what ``options`` (answer's body,
+    or dial's fields for the answer) ask for on the call's timeline."""
     transition(call, CallState.ANSWERED, ctx.now)
     call.start_time = ctx.timestamp
     effects: list[Effect] = [Emit(call, "call.answered", events.call_answered(call))]
@@ -138,7 +199,51 @@ def _answer(ctx: CommandContext, call: Call) -> Outcome:
         effects.append(StartStream(call.pending_stream))
         call.pending_stream = None
     effects.append(start_media(call))
+    effects.extend(_on_answer(ctx, call, options, callee))
     return Outcome(OK, tuple(effects))
+
+
+def _on_answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], callee: Callee | None) -> list[Effect]:
+    effects: list[Effect] = []
+    if options.get("record") == "record-from-answer":
+        recording_id = call.answer_recording_id or ctx.ids.uuid4()
+        call.answer_recording_id = recording_id
+        call.recordings.append(recording_id)
+        request = recording_request(
+            ctx,
+            call,
+            recording_id,
+            format=options.get("record_format", "mp3"),
+            channels=options.get("record_channels", "dual"),
+            track=options.get("record_track", "both"),
+            play_beep=False,
+            max_length=options.get("record_max_length", 0),
+            file_name=options.get("record_custom_file_name"),
+        )
+        effects.append(StartRecording(call, request))
+    if options.get("transcription"):
+        call.transcription = transcription.settings(options.get("transcription_config") or {})
+    if options.get("audio_url") or options.get("media_name"):
+        url, name = options.get("audio_url"), options.get("media_name")
+        greeting = ClipRequest(clip_key(call, "playback"), "playback", audio_url=url, media_name=name)
+        effects.append(PlayClip(call, greeting))
+    if options.get("send_digits_on_answer"):
+        digits = ClipRequest(clip_key(call, "dtmf"), "dtmf", digits=options["send_digits_on_answer"], overlay=True)
+        effects.append(PlayClip(call, digits))
+    if "time_limit_secs" in options:
+        effects.append(StartTimer(call, int(options["time_limit_secs"] * 1000), Cue("time_limit")))
+    if callee is not None:
+        mode = options.get("answering_machine_detection", "disabled")
+        config = options.get("answering_machine_detection_config") or {}
+        effects.extend(StartTimer(call, at, cue) for at, cue in detection_cues(mode, config, callee))
+    return effects
+
+
+def time_limit_reached(ctx: CommandContext, call: Call) -> Outcome:
+    """time_limit_secs after the answer the call ends (call.hangup with hangup_cause time_limit)."""
+    if call.state is not CallState.ANSWERED:
+        return Outcome(OK)
+    return _end(ctx, call, cause="time_limit", source="unknown")
 
 
 def hangup(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:

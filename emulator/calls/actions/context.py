@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.effects import Effect, Outcome, StartMedia
+from emulator.calls.effects import Effect, Outcome, RecordingRequest, StartMedia
 from emulator.calls.ids import IdFactory
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
@@ -63,3 +63,29 @@ def clip_key(call: Call, kind: str) -> str:
     """A key for audio the call plays (speak-1, gather-2, ...), unique on the call."""
     call.clips += 1
     return f"{kind}-{call.clips}"
+
+
+def recording_request(
+    ctx: CommandContext,
+    call: Call,
+    recording_id: str,
+    *,
+    format: str,
+    channels: str,
+    track: str,
+    play_beep: bool,
+    max_length: int,
+    file_name: str | None,
+) -> RecordingRequest:
+    """A recording from now on (record_start, or record-from-answer), its file named after the leg by default."""
+    return RecordingRequest(
+        recording_id=recording_id,
+        format=format,
+        channels=channels,
+        track=track,
+        play_beep=play_beep,
+        max_length=max_length,
+        file_name=file_name or call.call_leg_id,
+        started_at=ctx.timestamp,
+        base_url=call.dialed_via or ctx.base_url,  # a dial's answer comes without a request of its own
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from emulator.calls.actions.audio import HEARD_BY_CALLER
 from emulator.calls.actions.context import OK, CommandContext, clip_key, ensure_media, note_client_state
+from emulator.calls.actions.transcription import spoken_words
 from emulator.calls.effects import ClipRequest, GatherRequest, Outcome, StartGather, StopGather
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
@@ -24,13 +25,15 @@ def gather(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
 
 def gather_using_speak(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     key = clip_key(call, "gather")
+    ssml = body.get("payload_type", "text") == "ssml"
     prompt = ClipRequest(
         key=key,
         kind="gather",  # the prompt of a gather has no speak webhooks of its own
         text=body["payload"],
         voice=body["voice"],
         language=body.get("language"),
-        ssml=body.get("payload_type", "text") == "ssml",
+        ssml=ssml,
+        transcript=spoken_words(body["payload"], ssml),
     )
     return _start(call, body, prompt, key)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state
-from emulator.calls.effects import Outcome, PauseRecording, RecordingRequest, StartRecording, StopRecording
+from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state, recording_request
+from emulator.calls.effects import Outcome, PauseRecording, StartRecording, StopRecording
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
 from emulator.errors import Problem, ValidationFailed
@@ -20,16 +20,16 @@ def record_start(ctx: CommandContext, store: CallStore, call: Call, body: Mappin
     note_client_state(call, body)
     recording_id = ctx.ids.uuid4()
     call.recordings.append(recording_id)
-    request = RecordingRequest(
-        recording_id=recording_id,
+    request = recording_request(
+        ctx,
+        call,
+        recording_id,
         format=body["format"],
         channels=body["channels"],
         track=body.get("recording_track", "both"),
         play_beep=body.get("play_beep", True),
         max_length=body.get("max_length", 0),
-        file_name=body.get("custom_file_name") or call.call_leg_id,
-        started_at=ctx.timestamp,
-        base_url=ctx.base_url,
+        file_name=body.get("custom_file_name"),
     )
     return Outcome(OK, (*ensure_media(call), StartRecording(call, request)))
 
