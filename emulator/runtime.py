@@ -11,24 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never
 
+from emulator.call_media import CallMediaControl
 from emulator.calls import reactions
 from emulator.calls.actions.call import callee_answers, callee_hangs_up
 from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import (
-    ClipRequest,
-    Cue,
     Effect,
     Emit,
-    GatherRequest,
     PauseRecording,
     PlayClip,
-    RecordingRequest,
     Ring,
     StartGather,
     StartMedia,
@@ -45,20 +42,12 @@ from emulator.calls.ids import IdFactory
 from emulator.calls.journal import redact_url
 from emulator.calls.models import Call, StreamEndReason, StreamRecord
 from emulator.clock import Clock
-from emulator.media.call_audio import ClipEvent
-from emulator.media.call_recorder import CallRecording
-from emulator.media.call_runner import CallRunner
 from emulator.media.clip_player import ClipPlayer
-from emulator.media.engine import CallMedia
-from emulator.media.gather import DigitGather
 from emulator.media.library import MediaLibrary
-from emulator.media.recording_files import URL_PREFIX, RecordingFiles
+from emulator.media.recording_files import RecordingFiles
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits, StreamSession
-from emulator.scenarios.cursor import End
 from emulator.tasks import TaskFailure, Tasks
-from emulator.timestamps import utc_now
-from emulator.timing import FRAME_MS
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
 log = logging.getLogger(__name__)
@@ -104,13 +93,20 @@ class Runtime:
         self.spawn = self.tasks.spawn  # the one way background work starts
         self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
-        # Each answered call's media, by the Call object's identity (ids repeat across namespaces).
-        self.runners: dict[int, CallRunner] = {}
-        # Streams open before their call was answered (dial with stream_establish_before_call_originate).
-        self._waiting: dict[int, list[StreamSession]] = {}
         self.clips = ClipPlayer(lambda coro, name: self.spawn(coro, name), media_dir=media_dir)
         self.call_recordings = RecordingFiles(directory=recordings.directory if recordings else None)
         self.recordings = recordings or RecordingStore()
+        self.media = CallMediaControl(
+            library,
+            clock,
+            call_codec=call_codec,
+            spawn=self.spawn,
+            apply=self.apply,
+            context=context,
+            clips=self.clips,
+            files=self.call_recordings,
+        )
+        self.runners = self.media.runners  # each answered call's media (CallRunner), by the Call's identity
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -134,8 +130,7 @@ class Runtime:
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Stop every stream with a ``stop`` frame, give them ``grace`` seconds, then cancel."""
-        for runner in list(self.runners.values()):
-            runner.stop()
+        self.media.stop_all()
         for session in list(self.sessions.values()):
             session.request_stop(StreamEndReason.SHUTDOWN)
         await self.tasks.aclose(grace)
@@ -159,37 +154,25 @@ class Runtime:
                 case Ring():
                     self.spawn(self._ring(effect), name=f"ring-{effect.call.call_control_id}")
                 case StartMedia(call, awaiting):
-                    self._start_media(call, awaiting)
+                    self.media.start(call, awaiting)
                 case StopMedia(call):
-                    runner = self._runner_of(call)
-                    if runner is not None:
-                        runner.stop()
+                    self.media.stop(call)
                 case PlayClip(call, request):
-                    self._play_clip(call, request)
+                    self.media.play_clip(call, request)
                 case StopClips():
-                    self._stop_clips(effect)
+                    self.media.stop_clips(effect)
                 case StartRecording(call, request):
-                    self._start_recording(call, request)
+                    self.media.start_recording(call, request)
                 case StopRecording(call, recording_id):
-                    runner = self._runner_of(call)
-                    if runner is not None:
-                        self.recordings_saved(runner, runner.engine.stop_recording(recording_id))
-                case StartGather(call, request):
-                    self._start_gather(call, request)
-                case StopGather(call):
-                    runner = self._runner_of(call)
-                    if runner is not None:
-                        self._stop_gather(runner)
-                case StartTimer(call, after_ms, cue):
-                    runner = self._runner_of(call)
-                    if runner is not None:
-                        runner.engine.add_timer(after_ms, cue)
-                        runner.poke()
+                    self.media.stop_recording(call, recording_id)
                 case PauseRecording(call, recording_id, paused):
-                    runner = self._runner_of(call)
-                    recording = runner.engine.recordings.get(recording_id) if runner is not None else None
-                    if recording is not None:
-                        recording.paused = paused
+                    self.media.pause_recording(call, recording_id, paused)
+                case StartGather(call, request):
+                    self.media.start_gather(call, request)
+                case StopGather(call):
+                    self.media.stop_gather(call)
+                case StartTimer(call, after_ms, cue):
+                    self.media.start_timer(call, after_ms, cue)
                 case _:
                     assert_never(effect)
 
@@ -245,157 +228,21 @@ class Runtime:
         )
         self.spawn(session.run(), name=f"stream-{spec.stream_id}")
 
-    # -- call media --------------------------------------------------------------------------
-
-    def _start_media(self, call: Call, awaiting: tuple[str, ...]) -> None:
-        scenario = call.scenario or self.library.default
-        engine = CallMedia(self.library.media(scenario, self.call_codec), at_end=self.library.at_end(scenario))
-        runner = CallRunner(call, engine, self.clock, self, awaiting=awaiting)
-        self.runners[id(call)] = runner
-        for session in self._waiting.pop(id(call), []):
-            self._attach(runner, session)
-        self.spawn(self._run_media(runner), name=f"media-{call.call_control_id}", lasting=True)
-
-    async def _run_media(self, runner: CallRunner) -> None:
-        try:
-            await runner.run()
-        finally:
-            if self.runners.get(id(runner.call)) is runner:
-                del self.runners[id(runner.call)]
-
-    def _runner_of(self, call: Call) -> CallRunner | None:
-        runner = self.runners.get(id(call))
-        return runner if runner is not None and runner.call is call else None
-
-    def _attach(self, runner: CallRunner, session: StreamSession) -> None:
-        runner.engine.add_app_audio(session.stream_id, session.app_audio)
-        runner.attach(session)
-
     # -- StreamObserver ----------------------------------------------------------------------
 
     def stream_connected(self, session: StreamSession) -> None:
-        record = session.record
-        call = record.call
-        runner = self._runner_of(call)
-        if runner is not None:
-            self._attach(runner, session)
-        elif call.is_alive:
-            self._waiting.setdefault(id(call), []).append(session)
-        self.apply(reactions.stream_started(record).effects)
+        self.media.stream_connected(session)
+        self.apply(reactions.stream_started(session.record).effects)
 
     def stream_ended(self, session: StreamSession) -> None:
         record = session.record
-        call = record.call
         self.sessions.pop(record.spec.stream_id, None)
-        runner = self._runner_of(call)
-        if runner is not None:
-            runner.detach(record.spec.stream_id)
-        waiting = self._waiting.get(id(call))
-        if waiting is not None and session in waiting:
-            waiting.remove(session)
-            if not waiting:
-                del self._waiting[id(call)]
+        self.media.stream_ended(session)
         directory = self.recordings.directory
         if directory is not None:
             recording = session.recording
             self.spawn(_save(recording.save, directory), name=f"save-recording-{recording.stream_id}")
         self.apply(reactions.stream_ended(record).effects)
-
-    def _play_clip(self, call: Call, request: ClipRequest) -> None:
-        runner = self._runner_of(call)
-        if runner is None:  # the call ended between the command and now
-            return
-        engine = runner.engine
-        self.clips.play(engine.call_audio, engine.sample_rate, request, lambda events: self.clip_events(runner, events))
-        runner.poke()
-
-    def _start_recording(self, call: Call, request: RecordingRequest) -> None:
-        runner = self._runner_of(call)
-        if runner is None:
-            return
-        engine = runner.engine
-        max_ticks = request.max_length * 1000 // FRAME_MS
-        recording = CallRecording(
-            request.recording_id, request.format, request.channels, request.track, max_ticks, request.started_at
-        )
-        recording.file_name, recording.base_url = request.file_name, request.base_url
-        engine.start_recording(recording)
-        if request.play_beep:
-            beep = ClipRequest(f"beep-{request.recording_id}", "beep", overlay=True)
-            self.clips.play(engine.call_audio, engine.sample_rate, beep, lambda events: None)
-        runner.poke()
-
-    def _start_gather(self, call: Call, request: GatherRequest) -> None:
-        runner = self._runner_of(call)
-        if runner is None:
-            return
-        engine, r = runner.engine, request
-        prompt = r.prompt.key if r.prompt is not None else None
-        previous = engine.start_gather(DigitGather(r.key, r.rules, engine.index * FRAME_MS, prompt))
-        if previous is not None:
-            self.gather_ended(runner, *previous)
-        if r.prompt is not None:
-            self.clips.play(
-                engine.call_audio, engine.sample_rate, r.prompt, lambda events: self.clip_events(runner, events)
-            )
-        runner.poke()
-
-    def _stop_gather(self, runner: CallRunner) -> None:
-        """gather_stop: the gather ends cancelled, and its prompt stops if it still plays."""
-        engine = runner.engine
-        prompt = engine.gather.prompt if engine.gather is not None else None
-        ended = engine.stop_gather("cancelled")
-        if prompt is not None:
-            self.clip_events(runner, engine.call_audio.stop(key=prompt))
-        if ended is not None:
-            self.gather_ended(runner, *ended)
-
-    def gather_ended(self, runner: CallRunner, status: str, digits: str) -> None:
-        assert isinstance(runner.call, Call)
-        self.apply(reactions.gather_ended(runner.call, status, digits).effects)
-
-    def recordings_saved(self, runner: CallRunner, recordings: Sequence[CallRecording]) -> None:
-        for recording in recordings:
-            recording.ended_at = utc_now()
-            self.spawn(self._save(runner, recording), name=f"save-{recording.recording_id}")
-
-    async def _save(self, runner: CallRunner, recording: CallRecording) -> None:
-        name = await self.call_recordings.save(recording, runner.engine.sample_rate)
-        assert isinstance(runner.call, Call)
-        urls = {recording.format: f"{recording.base_url}{URL_PREFIX}{name}"}
-        saved = reactions.recording_saved(
-            runner.call, recording.recording_id, recording.channels, recording.started_at, recording.ended_at, urls
-        )
-        self.apply(saved.effects)
-
-    def _stop_clips(self, stop: StopClips) -> None:
-        runner = self._runner_of(stop.call)
-        if runner is not None:
-            self.clip_events(runner, runner.engine.call_audio.stop(stop.which, stop.kinds, overlay=stop.overlay))
-
-    # -- CallMediaObserver -------------------------------------------------------------------
-
-    def call_dtmf(self, runner: CallRunner, digit: str) -> None:
-        assert isinstance(runner.call, Call)
-        self.apply(reactions.dtmf_heard(runner.call, digit).effects)
-
-    def clip_events(self, runner: CallRunner, events: Sequence[ClipEvent]) -> None:
-        assert isinstance(runner.call, Call)
-        for event in events:
-            clip = event.clip
-            self.apply(reactions.clip_event(runner.call, event.what, clip.kind, event.status, clip.details).effects)
-
-    def cue_due(self, runner: CallRunner, cue: object) -> None:
-        assert isinstance(runner.call, Call) and isinstance(cue, Cue)
-        self.apply(reactions.cue_due(self.context(), runner.call, cue).effects)
-
-    def caller_said(self, runner: CallRunner, text: str, is_final: bool) -> None:
-        assert isinstance(runner.call, Call)
-        self.apply(reactions.caller_said(runner.call, text, is_final).effects)
-
-    def caller_done(self, runner: CallRunner, end: End) -> None:
-        assert isinstance(runner.call, Call)
-        self.apply(reactions.caller_done(self.context(), runner.call, end).effects)
 
 
 async def _save(save: Callable[[Path], list[Path]], directory: Path) -> None:

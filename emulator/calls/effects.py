@@ -135,6 +135,11 @@ class GatherRequest:
     key: str
     rules: GatherRules
     prompt: ClipRequest | None = None  # speech or a file, played first
+    # Tries in all: a try that times out or gets keys that are not valid starts again, prompt and all.
+    maximum_tries: int = 1
+    invalid_prompt: ClipRequest | None = None  # played before the prompt after keys that were not valid
+    attempt: int = 1  # which try this is
+    retry_prompt: ClipRequest | None = None  # this try starts with it (the invalid prompt), then the prompt
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,13 @@ webhook about media (``streaming.*``, ``call.dtmf.received``, the caller's ``cal
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from emulator.calls import events
 from emulator.calls.actions.call import caller_hangs_up, time_limit_reached
 from emulator.calls.actions.context import OK, CommandContext
-from emulator.calls.effects import Cue, Emit, Outcome
+from emulator.calls.effects import Cue, Emit, GatherRequest, Outcome, StartGather
 from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamState
 from emulator.scenarios.cursor import End
 
@@ -98,5 +99,11 @@ def recording_saved(
     return Outcome(OK, (Emit(call, "call.recording.saved", payload),))
 
 
-def gather_ended(call: Call, status: str, digits: str) -> Outcome:
+def gather_ended(call: Call, request: GatherRequest | None, status: str, digits: str) -> Outcome:
+    """A try of the gather ended: ``call.gather.ended``, or, while tries are left after a timeout or keys that
+    were not valid, the next try (its invalid prompt first, after invalid keys)."""
+    tries_left = request is not None and request.attempt < request.maximum_tries
+    if request is not None and tries_left and status in ("timeout", "invalid") and call.is_alive:
+        retry = request.invalid_prompt if status == "invalid" else None
+        return Outcome(OK, (StartGather(call, replace(request, attempt=request.attempt + 1, retry_prompt=retry)),))
     return Outcome(OK, (Emit(call, "call.gather.ended", events.gather_ended(call, status, digits)),))

@@ -51,6 +51,13 @@ class CallAudio:
         self.frame_samples = frame_samples
         self.queue: deque[Clip] = deque()
         self.overlays: list[Clip] = []
+        # Every start and end of a clip the caller hears, however it came (played, stopped, removed), until
+        # the engine takes them for the caller's waits.
+        self.heard: list[ClipEvent] = []
+
+    def _report(self, events: list[ClipEvent]) -> list[ClipEvent]:
+        self.heard.extend(event for event in events if event.clip.heard_by_caller)
+        return events
 
     @property
     def is_pending(self) -> bool:
@@ -74,7 +81,7 @@ class CallAudio:
             self.overlays.remove(clip)
         else:
             return []
-        return [ClipEvent("ended", clip, status)]
+        return self._report([ClipEvent("ended", clip, status)])
 
     def add(self, clip: Clip) -> None:
         if clip.overlay:
@@ -108,7 +115,7 @@ class CallAudio:
                 self.overlays.remove(clip)
             else:
                 self.queue.remove(clip)
-        return [ClipEvent("ended", clip, status) for clip in stopped]
+        return self._report([ClipEvent("ended", clip, status) for clip in stopped])
 
     def take(self) -> tuple[PCM | None, tuple[ClipEvent, ...]]:
         """One frame of the clips the caller hears (None: none of them), and the clips that started or ended."""
@@ -135,7 +142,7 @@ class CallAudio:
                 else:
                     self.queue.popleft()
         pcm = None if mixed is None else np.clip(mixed, -32768, 32767).astype(np.int16)
-        return pcm, tuple(events)
+        return pcm, tuple(self._report(events) if events else ())
 
     def _frame(self, clip: Clip) -> PCM:
         """The clip's next frame, looping as it says; zero-padded past its last pass."""

@@ -58,6 +58,7 @@ class ClipPlayer:
             clip.details["transcript"] = request.transcript
         audio.add(clip)
         if request.kind == "dtmf":
+            clip.details["digits"] = request.digits
             clip.pcm = clip_audio.dtmf_tones(request.digits, request.duration_ms, rate)
         elif request.kind == "beep":
             clip.pcm = clip_audio.beep(rate)

@@ -35,7 +35,7 @@ from emulator.media.call_recorder import CallRecording
 from emulator.media.gather import DigitGather
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
-from emulator.scenarios.cursor import End, ScriptCursor, Tick
+from emulator.scenarios.cursor import AppEvent, End, ScriptCursor, Tick
 from emulator.timing import FRAME_MS
 
 PCM = NDArray[np.int16]
@@ -75,6 +75,24 @@ _NO_MARKS: dict[str, list[str]] = {}
 
 def _due_order(timer: tuple[int, int, object]) -> tuple[int, int]:
     return timer[0], timer[1]
+
+
+# A clip's kind -> the caller's name for it in wait_for events (a gather's spoken prompt is speech).
+_CLIP_NAMES = {"speak": "speak", "gather": "speak", "playback": "playback"}
+
+
+def _app_events(heard: list[ClipEvent]) -> tuple[AppEvent, ...]:
+    """What the caller heard of the call's clips since the last tick, as its waits take it; drains ``heard``."""
+    events: list[AppEvent] = []
+    for event in heard:
+        clip = event.clip
+        if clip.kind == "dtmf":
+            if event.what == "ended" and event.status == "completed":  # the tones have all played
+                events.append(("dtmf", "".join(key for key in clip.details.get("digits", "") if key not in "wW")))
+        elif clip.kind in _CLIP_NAMES:
+            events.append((f"{_CLIP_NAMES[clip.kind]}_{'start' if event.what == 'started' else 'end'}", ""))
+    heard.clear()
+    return tuple(events)
 
 
 class CallMedia:
@@ -121,7 +139,8 @@ class CallMedia:
     def quiet_ticks(self) -> int:
         """Ticks from now in which nothing observable happens (no digit, no end, no clip) while no stream is
         attached: a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
-        if self.sources or self.call_audio.is_pending or self.recordings or self.gather is not None:
+        audio = self.call_audio
+        if self.sources or audio.is_pending or audio.heard or self.recordings or self.gather is not None:
             return 0
         quiet = self._script_quiet_ticks()
         return min(quiet, self.timers[0][0] - self.index) if self.timers else quiet
@@ -188,9 +207,10 @@ class CallMedia:
         step: Tick | None = None
         dtmf: tuple[str, ...] = ()
         said: tuple[tuple[str, bool], ...] = ()
+        heard = _app_events(audio.heard) if audio.heard else ()  # drained each tick, script or not
         if self.script_end is None:
             echoed = [name for names in marks.values() for name in names] if marks else ()
-            step = self.cursor.advance(app_playing, echoed)
+            step = self.cursor.advance(app_playing, echoed, heard)
             dtmf, said = step.dtmf, step.said
             if step.end is not None:
                 self.script_end = step.end

@@ -55,10 +55,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emulator.scenarios.segments import AudioSegment, CompiledTrack, HangupSegment, WaitSegment, compile_track
-from emulator.scenarios.steps import APP_AUDIO_START, MARK, DtmfEvent, Mix, Step, WaitFor
+from emulator.scenarios.steps import APP_AUDIO_START, APP_DTMF, CLIP_EVENTS, MARK, DtmfEvent, Mix, Step, WaitFor
 from emulator.timing import FRAME_MS
 
 # --- turn-taking -------------------------------------------------------------------------------------------------
+
+# Something the app had the call play, as the caller heard it: (event, digits), e.g. ("speak_end", "") or
+# ("dtmf", "12") once the app's tones for 1 and 2 have played.
+AppEvent = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +73,57 @@ class Turn:
     playing: bool = False
     stopped_ms: int | None = None  # the first quiet tick after the app last played
     marks: tuple[tuple[str, int], ...] = ()  # (name, first echo) in echo order
+    # What the call played on the app's command: (event, when first heard), e.g. ("speak_end", 1200).
+    clips: tuple[tuple[str, int], ...] = ()
+    keys: tuple[tuple[str, int], ...] = ()  # the app's DTMF keys, each with when its tones had played
 
     @classmethod
     def begin(cls, now_ms: int, app_playing: bool) -> Turn:
         """A new turn; audio already playing at its start counts as starting then."""
         return cls(started_ms=now_ms if app_playing else None, playing=app_playing)
 
-    def observe(self, now_ms: int, app_playing: bool, marks: Iterable[str] = ()) -> Turn:
-        # Called every 20 ms for every stream; most ticks change nothing (the app keeps playing or stays
-        # quiet, no mark echoed), and those return at once.
-        if not marks and app_playing is self.playing and (not app_playing or self.started_ms is not None):
+    def observe(
+        self, now_ms: int, app_playing: bool, marks: Iterable[str] = (), heard: Sequence[AppEvent] = ()
+    ) -> Turn:
+        # Called every 20 ms for every call; most ticks change nothing (the app keeps playing or stays
+        # quiet, no mark echoed, nothing started or ended), and those return at once.
+        if not marks and not heard and app_playing is self.playing and (not app_playing or self.started_ms is not None):
             return self
         started = now_ms if app_playing and self.started_ms is None else self.started_ms
         stopped = None if app_playing else (now_ms if self.playing else self.stopped_ms)
         known = {name for name, _ in self.marks}
         new = tuple((name, now_ms) for name in dict.fromkeys(marks) if name not in known)
-        if (started, app_playing, stopped) == (self.started_ms, self.playing, self.stopped_ms) and not new:
+        clips, keys = self.clips, self.keys
+        for event, digits in heard:
+            if event == APP_DTMF:
+                keys += tuple((digit, now_ms) for digit in digits)
+            elif all(name != event for name, _ in clips):
+                clips += ((event, now_ms),)
+        if (started, app_playing, stopped, clips, keys) == (
+            self.started_ms,
+            self.playing,
+            self.stopped_ms,
+            self.clips,
+            self.keys,
+        ) and not new:
             return self
-        return Turn(started, app_playing, stopped, self.marks + new)
+        return Turn(started, app_playing, stopped, self.marks + new, clips, keys)
 
     def mark_ms(self, name: str) -> int | None:
         return next((at for mark, at in self.marks if mark == name), None)
+
+    def clip_ms(self, event: str) -> int | None:
+        return next((at for name, at in self.clips if name == event), None)
+
+    def keys_ms(self, digits: str | None) -> int | None:
+        """When the app had sent ``digits`` in a row (any key: None), by the last of them."""
+        if not self.keys:
+            return None
+        if digits is None:
+            return self.keys[0][1]
+        sent = "".join(key for key, _ in self.keys)
+        found = sent.find(digits)
+        return None if found < 0 else self.keys[found + len(digits) - 1][1]
 
 
 class Decision(enum.Enum):
@@ -123,6 +157,10 @@ def _met_at(condition: WaitFor, turn: Turn, now_ms: int) -> int | None:
     if condition.event == MARK:
         assert condition.mark is not None
         return turn.mark_ms(condition.mark)
+    if condition.event == APP_DTMF:
+        return turn.keys_ms(condition.digits)
+    if condition.event in CLIP_EVENTS:
+        return turn.clip_ms(condition.event)
     if turn.started_ms is None or turn.playing or turn.stopped_ms is None:
         return None
     met = turn.stopped_ms + condition.silence_ms
@@ -167,11 +205,11 @@ class ScriptCursor:
         self._dtmf: list[tuple[int, str]] = []  # (tick to report at, digit)
         self._said: list[tuple[int, str, bool]] = []  # (tick to report at, text, is_final), in tick order
 
-    def advance(self, app_playing: bool = False, marks: Iterable[str] = ()) -> Tick:
+    def advance(self, app_playing: bool = False, marks: Iterable[str] = (), heard: Sequence[AppEvent] = ()) -> Tick:
         n = self.ticks
         self.ticks += 1
         now = n * FRAME_MS
-        self._turn = self._turn.observe(now, app_playing, marks)
+        self._turn = self._turn.observe(now, app_playing, marks, heard)
         if self.end is not None:
             return Tick(now, end=self.end)
         segments = self.track.segments
@@ -216,8 +254,8 @@ class ScriptCursor:
             left = self.track.segment_frames[index] - (n - self._start_tick)
         elif isinstance(segment, WaitSegment) and self._wait is not None and self._wait.met_ms is None:
             condition, turn = segment.condition, self._turn
-            if turn.started_ms is not None or (condition.mark is not None and turn.mark_ms(condition.mark) is not None):
-                return 0  # the app's earlier audio or marks may still meet it
+            if turn.started_ms is not None or turn.marks or turn.clips or turn.keys:
+                return 0  # the app's earlier audio, marks or commands may still meet it
             left = self._wait.begun_ms // FRAME_MS + condition.timeout_ticks - n
         else:
             return 0

@@ -40,6 +40,7 @@ from emulator.resources import data_dir
 from emulator.scenarios import tts, yamlcheck
 from emulator.scenarios.steps import (
     APP_AUDIO_END,
+    APP_DTMF,
     DTMF_GAP_MS,
     DTMF_LEVEL_DBFS,
     DTMF_MS,
@@ -182,16 +183,19 @@ def _say(data: Mapping[str, Any], ctx: StepContext) -> Say:
 
 
 def _wait_for(data: Mapping[str, Any], ctx: StepContext) -> WaitFor:
-    mark = data.get("mark")
-    event = data.get("event", MARK if mark is not None else APP_AUDIO_END)
+    mark, digits = data.get("mark"), data.get("digits")
+    event = data.get("event", MARK if mark is not None else APP_DTMF if digits is not None else APP_AUDIO_END)
     if mark is not None and event != MARK:
         raise _FieldError(("mark",), f"only used with event: mark (this wait is for {event})")
+    if digits is not None and event != APP_DTMF:
+        raise _FieldError(("digits",), f"only used with event: dtmf (this wait is for {event})")
     if "silence_ms" in data and event != APP_AUDIO_END:
         raise _FieldError(("silence_ms",), f"only used with event: app_audio_end (this wait is for {event})")
     defaults = WaitFor()
     return WaitFor(
         event=event,
         mark=mark,
+        digits=None if digits is None else str(digits).upper(),
         silence_ms=int(data.get("silence_ms", defaults.silence_ms)),
         after_ms=int(data.get("after_ms", defaults.after_ms)),
         timeout_ms=int(data.get("timeout_ms", defaults.timeout_ms)),

@@ -35,7 +35,11 @@ SAY_LEVEL_DBFS: Final = -3.0
 APP_AUDIO_END: Final = "app_audio_end"
 APP_AUDIO_START: Final = "app_audio_start"
 MARK: Final = "mark"
-WAIT_EVENTS: Final = (APP_AUDIO_END, APP_AUDIO_START, MARK)
+APP_DTMF: Final = "dtmf"
+# What the call plays on the app's command, as the caller's waits see it: a speak (or a gather's spoken
+# prompt) or a playback (or a gather's prompt file) starting or ending.
+CLIP_EVENTS: Final = ("speak_start", "speak_end", "playback_start", "playback_end")
+WAIT_EVENTS: Final = (APP_AUDIO_END, APP_AUDIO_START, MARK, *CLIP_EVENTS, APP_DTMF)
 ON_TIMEOUT: Final = ("continue", "hangup", "fail")
 # The hangup_cause values Telnyx reports (see events.SIP_CAUSES); a scripted caller may end with any of them.
 HANGUP_CAUSES: Final = (
@@ -186,6 +190,7 @@ class WaitFor:
     after_ms: int = 0  # resume this long after the condition is met
     timeout_ms: int = 10_000
     on_timeout: str = "continue"
+    digits: str | None = None  # for event "dtmf": these keys, in this order (None: any key)
     origin: str = field(default="wait_for", compare=False)  # "file:line: inbound[3].wait_for", for messages
 
     def __post_init__(self) -> None:
@@ -193,6 +198,8 @@ class WaitFor:
             raise ValueError(f"event must be one of {', '.join(WAIT_EVENTS)}, got {self.event!r}")
         if (self.event == MARK) != (self.mark is not None):
             raise ValueError("a mark name is needed for event 'mark', and only then")
+        if self.digits is not None and self.event != APP_DTMF:
+            raise ValueError("digits are only for event 'dtmf'")
         if self.on_timeout not in ON_TIMEOUT:
             raise ValueError(f"on_timeout must be one of {', '.join(ON_TIMEOUT)}, got {self.on_timeout!r}")
         if min(self.silence_ms, self.after_ms) < 0 or self.timeout_ms <= 0:
@@ -213,6 +220,11 @@ class WaitFor:
             return "the app to start playing audio"
         if self.event == APP_AUDIO_END:
             return f"the app to play audio and then be quiet for {self.silence_ms} ms"
+        if self.event == APP_DTMF:
+            return "the app to send DTMF" + (f" {self.digits!r}" if self.digits else "")
+        if self.event in CLIP_EVENTS:
+            kind, what = self.event.split("_")
+            return f"the app's {kind} to {what}"
         return f"the app to echo mark {self.mark!r}"
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from emulator.calls.models import AppAudioCounters
+from emulator.media.call_audio import Clip
 from emulator.media.engine import TAIL_TICKS, AppAudio, CallMedia
 from emulator.media.library import build_stream_media
 from emulator.media.playout import PlayoutQueue
@@ -172,3 +173,22 @@ def test_nothing_is_skipped_while_a_stream_adds_app_audio_but_ticks_that_passed_
     media.skip(quiet - 1)  # the ticks before it came were quiet all the same
     with pytest.raises(ValueError):
         media.skip(2)
+
+
+def test_the_callers_waits_hear_the_apps_playback_end_and_its_tones():
+    media = engine(
+        "inbound:\n  - wait_for: {event: playback_end, timeout_ms: 5000, on_timeout: fail}\n"
+        "  - wait_for: {digits: '45', timeout_ms: 5000, on_timeout: fail}\n  - dtmf: {digits: '1', ms: 40}\n"
+    )
+    media.advance()
+    playback = Clip("playback-1", "playback", np.full(400, 1000, dtype=np.int16))  # 50 ms: 3 ticks
+    media.call_audio.add(playback)
+    ticks = [media.advance() for _ in range(4)]
+    # It plays in these ticks' mixes and ends in the third; the caller hears that at the next tick.
+    assert [t.inbound.waiting.event for t in ticks] == ["playback_end"] * 3 + ["dtmf"]
+    for digits in ("3", "45"):
+        tones = Clip(f"dtmf-{digits}", "dtmf", np.full(160, 1000, dtype=np.int16), details={"digits": digits})
+        media.call_audio.add(tones)
+        media.advance()
+    rest = list(media.ticks())
+    assert [d for t in rest for d in t.dtmf] == ["1"] and rest[-1].end.reason == "completed"

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from emulator.calls import reactions
+from emulator.calls.actions import call as commands
+from emulator.calls.actions.context import CommandContext
+from emulator.calls.effects import ClipRequest, Emit, GatherRequest, StartGather
+from emulator.calls.ids import IdFactory
+from emulator.calls.store import CallStore
 from emulator.media.gather import DigitGather, GatherRules
 
 
@@ -38,3 +44,19 @@ def test_the_whole_timeout_and_a_stop_from_outside():
     gather = DigitGather("g", GatherRules(), 0)
     gather.feed(0, ("5",), False)
     assert gather.stop("cancelled") == ("cancelled", "5") and gather.feed(20, ("6",), False) is None
+
+
+def test_a_try_that_fails_with_tries_left_starts_the_next_one_and_only_the_last_reports():
+    ids = IdFactory(seed=9)
+    ctx = CommandContext(ids=ids, user_id="u", call_codec="PCMU", scenario="default", now=0.0, timestamp="T")
+    call, _ = commands.incoming_call(ctx, CallStore(ids), {"from": "+1", "to": "+2"})
+    prompt, invalid = ClipRequest("gather-1", "gather", text="Press 1"), ClipRequest("gather-1-invalid", "gather")
+    first = GatherRequest("gather-1", GatherRules(), prompt, maximum_tries=2, invalid_prompt=invalid)
+    (again,) = reactions.gather_ended(call, first, "invalid", "9").effects
+    assert isinstance(again, StartGather) and again.request.attempt == 2 and again.request.retry_prompt == invalid
+    (ended,) = reactions.gather_ended(call, again.request, "timeout", "").effects
+    assert isinstance(ended, Emit) and ended.payload["status"] == "timeout"  # no tries left
+    (cancelled,) = reactions.gather_ended(call, first, "cancelled", "").effects
+    assert isinstance(cancelled, Emit)  # only timeout and invalid are tried again
+    (timed_out,) = reactions.gather_ended(call, first, "timeout", "").effects
+    assert isinstance(timed_out, StartGather) and timed_out.request.retry_prompt is None

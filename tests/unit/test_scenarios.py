@@ -121,7 +121,8 @@ BAD = [
     ("say loud", "inbound:\n  - say: {text: hi, level: 1}\n",
      "2: inbound[0].say.level: must be between -60 and 0, got 1"),
     ("wait_for unknown event", "inbound:\n  - wait_for: {event: app_speech}\n",
-     "2: inbound[0].wait_for.event: expected one of: app_audio_end, app_audio_start, mark; got 'app_speech'"),
+     "2: inbound[0].wait_for.event: expected one of: app_audio_end, app_audio_start, mark, speak_start, "
+     "speak_end, playback_start, playback_end, dtmf; got 'app_speech'"),
     ("wait_for mark without name", "inbound:\n  - wait_for:\n      event: mark\n",
      "3: inbound[0].wait_for.mark: missing required field"),
     ("wait_for mark with another event", "inbound:\n  - wait_for:\n      event: app_audio_start\n      mark: m\n",
@@ -133,8 +134,8 @@ BAD = [
     ("wait_for bad action", "inbound:\n  - wait_for: {on_timeout: retry}\n",
      "2: inbound[0].wait_for.on_timeout: expected one of: continue, hangup, fail; got 'retry'"),
     ("wait_for unknown field", "inbound:\n  - wait_for: {timeout: 5}\n",
-     "2: inbound[0].wait_for.timeout: unknown field (expected one of: after_ms, event, mark, on_timeout, silence_ms, "
-     "timeout_ms)"),
+     "2: inbound[0].wait_for.timeout: unknown field (expected one of: after_ms, digits, event, mark, on_timeout, "
+     "silence_ms, timeout_ms)"),
     ("hangup cause", "inbound:\n  - hangup: {cause: angry}\n",
      "2: inbound[0].hangup.cause: expected one of: call_rejected, no_answer, normal_clearing, originator_cancel, "
      "timeout, unspecified, user_busy; got 'angry'"),

@@ -7,6 +7,7 @@ The caller's keys (its scenario's ``dtmf`` steps) are collected by the call's me
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from emulator.calls.actions.audio import HEARD_BY_CALLER
@@ -35,7 +36,11 @@ def gather_using_speak(ctx: CommandContext, store: CallStore, call: Call, body: 
         ssml=ssml,
         transcript=spoken_words(body["payload"], ssml),
     )
-    return _start(call, body, prompt, key)
+    invalid = None
+    if body.get("invalid_payload"):
+        invalid = replace(prompt, key=f"{key}-invalid", text=body["invalid_payload"])
+        invalid = replace(invalid, transcript=spoken_words(invalid.text, ssml))
+    return _start(call, body, prompt, key, invalid)
 
 
 def gather_using_audio(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -50,7 +55,11 @@ def gather_using_audio(ctx: CommandContext, store: CallStore, call: Call, body: 
     if prompt.audio_url is None and prompt.media_name is None:
         detail = "One of audio_url or media_name is required."
         raise ValidationFailed([Problem("10004", "Missing required parameter", detail, "/audio_url")])
-    return _start(call, body, prompt, key)
+    invalid = None
+    if body.get("invalid_audio_url") or body.get("invalid_media_name"):
+        url, name = body.get("invalid_audio_url"), body.get("invalid_media_name")
+        invalid = replace(prompt, key=f"{key}-invalid", audio_url=url, media_name=None if url else name)
+    return _start(call, body, prompt, key, invalid)
 
 
 def gather_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
@@ -59,7 +68,13 @@ def gather_stop(ctx: CommandContext, store: CallStore, call: Call, body: Mapping
     return Outcome(OK, (StopGather(call),))
 
 
-def _start(call: Call, body: Mapping[str, Any], prompt: ClipRequest | None, key: str | None = None) -> Outcome:
+def _start(
+    call: Call,
+    body: Mapping[str, Any],
+    prompt: ClipRequest | None,
+    key: str | None = None,
+    invalid: ClipRequest | None = None,
+) -> Outcome:
     note_client_state(call, body)
     defaults = GatherRules()
     rules = GatherRules(
@@ -71,5 +86,7 @@ def _start(call: Call, body: Mapping[str, Any], prompt: ClipRequest | None, key:
         initial_timeout_ms=body.get("initial_timeout_millis", defaults.initial_timeout_ms),
         inter_digit_timeout_ms=body.get("inter_digit_timeout_millis", defaults.inter_digit_timeout_ms),
     )
-    request = GatherRequest(key or clip_key(call, "gather"), rules, prompt)
+    # gather has no prompt to repeat: one try. The others try maximum_tries times (Telnyx's default: 3).
+    tries = int(body.get("maximum_tries", 3)) if prompt is not None else 1
+    request = GatherRequest(key or clip_key(call, "gather"), rules, prompt, tries, invalid)
     return Outcome(OK, (*ensure_media(call), StartGather(call, request)))

@@ -1,0 +1,33 @@
+"""The complete tests of docs/transcription.md and docs/answering-machine-detection.md pass as written, with the
+pytest plugin and the official SDK, exactly as a user would run them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = {"transcription.md": "test_transcribed_call.py", "answering-machine-detection.md": "test_voicemail.py"}
+
+
+def test_files(page: str) -> dict[str, str]:
+    """Every ```python block of ``page`` whose first line names a test file: ``# test_x.py``."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(# (test_\w+\.py)\n.*?)```", text, flags=re.DOTALL)
+    return {name: code for code, name in blocks}
+
+
+test_files.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_the_pages_complete_test_passes_as_written(pytester, page):
+    files = test_files(page)
+    assert set(files) == {PAGES[page]}
+    pytester.makepyfile(**{name.removesuffix(".py"): code for name, code in files.items()})
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
