@@ -51,7 +51,9 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "call_session_id": STRING,
             "is_alive": {"const": False},
             "record_type": {"const": "call"},
-        }
+            "recording_id": STRING,  # with record: record-from-answer: the recording to come
+        },
+        required=["call_control_id", "call_leg_id", "call_session_id", "is_alive", "record_type"],
     ),
     "CallStatus": object_schema(
         {

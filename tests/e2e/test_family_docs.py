@@ -1,5 +1,5 @@
-"""The complete tests of docs/transcription.md and docs/answering-machine-detection.md pass as written, with the
-pytest plugin and the official SDK, exactly as a user would run them."""
+"""The complete tests of the pages of docs/ for each family of actions (gather, transcription, answering machine
+detection) pass as written, with the pytest plugin and the official SDK, exactly as a user would run them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import pytest
 pytest_plugins = ["pytester"]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = {"transcription.md": "test_transcribed_call.py", "answering-machine-detection.md": "test_voicemail.py"}
+PAGES = {
+    "gather.md": "test_ivr_menu.py",
+    "transcription.md": "test_transcribed_call.py",
+    "answering-machine-detection.md": "test_voicemail.py",
+}
 
 
 def test_files(page: str) -> dict[str, str]:
