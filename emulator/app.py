@@ -21,6 +21,7 @@ from emulator.api.admin import admin_routes
 from emulator.api.auth import BearerAuth
 from emulator.api.limits import BodyLimit
 from emulator.api.openapi import openapi_routes
+from emulator.api.proxy import ProxyGuard
 from emulator.api.recorder import JournalRecorder, NamespacedWebhookSender
 from emulator.api.routes import api_routes, render_api_error, render_http_exception, render_unexpected
 from emulator.api.schemas import SchemaRegistry, default_schema_dir
@@ -139,7 +140,9 @@ def create_app(
     app = Starlette(
         routes=api_routes() + admin_routes() + openapi_routes(),
         middleware=[
-            # Outermost, so no layer below ever holds more than max_body_bytes of a request body.
+            # A request for another host, sent to the emulator as a proxy, is refused before anything else.
+            Middleware(ProxyGuard),
+            # Outermost but one, so no layer below ever holds more than max_body_bytes of a request body.
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             # The OpenAPI document holds nothing secret; tools (schemathesis, Swagger UI) load it unauthenticated.
             # Recording links work without a key, as Telnyx's (pre-signed) ones do.

@@ -27,7 +27,7 @@ from emulator.scenarios import cli as scenario_cli
 from emulator.scenarios.loader import ScenarioError
 
 PROG = "telnyx-emulator"
-COMMANDS = ("serve", "call", "scenario")
+COMMANDS = ("serve", "call", "scenario", "ca")
 
 
 # argparse's own int and float read those flags, so a bad value reads "invalid int value"; a string flag
@@ -123,6 +123,46 @@ def _call_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     call.add_argument("--api-key", help="Bearer key for the emulator (default: env TELNYX_API_KEY, else 'emulator')")
 
 
+def _ca_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ca = subparsers.add_parser(
+        "ca",
+        help="print the path of the local CA certificate (made on first use) that unmodified apps trust",
+        description="Make (on first use) and print the path of the emulator's local CA certificate. Trust it in "
+        "an app (SSL_CERT_FILE / REQUESTS_CA_BUNDLE for Python, NODE_EXTRA_CA_CERTS for Node) and set "
+        "HTTPS_PROXY=http://127.0.0.1:8000: the app's requests to https://api.telnyx.com reach the emulator. "
+        "The CA can only vouch for api.telnyx.com, localhost and 127.0.0.1 (X.509 name constraints).",
+        epilog="examples:\n  export HTTPS_PROXY=http://127.0.0.1:8000 NODE_EXTRA_CA_CERTS=$(telnyx-emulator ca)\n"
+        "  export HTTPS_PROXY=http://127.0.0.1:8000 SSL_CERT_FILE=$(telnyx-emulator ca --bundle)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ca.add_argument(
+        "--bundle",
+        action="store_true",
+        help="print a bundle of the public CAs plus the emulator's instead: for SSL_CERT_FILE / REQUESTS_CA_BUNDLE, "
+        "which replace a process's CAs",
+    )
+    ca.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the folder it lives in (default ~/.telnyx-emulator; env TELNYX_EMULATOR_CERT_DIR)",
+    )
+
+
+def print_ca(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from emulator.local_ca import CertError, LocalCA
+
+    folder = args.cert_dir or Settings.from_env(environ).cert_dir
+    try:
+        ca = LocalCA(folder)
+        print(ca.bundle() if args.bundle else ca.ensure())
+    except CertError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -133,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(subparsers)
     _call_parser(subparsers)
     scenario_cli.add_parser(subparsers)
+    _ca_parser(subparsers)
     return parser
 
 
@@ -159,6 +200,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return place_call(args, environ)
     if args.command == "scenario":
         return scenario_cli.run(args)
+    if args.command == "ca":
+        return print_ca(args, environ)
     try:
         settings = settings_from_args(args, environ)
         return serve(settings)
@@ -168,7 +211,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def serve(settings: Settings) -> int:
+    from emulator.api.proxy import proxy_protocol
     from emulator.app import create_app
+    from emulator.local_ca import CertError, LocalCA
 
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -197,8 +242,22 @@ def serve(settings: Settings) -> int:
             settings.host,
         )
     # log_config=None: uvicorn's loggers use the format above, so its lines and ours read alike.
+    http: Any = "auto"
+    if not settings.disable_proxy:  # the same port also proxies api.telnyx.com (emulator/api/proxy.py)
+        try:
+            ca = LocalCA(settings.cert_dir)
+            http = proxy_protocol(ca.server_context())
+            print(f"  HTTPS proxy for api.telnyx.com on this port too: trust {ca.ca_path}", flush=True)
+        except CertError as exc:  # the API itself does not need it: serve without the proxy
+            logging.getLogger(PROG).warning("no api.telnyx.com proxy: cannot use cert_dir: %s", exc)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on", log_config=None
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        log_config=None,
+        http=http,
     )
     server = GracefulServer(config)
     # Everything loaded so far (modules, schemas, scenario audio) lives as long as the process. Frozen,

@@ -181,6 +181,14 @@ class Settings:
         lambda: Path.home() / ".telnyx-emulator" / "signing-key",
         "file keeping the Ed25519 webhook signing key, unless env SIGNING_KEY gives the key itself",
     )
+    # The local CA that lets unmodified apps reach the emulator as api.telnyx.com (emulator/local_ca.py).
+    cert_dir: Path = setting_factory(
+        lambda: Path.home() / ".telnyx-emulator",
+        "folder of the local CA (ca.pem) and the api.telnyx.com certificate the proxy presents",
+    )
+    disable_proxy: bool = setting(
+        False, "do not also serve as an HTTPS proxy for api.telnyx.com on the same port", flag="--no-proxy"
+    )
     # Where each stream's recordings (inbound, outbound, app WAV files) are written when it ends.
     recordings_dir: Path | None = setting(
         None, "write each stream's WAV recordings, and every call recording (record_start), here when they end"

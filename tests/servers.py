@@ -16,10 +16,12 @@ import uvicorn
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from emulator.api.proxy import proxy_protocol
 from emulator.app import create_app
 from emulator.calls.ids import IdFactory
 from emulator.clock import Clock
 from emulator.config import Settings
+from emulator.local_ca import LocalCA
 from emulator.testing.servers import PromptServer
 from emulator.webhooks.signing import SigningKey
 
@@ -62,11 +64,15 @@ class RunningEmulator:
 
 @asynccontextmanager
 async def run_emulator(
-    settings: Settings | None = None, *, seed: int | None = 1, clock: Clock | None = None
+    settings: Settings | None = None, *, seed: int | None = 1, clock: Clock | None = None, proxy: bool = False
 ) -> AsyncIterator[RunningEmulator]:
+    """The emulator under uvicorn on a free port; ``proxy``: also an HTTPS proxy for api.telnyx.com, as
+    ``serve`` runs it, with the local CA of ``settings.cert_dir``."""
     settings = settings or emulator_settings()
     app = create_app(settings, ids=IdFactory(seed), clock=clock)
-    server = PromptServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    http: Any = proxy_protocol(LocalCA(settings.cert_dir).server_context()) if proxy else "auto"
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", http=http)
+    server = PromptServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(timeout(10)):
         while not server.started:

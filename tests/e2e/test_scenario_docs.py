@@ -85,9 +85,12 @@ def sandbox(tmp_path: Path, path: Path = DOCS, docs_files: tuple[str, ...] = DOC
 
 async def start(stack: AsyncExitStack, env: dict[str, str], flags: list[str]) -> RunningEmulator:
     args = cli.build_parser().parse_args(["serve", *flags])
-    # Settings as the command line makes them; the test's own key, so no key file is written to the home folder.
+    # Settings as the command line makes them; the test's own key, so no key file is written to the home folder,
+    # and the CA folder the block's own `telnyx-emulator ca` uses (its HOME is the sandbox's, see run_bash).
     settings = cli.settings_from_args(args, env).replace(signing_key=TEST_SIGNING_KEY, speed=0)
-    return await stack.enter_async_context(run_emulator(settings))
+    if "TELNYX_EMULATOR_CERT_DIR" not in env:
+        settings = settings.replace(cert_dir=Path.cwd() / "home" / ".telnyx-emulator")
+    return await stack.enter_async_context(run_emulator(settings, proxy=not settings.disable_proxy))
 
 
 async def run_bash(script: str, cwd: Path, url: str | None) -> str:

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,7 +37,9 @@ def free_port() -> int:
 async def emulator_process(*args: str, **env: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """``python -m emulator serve`` on a free port; yields the process and its base URL once it answers."""
     port = free_port()
-    environ = {**os.environ, "TELNYX_EMULATOR_SIGNING_KEY": TEST_SIGNING_KEY, **env}
+    # The test's own key and CA folder: nothing is written to the home folder.
+    certs = os.path.join(tempfile.gettempdir(), "telnyx-emulator-test-certs")
+    environ = {**os.environ, "TELNYX_EMULATOR_SIGNING_KEY": TEST_SIGNING_KEY, "TELNYX_EMULATOR_CERT_DIR": certs, **env}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -129,10 +132,10 @@ async def test_webhooks_stuck_in_flight_do_not_hold_the_shutdown_past_its_grace(
     ("host", "keys", "warned"),
     [("0.0.0.0", [], True), ("192.0.2.1", [], True), ("0.0.0.0", ["--api-key", "k"], False), ("127.0.0.1", [], False)],
 )
-def test_binding_beyond_loopback_without_api_keys_warns_loudly(monkeypatch, caplog, host, keys, warned):
+def test_binding_beyond_loopback_without_api_keys_warns_loudly(monkeypatch, caplog, tmp_path, host, keys, warned):
     # No socket is bound: the server's run is replaced, only the start-up checks run.
     monkeypatch.setattr(cli.GracefulServer, "run", lambda self, sockets=None: None)
-    env = {"TELNYX_EMULATOR_SIGNING_KEY": TEST_SIGNING_KEY}
+    env = {"TELNYX_EMULATOR_SIGNING_KEY": TEST_SIGNING_KEY, "TELNYX_EMULATOR_CERT_DIR": str(tmp_path)}
     with caplog.at_level(logging.WARNING):
         cli.main(["serve", "--host", host, *keys], environ=env)
     warnings = [r.getMessage() for r in caplog.records if "without --api-key" in r.getMessage()]

@@ -70,7 +70,10 @@ def test_a_ca_file_that_cannot_be_loaded_exits_2_naming_it(tmp_path, capsys, mon
     if content is not None:
         ca.write_text(content)
     monkeypatch.setattr("uvicorn.Server.run", lambda self: pytest.fail("must not start"))
-    env = {"TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key")}
+    env = {
+        "TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key"),
+        "TELNYX_EMULATOR_CERT_DIR": str(tmp_path / "certs"),
+    }
     assert cli.main(["--ca-file", str(ca)], environ=env) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"telnyx-emulator: error: ca_file: cannot load {ca}: ") and err.count("\n") == 1
@@ -83,6 +86,9 @@ def test_a_port_already_in_use_exits_1(tmp_path, caplog):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {"TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key")}
+        env = {
+            "TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key"),
+            "TELNYX_EMULATOR_CERT_DIR": str(tmp_path / "certs"),
+        }
         assert cli.main(["--port", str(port)], environ=env) == 1
     assert "address already in use" in caplog.text
