@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 
 from emulator.api.admin import admin_routes
 from emulator.api.auth import BearerAuth
+from emulator.api.landing import landing_routes
 from emulator.api.limits import BodyLimit
 from emulator.api.openapi import openapi_routes
 from emulator.api.proxy import ProxyGuard
@@ -138,18 +139,19 @@ def create_app(
             await state.http.aclose()
 
     app = Starlette(
-        routes=api_routes() + admin_routes() + openapi_routes(),
+        routes=api_routes() + admin_routes() + openapi_routes() + landing_routes(),
         middleware=[
             # A request for another host, sent to the emulator as a proxy, is refused before anything else.
             Middleware(ProxyGuard),
             # Outermost but one, so no layer below ever holds more than max_body_bytes of a request body.
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             # The OpenAPI document holds nothing secret; tools (schemathesis, Swagger UI) load it unauthenticated.
-            # Recording links work without a key, as Telnyx's (pre-signed) ones do.
+            # Health checks (compose, Kubernetes) and the landing page carry no key either. Recording links work
+            # without a key, as Telnyx's (pre-signed) ones do.
             Middleware(
                 BearerAuth,
                 api_keys=settings.api_keys,
-                public_paths=("/openapi.json",),
+                public_paths=("/openapi.json", "/", "/_emulator/health"),
                 public_prefixes=(RECORDING_URL_PREFIX,),
             ),
             Middleware(JournalRecorder, namespaces=state.namespaces),

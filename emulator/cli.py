@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import shutil
+import socket
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -22,12 +23,12 @@ import uvicorn
 
 from emulator import __version__
 from emulator.api.schemas import SchemaError
-from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, SettingSpec
+from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, SettingSpec, unknown_variables
 from emulator.scenarios import cli as scenario_cli
 from emulator.scenarios.loader import ScenarioError
 
 PROG = "telnyx-emulator"
-COMMANDS = ("serve", "call", "scenario", "ca")
+COMMANDS = ("serve", "call", "scenario", "ca", "public-key")
 
 
 # argparse's own int and float read those flags, so a bad value reads "invalid int value"; a string flag
@@ -150,6 +151,27 @@ def _ca_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
 
+def _public_key_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subparsers.add_parser(
+        "public-key",
+        help="print the public key that verifies the emulator's webhooks (TELNYX_PUBLIC_KEY), without serving",
+        description="Print the base64 Ed25519 public key of the webhook signing key the emulator uses (env "
+        "TELNYX_EMULATOR_SIGNING_KEY, else the key file, made on first use), for the app's TELNYX_PUBLIC_KEY.",
+        epilog="example: export TELNYX_PUBLIC_KEY=$(telnyx-emulator public-key)",
+    )
+
+
+def print_public_key(environ: Mapping[str, str]) -> int:
+    from emulator.app import signing_key
+
+    try:
+        print(signing_key(Settings.from_env(environ)).public_key_b64())
+    except (ConfigError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0
+
+
 def print_ca(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from emulator.local_ca import CertError, LocalCA
 
@@ -174,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _call_parser(subparsers)
     scenario_cli.add_parser(subparsers)
     _ca_parser(subparsers)
+    _public_key_parser(subparsers)
     return parser
 
 
@@ -202,6 +225,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return scenario_cli.run(args)
     if args.command == "ca":
         return print_ca(args, environ)
+    if args.command == "public-key":
+        return print_public_key(environ)
     try:
         settings = settings_from_args(args, environ)
         return serve(settings)
@@ -224,32 +249,21 @@ def serve(settings: Settings) -> int:
         handler.addFilter(_plain_logger_names)
     # The emulator logs each webhook delivery itself, naming the event; httpx's own line would repeat it.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    log = logging.getLogger(PROG)
+    for line in unknown_variables(os.environ):
+        log.warning("%s", line)
     app = create_app(settings)
     state = app.state.emulator
-    media = state.library.media(state.library.default, settings.call_codec)
-    auth = "only the configured API keys" if settings.api_keys else "any Bearer token"
-    print(
-        f"{PROG} {__version__}: Telnyx API at http://{settings.host}:{settings.port}/v2\n"
-        f"  scenario {state.library.default!r} ({media.duration_ms / 1000:.1f} s), speed {settings.speed:g}x, "
-        f"call codec {settings.call_codec}; accepts {auth}\n"
-        f"  webhooks to {settings.webhook_url or '(none: set --webhook-url or dial/answer webhook_url)'}\n"
-        f"  webhook public key (TELNYX_PUBLIC_KEY): {state.signing_key.public_key_b64()}",
-        flush=True,
-    )
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
-        logging.getLogger(PROG).warning(
-            "listening on %s without --api-key: anyone who can reach this address can drive the emulator",
-            settings.host,
-        )
     # log_config=None: uvicorn's loggers use the format above, so its lines and ours read alike.
     http: Any = "auto"
+    proxy_note = ""
     if not settings.disable_proxy:  # the same port also proxies api.telnyx.com (emulator/api/proxy.py)
         try:
             ca = LocalCA(settings.cert_dir)
             http = proxy_protocol(ca.server_context())
-            print(f"  HTTPS proxy for api.telnyx.com on this port too: trust {ca.ca_path}", flush=True)
+            proxy_note = f"\n  HTTPS proxy for api.telnyx.com on this port too: trust {ca.ca_path}"
         except CertError as exc:  # the API itself does not need it: serve without the proxy
-            logging.getLogger(PROG).warning("no api.telnyx.com proxy: cannot use cert_dir: %s", exc)
+            log.warning("no api.telnyx.com proxy: cannot use cert_dir: %s", exc)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -259,6 +273,26 @@ def serve(settings: Settings) -> int:
         log_config=None,
         http=http,
     )
+    # Bound before anything says "listening": a port in use is one error line and exit 1, no banner.
+    sock = _bind(settings.host, settings.port)
+    if sock is None:
+        return 1
+    port = sock.getsockname()[1]
+    media = state.library.media(state.library.default, settings.call_codec)
+    auth = "only the configured API keys" if settings.api_keys else "any Bearer token"
+    print(
+        f"{PROG} {__version__}: Telnyx API at http://{settings.host}:{port}/v2\n"
+        f"  scenario {state.library.default!r} ({media.duration_ms / 1000:.1f} s), speed {settings.speed:g}x, "
+        f"call codec {settings.call_codec}; accepts {auth}\n"
+        f"  webhooks to {settings.webhook_url or '(none: set --webhook-url or dial/answer webhook_url)'}\n"
+        f"  webhook public key (TELNYX_PUBLIC_KEY): {state.signing_key.public_key_b64()}{proxy_note}",
+        flush=True,
+    )
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
+        log.warning(
+            "listening on %s without --api-key: anyone who can reach this address can drive the emulator",
+            settings.host,
+        )
     server = GracefulServer(config)
     # Everything loaded so far (modules, schemas, scenario audio) lives as long as the process. Frozen,
     # the collector no longer walks it: a full collection took ~45 ms here, delaying every stream's
@@ -266,10 +300,25 @@ def serve(settings: Settings) -> int:
     # streams and calls created since.
     gc.freeze()
     try:
-        server.run()
-    except SystemExit:  # uvicorn exits (status 3) when it cannot listen; its ERROR line says why
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn exits (status 3) when it cannot serve; its ERROR line says why
         return 1
     return 0 if server.started else 1
+
+
+def _bind(host: str, port: int) -> socket.socket | None:
+    """The listening address, bound (uvicorn listens on it); None after one error line when it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        print(f"{PROG}: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _plain_logger_names(record: logging.LogRecord) -> bool:

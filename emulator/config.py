@@ -223,6 +223,10 @@ class Settings:
             raise ConfigError(f"seed: must be 0..{MAX_SEED}, got {self.seed}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level: unknown level {self.log_level!r}")
+        for name in ("webhook_url", "webhook_failover_url"):
+            url = getattr(self, name)
+            if url is not None and not url.lower().startswith(("http://", "https://")):
+                raise ConfigError(f"{name}: must be an http:// or https:// URL, got {url!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -248,6 +252,23 @@ class Settings:
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"{name}: no such setting{hint} (settings: {', '.join(names)})")
         return dataclasses.replace(self, **changes)
+
+
+# Variables with the prefix that are not settings: the speech cache (emulator/scenarios/tts.py) and the
+# emulator `telnyx-emulator call` talks to.
+OTHER_VARIABLES = frozenset({ENV_PREFIX + "TTS_CACHE", ENV_PREFIX + "URL"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``TELNYX_EMULATOR_*`` variable that means nothing (a typo is otherwise silently
+    ignored), with the closest known name."""
+    known = sorted({spec.env for spec in SETTINGS} | OTHER_VARIABLES)
+    lines = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            lines.append(f"{name} is not a setting; ignored" + (f" (did you mean {close[0]}?)" if close else ""))
+    return lines
 
 
 @dataclass(frozen=True, slots=True)

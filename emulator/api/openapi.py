@@ -52,6 +52,13 @@ def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+def _public(operation: dict[str, Any]) -> dict[str, Any]:
+    """An operation served without a key: no 401, no security requirement."""
+    operation["responses"].pop("401", None)
+    operation["security"] = []
+    return operation
+
+
 def _operation(
     operation_id: str,
     summary: str,
@@ -120,8 +127,7 @@ def _call_recording_operation() -> dict[str, Any]:
         (404,),
         parameters=[name],
     )
-    del operation["responses"]["401"]
-    operation["security"] = []  # served without a key, as Telnyx's recording links are
+    _public(operation)  # served without a key, as Telnyx's recording links are
     binary = {"schema": {"type": "string", "format": "binary"}}
     operation["responses"]["200"]["content"] = {"audio/wav": binary, "audio/mpeg": binary}
     return operation
@@ -168,7 +174,11 @@ def _paths() -> dict[str, Any]:
     listing = (200, "Oldest first", data({"type": "array", "items": calls}))
     paths |= {
         "/_emulator/health": {
-            "get": _operation("health", "Is the emulator up", CONTROL, (200, "Up", data(ref("Health"))), ())
+            "get": _public(
+                _operation(
+                    "health", "Is the emulator up (no key needed)", CONTROL, (200, "Up", data(ref("Health"))), ()
+                )
+            )
         },
         "/_emulator/public-key": {
             "get": _operation(

@@ -62,7 +62,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="inbound",
         help="the caller's audio (default), the call's, or both as a stereo file (left: inbound)",
     )
-    for sub in (check, render):
+    listing = commands.add_parser(
+        "list",
+        help="list the scenarios of the scenario folder: name, length, description",
+        description="One line per scenario the server would load from its scenario folder (the bundled one "
+        "unless --scenario-dir says otherwise): its name, what it lasts, and its description.",
+    )
+    for sub in (check, render, listing):
         sub.add_argument("--scenario-dir", type=Path, help="where scenario names are looked up (default: scenarios/)")
 
 
@@ -71,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     speech = tts.SpeechCache.from_env()
     if args.scenario_command == "check":
         return _check(args.files, directory, speech, bundle=args.bundle_speech)
+    if args.scenario_command == "list":
+        return _list(directory, speech)
     return _render(args, directory, speech)
 
 
@@ -86,6 +94,25 @@ def _check(names: list[str], directory: Path, speech: tts.SpeechCache, *, bundle
             continue
         note = f"; bundled {bundled} new speech file{'s' * (bundled != 1)}" if bundle else ""
         print(f"{path}: ok: {_summary(scenario)}{note}", flush=True)
+    return 2 if bad else 0
+
+
+def _list(directory: Path, speech: tts.SpeechCache) -> int:
+    paths = _expand([str(directory)], directory) if directory.is_dir() else []
+    if not paths:
+        print(f"{PROG}: error: no scenario files in {directory}", file=sys.stderr)
+        return 2
+    bad = 0
+    width = max(len(path.stem) for path in paths)
+    for path in paths:
+        try:
+            scenario = scenarios.load_scenario(path, speech=speech)
+        except (ScenarioError, tts.SpeechError, OSError) as exc:
+            print(exc, file=sys.stderr, flush=True)
+            bad += 1
+            continue
+        description = " ".join(scenario.description.split())
+        print(f"{path.stem:<{width}}  {_summary(scenario)}" + (f"  {description}" if description else ""), flush=True)
     return 2 if bad else 0
 
 

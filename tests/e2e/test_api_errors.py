@@ -123,7 +123,7 @@ async def test_configured_api_keys_reject_other_keys():
 
 
 async def test_unknown_route_and_unknown_action_are_404_10005(client):
-    for path in ("/v2/nothing", "/v2/calls/v3:abc/actions/fly", "/"):
+    for path in ("/v2/nothing", "/v2/calls/v3:abc/actions/fly", "/nothing"):
         response = await client.post(path, json={})
         assert response.status_code == 404, path
         assert codes(response) == [("10005", None)]

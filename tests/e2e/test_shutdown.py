@@ -128,6 +128,14 @@ async def test_webhooks_stuck_in_flight_do_not_hold_the_shutdown_past_its_grace(
         assert conn.events()[-1] == "stop" and conn.close_code == 1000
 
 
+class FakeSocket:
+    def __init__(self, host: str, port: int) -> None:
+        self.address = (host, port)
+
+    def getsockname(self) -> tuple[str, int]:
+        return self.address
+
+
 @pytest.mark.parametrize(
     ("host", "keys", "warned"),
     [("0.0.0.0", [], True), ("192.0.2.1", [], True), ("0.0.0.0", ["--api-key", "k"], False), ("127.0.0.1", [], False)],
@@ -135,6 +143,7 @@ async def test_webhooks_stuck_in_flight_do_not_hold_the_shutdown_past_its_grace(
 def test_binding_beyond_loopback_without_api_keys_warns_loudly(monkeypatch, caplog, tmp_path, host, keys, warned):
     # No socket is bound: the server's run is replaced, only the start-up checks run.
     monkeypatch.setattr(cli.GracefulServer, "run", lambda self, sockets=None: None)
+    monkeypatch.setattr(cli, "_bind", lambda host, port: FakeSocket(host, port))
     env = {"TELNYX_EMULATOR_SIGNING_KEY": TEST_SIGNING_KEY, "TELNYX_EMULATOR_CERT_DIR": str(tmp_path)}
     with caplog.at_level(logging.WARNING):
         cli.main(["serve", "--host", host, *keys], environ=env)

@@ -79,7 +79,7 @@ def test_a_ca_file_that_cannot_be_loaded_exits_2_naming_it(tmp_path, capsys, mon
     assert err.startswith(f"telnyx-emulator: error: ca_file: cannot load {ca}: ") and err.count("\n") == 1
 
 
-def test_a_port_already_in_use_exits_1(tmp_path, caplog):
+def test_a_port_already_in_use_exits_1(tmp_path, capsys):
     import socket
 
     with socket.socket() as busy:
@@ -91,4 +91,16 @@ def test_a_port_already_in_use_exits_1(tmp_path, caplog):
             "TELNYX_EMULATOR_CERT_DIR": str(tmp_path / "certs"),
         }
         assert cli.main(["--port", str(port)], environ=env) == 1
-    assert "address already in use" in caplog.text
+    out, err = capsys.readouterr()
+    assert err == f"telnyx-emulator: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert "Telnyx API at" not in out  # no banner for a server that never listened
+
+
+def test_public_key_prints_the_webhook_key_without_serving(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("uvicorn.Server.run", lambda self: pytest.fail("must not start"))
+    env = {"TELNYX_EMULATOR_SIGNING_KEY_FILE": str(tmp_path / "key")}
+    assert cli.main(["public-key"], environ=env) == 0
+    first = capsys.readouterr().out
+    assert cli.main(["public-key"], environ=env) == 0
+    assert capsys.readouterr().out == first and len(first.strip()) == 44  # the same key, kept in the file
+    assert cli.main(["public-key"], environ={"TELNYX_EMULATOR_SIGNING_KEY": "bm90IGEga2V5"}) == 2

@@ -117,3 +117,27 @@ def test_environment_only_settings_are_read():
     )
     assert settings.webhook_retry_delays == (0.5, 3.0) and settings.signing_key == "a2V5"
     assert settings.command_id_window == 30.0
+
+
+def test_a_webhook_url_without_a_scheme_is_refused_naming_the_setting():
+    from emulator.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^webhook_url: must be an http:// or https:// URL, got 'localhost:5000'$"):
+        Settings(webhook_url="localhost:5000")
+    with pytest.raises(ConfigError, match="^webhook_failover_url: "):
+        Settings.from_env({"TELNYX_EMULATOR_WEBHOOK_FAILOVER_URL": "ftp://x"})
+    assert Settings(webhook_url="HTTPS://example.com/hooks").webhook_url == "HTTPS://example.com/hooks"
+
+
+def test_unknown_emulator_variables_are_named_with_the_closest_setting():
+    from emulator.config import unknown_variables
+
+    environ = {
+        "TELNYX_EMULATOR_SPEEED": "0",
+        "TELNYX_EMULATOR_PORT": "1",
+        "TELNYX_EMULATOR_TTS_CACHE": "/c",
+        "PATH": "",
+    }
+    assert unknown_variables(environ) == [
+        "TELNYX_EMULATOR_SPEEED is not a setting; ignored (did you mean TELNYX_EMULATOR_SPEED?)"
+    ]

@@ -136,3 +136,15 @@ def test_names_find_yml_files_in_the_scenario_dir(tmp_path, capsys):
     assert sf.info(out).duration == pytest.approx(0.1)
     assert cli.main(["scenario", "check", "short", "--scenario-dir", str(tmp_path)], environ={}) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"{tmp_path / 'short.yml'}: ok: 1 inbound step, 0.1 s"
+
+
+def test_list_names_every_scenario_of_the_folder_with_its_length_and_description(tmp_path, capsys):
+    assert cli.main(["scenario", "list"], environ={}) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shipped = sorted(p.stem for p in default_scenario_dir().glob("*.yaml"))
+    assert [line.split()[0] for line in lines] == shipped
+    assert any(line.startswith("tone") and "2.0 s" in line and "1000 Hz" in line for line in lines)
+    (tmp_path / "mine.yaml").write_text("description: Two seconds of quiet.\ninbound:\n  - silence: {ms: 2000}\n")
+    assert cli.main(["scenario", "list", "--scenario-dir", str(tmp_path)], environ={}) == 0
+    assert capsys.readouterr().out == "mine  1 inbound step, 2.0 s  Two seconds of quiet.\n"
+    assert cli.main(["scenario", "list", "--scenario-dir", str(tmp_path / "none")], environ={}) == 2
