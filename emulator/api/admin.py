@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -236,12 +237,50 @@ async def get_call_recording(request: Request) -> Response:
 # -- what happened: webhooks and the REST journal ----------------------------------------------
 
 
+# The filters of the two logs: query parameter -> does an item match the parameter's value.
+Filter = Callable[[Any, str], bool]
+WEBHOOK_FILTERS: dict[str, Filter] = {
+    "event_type": lambda attempt, value: attempt.event_type == value,
+    "call_control_id": lambda attempt, value: attempt.call_control_id == value,
+    "status": lambda attempt, value: _status_matches(attempt.status, value),
+}
+COMMAND_FILTERS: dict[str, Filter] = {
+    "call_control_id": lambda entry, value: entry.call_control_id == value,
+    "method": lambda entry, value: entry.method == value.upper(),
+    "status": lambda entry, value: _status_matches(entry.status, value),
+}
+
+
+def _status_matches(status: int | None, wanted: str) -> bool:
+    """``422`` matches that status, ``4xx`` any of its class."""
+    if status is None:
+        return False
+    if len(wanted) == 3 and wanted[1:].lower() == "xx":
+        return str(status)[0] == wanted[0]
+    return str(status) == wanted
+
+
+def _filtered(request: Request, items: Iterable[Any], filters: dict[str, Filter]) -> list[Any]:
+    """The items that match every filter of the query; an unknown parameter is a 400, not silently ignored."""
+    wanted = list(request.query_params.multi_items())
+    for name, _ in wanted:
+        if name not in filters:
+            detail = f"Unknown filter {name!r}; this list takes: {', '.join(filters)}."
+            raise ApiError(400, [Problem("10015", "Invalid filter", detail, None)])
+    for name, value in wanted:
+        if name == "status" and not (len(value) == 3 and (value.isdigit() or value[1:].lower() == "xx")):
+            detail = f"status: expected an HTTP status (422) or a class (4xx), got {value!r}."
+            raise ApiError(400, [Problem("10015", "Invalid filter", detail, None)])
+    return [item for item in items if all(filters[name](item, value) for name, value in wanted)]
+
+
 async def webhooks(request: Request) -> Response:
-    return _data([asdict(attempt) for attempt in namespace_of(request).webhook_attempts])
+    attempts = _filtered(request, namespace_of(request).webhook_attempts, WEBHOOK_FILTERS)
+    return _data([asdict(attempt) for attempt in attempts])
 
 
 async def commands_journal(request: Request) -> Response:
-    return _data([entry.to_json() for entry in namespace_of(request).journal])
+    return _data([entry.to_json() for entry in _filtered(request, namespace_of(request).journal, COMMAND_FILTERS)])
 
 
 # -- the namespace: start over, seed ids -------------------------------------------------------

@@ -35,7 +35,7 @@ TELNYX = "Call Control (Telnyx API)"
 CONTROL = "Control plane (emulator only)"
 
 _ERROR_DESCRIPTIONS = {
-    400: "The body is not valid JSON (code 10015)",
+    400: "The body is not valid JSON, or a list filter is unknown or malformed (code 10015)",
     401: "Missing or wrong Bearer API key (code 10009)",
     404: "Unknown resource or URL (code 10005)",
     409: "Conflicts with the current state: seeding needs an empty namespace; a call with a stream "
@@ -96,6 +96,12 @@ def _path_parameter(name: str, description: str) -> dict[str, Any]:
     }
 
 
+def _filter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "string"}}
+
+
+CALL_FILTER = _filter("call_control_id", "only this call's")
+STATUS_FILTER = _filter("status", "only this HTTP status (422) or class (4xx); an unknown filter is a 400")
 CALL_ID = _path_parameter("call_control_id", "The call's id; in lenient mode any id names an answered call")
 STREAM_ID = _path_parameter("stream_id", "The stream's id (a UUID)")
 
@@ -248,7 +254,8 @@ def _paths() -> dict[str, Any]:
                 "Every delivery attempt of the webhooks about the caller's calls",
                 CONTROL,
                 (200, "Oldest first", data({"type": "array", "items": ref("WebhookAttempt")})),
-                (),
+                (400,),
+                parameters=[_filter("event_type", "only this event type"), CALL_FILTER, STATUS_FILTER],
             )
         },
         "/_emulator/commands": {
@@ -257,7 +264,8 @@ def _paths() -> dict[str, Any]:
                 "The journal: every /v2 request of the caller's API key, secrets masked",
                 CONTROL,
                 (200, "Oldest first", data({"type": "array", "items": ref("JournalEntry")})),
-                (),
+                (400,),
+                parameters=[CALL_FILTER, _filter("method", "only this HTTP method"), STATUS_FILTER],
             )
         },
         "/_emulator/reset": {

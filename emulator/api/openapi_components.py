@@ -170,6 +170,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "status": INTEGER,
             "deduplicated": {"type": "boolean"},
             "duration_ms": {"type": "number"},
+            "errors": {
+                "type": ["array", "null"],
+                "description": "what a refused request (4xx, 5xx) was answered: Telnyx's errors; null otherwise",
+            },
         }
     ),
     "Health": object_schema({"status": {"const": "ok"}}),

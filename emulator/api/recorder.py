@@ -12,18 +12,23 @@ about; ``GET /_emulator/webhooks`` shows a namespace its own attempts.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emulator.calls.journal import describe_errors
 from emulator.calls.models import Call
 from emulator.calls.namespaces import Namespaces
 from emulator.state import utc_timestamp
 from emulator.webhooks.sender import DeliveryAttempt, WebhookSender, WebhookTarget
 
+log = logging.getLogger(__name__)
+
 API_PREFIX = "/v2"
+_MAX_ANSWER = 64 * 1024  # of a refused request's answer, kept to read its errors
 
 
 def is_api_path(path: str) -> bool:
@@ -61,17 +66,20 @@ class JournalRecorder:
             return await receive()
 
         status = 500  # what the server answers if the app raises before responding
+        answer: list[bytes] = []  # a refused request's answer: its errors are journaled and logged
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and status >= 400 and sum(map(len, answer)) < _MAX_ANSWER:
+                answer.append(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, replay, capture)
         finally:
-            self.namespaces.get(api_key).journal.record(
+            entry = self.namespaces.get(api_key).journal.record(
                 at=at,
                 method=scope["method"],
                 path=scope["path"],
@@ -81,7 +89,11 @@ class JournalRecorder:
                 deduplicated=bool(scope.get("state", {}).get("deduplicated", False)),
                 duration_ms=(time.perf_counter() - started) * 1000,
                 api_key=api_key,
+                response=b"".join(answer),
             )
+            if 400 <= status < 500:  # why it was refused, where a person looks first
+                why = describe_errors(entry.errors) if entry.errors else "no Telnyx errors in the answer"
+                log.info("%s %s -> %d: %s", entry.method, entry.path, status, why)
 
 
 class NamespacedWebhookSender(WebhookSender):

@@ -38,9 +38,16 @@ class JournalEntry:
     # True when a repeated command_id made the emulator answer without running the command again.
     deduplicated: bool
     duration_ms: float
+    errors: list[dict[str, Any]] | None = None  # what a refused request was answered: Telnyx's errors
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def call_control_id(self) -> str | None:
+        """The call a command was about, from its path (``/v2/calls/{id}/...``); None for dial and the rest."""
+        parts = self.path.split("/")
+        return parts[3] if len(parts) > 4 and parts[1:3] == ["v2", "calls"] else None
 
 
 def mask(value: Any, secrets: tuple[str, ...] = ()) -> Any:
@@ -90,6 +97,29 @@ def parse_body(raw: bytes) -> Any:
         return raw.decode("utf-8", errors="replace")
 
 
+def response_errors(status: int, raw: bytes) -> list[dict[str, Any]] | None:
+    """The ``errors`` of a refused request's answer (Telnyx's envelope), None for a success or another body."""
+    if status < 400 or not raw:
+        return None
+    try:
+        errors = json.loads(raw).get("errors")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return errors if isinstance(errors, list) else None
+
+
+def describe_errors(errors: list[dict[str, Any]]) -> str:
+    """A refused request's errors on one line, for the log: ``10004 /voice: Missing required parameter``."""
+    parts = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        pointer = (error.get("source") or {}).get("pointer") if isinstance(error.get("source"), dict) else None
+        where = f" {pointer}" if pointer else ""
+        parts.append(f"{error.get('code', '?')}{where}: {error.get('detail') or error.get('title') or ''}")
+    return "; ".join(parts)
+
+
 def _kept_body(raw: bytes, api_key: str) -> Any:
     try:
         return mask(parse_body(raw), (api_key,))
@@ -115,6 +145,7 @@ class Journal:
         deduplicated: bool,
         duration_ms: float,
         api_key: str,
+        response: bytes = b"",
     ) -> JournalEntry:
         entry = JournalEntry(
             at=at,
@@ -125,6 +156,7 @@ class Journal:
             status=status,
             deduplicated=deduplicated,
             duration_ms=round(duration_ms, 3),
+            errors=mask(response_errors(status, response), (api_key,)),
         )
         self._entries.append(entry)
         return entry

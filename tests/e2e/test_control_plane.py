@@ -3,6 +3,8 @@ receiver. Every response is also checked against the emulator's OpenAPI document
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
@@ -189,3 +191,29 @@ async def test_the_openapi_document_is_public_and_names_the_server_it_came_from(
         assert_documented(status, "/v2/calls/{call_control_id}")
         key = await anonymous.get("/_emulator/public-key", headers={"Authorization": "Bearer k"})
         assert_documented(key, "/_emulator/public-key")
+
+
+async def test_the_logs_filter_by_call_status_and_type_and_refused_commands_keep_their_errors(caplog):
+    async with (
+        run_emulator() as emulator,
+        httpx.AsyncClient(base_url=emulator.url, headers={"Authorization": "Bearer k"}) as client,
+    ):
+        for call_id in ("v3:one", "v3:two"):
+            await client.post(f"/v2/calls/{call_id}/actions/hangup", json={})
+        with caplog.at_level(logging.INFO, logger="emulator.api.recorder"):
+            refused = await client.post("/v2/calls/v3:one/actions/speak", json={"payload": "hi"})
+        assert refused.status_code == 422
+        journal = (await client.get("/_emulator/commands", params={"call_control_id": "v3:one"})).json()["data"]
+        assert [entry["path"] for entry in journal] == [
+            "/v2/calls/v3:one/actions/hangup",
+            "/v2/calls/v3:one/actions/speak",
+        ]
+        (failed,) = (await client.get("/_emulator/commands", params={"status": "4xx"})).json()["data"]
+        assert failed["errors"] == refused.json()["errors"] and failed["status"] == 422
+        assert (await client.get("/_emulator/commands", params={"status": "200", "method": "post"})).json()["data"]
+        assert "POST /v2/calls/v3:one/actions/speak -> 422: 10004 /voice: " in caplog.text
+        hooks = (await client.get("/_emulator/webhooks", params={"event_type": "call.hangup"})).json()["data"]
+        assert sorted(h["call_control_id"] for h in hooks) == ["v3:one", "v3:two"]
+        for params in ({"colour": "red"}, {"status": "bad"}):
+            bad = await client.get("/_emulator/webhooks", params=params)
+            assert bad.status_code == 400 and bad.json()["errors"][0]["title"] == "Invalid filter"
