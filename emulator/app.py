@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
@@ -36,13 +37,25 @@ from emulator.media.recording_files import URL_PREFIX as RECORDING_URL_PREFIX
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamLimits
 from emulator.runtime import Runtime, WebhookDefaults
-from emulator.scenarios.loader import load_scenarios
+from emulator.scenarios.loader import Scenario, default_scenario_dir, load_scenarios
 from emulator.scenarios.number_map import ScenarioMap
+from emulator.scenarios.tts import SpeechCache
 from emulator.state import EmulatorState
 from emulator.tls import shared_tls_context, tls_context
 from emulator.webhooks.signing import SigningKey, load_or_create_key
 
 log = logging.getLogger(__name__)
+
+
+def scenarios_of(folder: Path) -> dict[str, Scenario]:
+    """The bundled scenarios and those of ``folder``, whose files win over bundled ones of the same name: a
+    project's own folder adds callers without hiding default, stay-on-line and the rest."""
+    speech = SpeechCache.from_env()  # one cache for both: a text they share is made once
+    bundled = default_scenario_dir()
+    found = load_scenarios(bundled, speech=speech)
+    if folder.resolve() != bundled.resolve():
+        found |= load_scenarios(folder, speech=speech)
+    return found
 
 
 def signing_key(settings: Settings) -> SigningKey:
@@ -63,7 +76,7 @@ def build_state(
 ) -> EmulatorState:
     ids = ids or IdFactory(settings.seed)
     clock = clock or RealClock(settings.speed)
-    library = MediaLibrary(load_scenarios(settings.scenario_dir), settings.scenario)
+    library = MediaLibrary(scenarios_of(settings.scenario_dir), settings.scenario)
     # Encode the default scenario now, so the first stream does not pay for it.
     library.media(library.default, settings.call_codec)
     scenario_map = ScenarioMap.load(settings.scenario_map) if settings.scenario_map is not None else None

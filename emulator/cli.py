@@ -86,7 +86,13 @@ def _shown(value: object) -> str:
 
 
 def _serve_epilog() -> str:
-    lines = [_fill(f"Every option also reads an environment variable {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}PORT=9000.")]
+    lines = [
+        "examples:",
+        f"  {PROG}                                   # http://127.0.0.1:8000, real time, the default caller",
+        f"  {PROG} --speed 0 --scenario ivr-menu --webhook-url http://127.0.0.1:5000/webhooks",
+        "",
+        _fill(f"Every option also reads an environment variable {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}PORT=9000."),
+    ]
     env_only = [spec for spec in SETTINGS if spec.flag is None]
     if env_only:
         lines.append("\nThese settings have an environment variable and no option:")
@@ -95,6 +101,12 @@ def _serve_epilog() -> str:
         shown = spec.option.shown_default or _shown(getattr(defaults, spec.name))
         lines.append(f"  {spec.env}")
         lines.append(_fill(spec.option.help + (f" (default {shown})" if shown else ""), indent=" " * 24))
+    lines.append(
+        "\n"
+        + _fill(
+            f"Other commands: call, scenario (list, check, render), ca, public-key; {PROG} COMMAND --help for each."
+        )
+    )
     return "\n".join(lines)
 
 
@@ -215,8 +227,9 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
-    # Bare `telnyx-emulator` and `telnyx-emulator --port 9000` mean `serve`.
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+    # Bare `telnyx-emulator`, `telnyx-emulator --port 9000` and `telnyx-emulator --help` mean `serve`: its help
+    # shows the flags people look for first, with their defaults, and names the other commands.
+    if not argv or (argv[0] not in COMMANDS and argv[0] != "--version"):
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
     if args.command == "call":

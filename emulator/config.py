@@ -124,7 +124,9 @@ class Settings:
     # A scenario name (file stem in scenario_dir) or a path to a YAML file.
     scenario: str = setting("default", "default scenario: a name from the scenario dir or a .yaml path")
     scenario_dir: Path = setting_factory(
-        _default_scenario_dir, "folder of scenario files", shown_default="the bundled scenarios"
+        _default_scenario_dir,
+        "folder of scenario files, added to the bundled ones (a file of the same name wins)",
+        shown_default="the bundled scenarios",
     )
     # YAML mapping of called number (E.164) -> scenario name or path; None: no mapping.
     scenario_map: Path | None = setting(None, "YAML: called number (E.164) -> scenario name or path")

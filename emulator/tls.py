@@ -50,3 +50,13 @@ def tls_context(settings: Settings, system: ssl.SSLContext) -> ssl.SSLContext:
 def shared_tls_context() -> ssl.SSLContext:
     """The process's ``system_tls_context``, built on first use."""
     return system_tls_context()
+
+
+def describe_connect_error(exc: BaseException, is_tls: bool) -> str:
+    """Why an outgoing connection could not open, in words: a wss:// target that does not speak TLS (a plain
+    ws:// server resets or closes the handshake) says so rather than an empty ConnectionResetError."""
+    if is_tls and isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if is_tls and isinstance(exc, ConnectionResetError | EOFError | ConnectionAbortedError):
+        return "TLS handshake failed: the target closed the connection (a plain ws:// server behind a wss:// URL?)"
+    return f"{type(exc).__name__}: {exc}"

@@ -17,6 +17,7 @@ sees them, so the parser never meets the tunnel's TLS bytes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
@@ -49,8 +50,20 @@ def proxy_protocol(tls: ssl.SSLContext) -> type[HttpToolsProtocol]:
 
     class ProxyHttpProtocol(HttpToolsProtocol):
         _head: bytes | None = b""  # the connection's first bytes while they may be a CONNECT; None after
+        _early: bytes = b""  # inside a tunnel: the request TLS decrypted before connection_made was called
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            if self._early:
+                data, self._early = self._early, b""
+                self.data_received(data)
 
         def data_received(self, data: bytes) -> None:
+            if self.transport is None:
+                # start_tls hands the decrypted request to this protocol as soon as the handshake is over,
+                # before it returns and the tunnel calls connection_made: keep it until then.
+                self._early += data
+                return
             if self._head is None:
                 super().data_received(data)
                 return

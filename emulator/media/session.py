@@ -7,8 +7,7 @@ from the stream's own first frame. Each stream keeps one encoder per track for i
 codec (G.722) is decoded continuously by the app; stateless codecs use the scenario's pre-encoded payloads.
 
 ``AppMessages`` (``media/app_messages.py``) takes what the app sends back — audio into the stream's playout
-queue, which the call's media engine mixes, marks and clears — and answers bad messages with ``error``
-frames, which carry no number.
+queue, which the call's engine mixes, marks and clears — and answers bad messages with ``error`` frames.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from emulator.scenarios.cursor import Tick
 from emulator.scenarios.synth import resample, to_int16
 from emulator.timestamps import utc_now
 from emulator.timing import FRAME_MS
+from emulator.tls import describe_connect_error
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ class StreamSession:
             if self._stop_reason is not None:  # stopped before it could open: the stop is what happened
                 self._finish(self._stop_reason, None)
             else:
-                self._finish(StreamEndReason.CONNECTION_FAILED, f"{type(exc).__name__}: {exc}")
+                self._finish(StreamEndReason.CONNECTION_FAILED, describe_connect_error(exc, is_tls))
             return None
 
     def _closed_early(self, exc: ConnectionClosed) -> None:

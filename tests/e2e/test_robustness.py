@@ -197,6 +197,8 @@ async def test_stream_target_faults_give_the_documented_webhook_and_leave_nothin
             await hang_up(emu, f"v3:{fault}")
             assert event["event_type"] == "streaming.failed" and record.end_reason == "connection_failed", fault
             assert event["payload"]["failure_reason"] == "connection_failed"
+            if fault == "tls_to_plain_server":  # said in words, not as an empty ConnectionResetError
+                assert (record.error or "").startswith("TLS handshake failed: "), record.error
 
         # Still serving, nothing left running, no socket or task leaked.
         runtime = emu.state.runtime

@@ -593,3 +593,14 @@ def test_repeat_hangup_gain_and_noise_parse(tmp_path):
     assert peak_dbfs_from_rms(track.pcm[:800]) == pytest.approx(-18, abs=0.3)
     assert peak_dbfs_from_rms(track.pcm[800:1600]) == pytest.approx(-45, abs=1.5)  # the noise under a pause
     assert render_track(scenario.outbound, 8000).duration_ms == 100
+
+
+def test_a_scenario_folder_adds_to_the_bundled_scenarios_and_wins_on_a_shared_name(tmp_path):
+    from emulator.app import scenarios_of
+
+    (tmp_path / "mine.yaml").write_text("inbound:\n  - silence: {ms: 100}\n")
+    (tmp_path / "tone.yaml").write_text("description: my tone\ninbound:\n  - tone: {frequency: 500, ms: 100}\n")
+    found = scenarios_of(tmp_path)
+    assert {"default", "stay-on-line", "mine", "tone"} <= set(found)
+    assert found["tone"].description == "my tone"
+    assert set(scenarios_of(default_scenario_dir())) == {p.stem for p in default_scenario_dir().glob("*.yaml")}
