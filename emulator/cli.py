@@ -134,6 +134,11 @@ def _call_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the running emulator (default http://127.0.0.1:8000; env TELNYX_EMULATOR_URL)",
     )
     call.add_argument("--api-key", help="Bearer key for the emulator (default: env TELNYX_API_KEY, else 'emulator')")
+    call.add_argument(
+        "--follow",
+        action="store_true",
+        help="then print each webhook of the call as it is delivered, until its call.hangup (Ctrl-C stops)",
+    )
 
 
 def _ca_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -385,4 +390,38 @@ def place_call(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         )
     else:
         print("call.initiated is on its way to the app's webhook URL (GET /_emulator/webhooks shows the delivery)")
+    if args.follow:
+        return follow_call(base, key, call["call_control_id"])
     return 0
+
+
+def follow_call(base: str, key: str, call_control_id: str, poll: float = 0.2) -> int:
+    """Print each delivery attempt of the call's webhooks as it happens, until the call has hung up."""
+    import time
+
+    import httpx
+
+    shown = 0
+    query = {"call_control_id": call_control_id}
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+        try:
+            while True:
+                attempts = client.get("/_emulator/webhooks", params=query).json()["data"]
+                for attempt in attempts[shown:]:
+                    print(f"{attempt['at']}  {attempt['event_type']:<34} {_delivery(attempt)}", flush=True)
+                    if attempt["event_type"] == "call.hangup":
+                        return 0
+                shown = len(attempts)
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            return 0
+        except httpx.HTTPError as exc:
+            print(f"{PROG}: error: lost the emulator at {base}: {exc}", file=sys.stderr)
+            return 1
+
+
+def _delivery(attempt: Mapping[str, Any]) -> str:
+    if attempt["skipped"]:
+        return "not sent: no webhook URL"
+    outcome = str(attempt["status"]) if attempt["status"] is not None else (attempt["error"] or "no answer")
+    return f"-> {attempt['url']}: {outcome}" + (" (failover)" if attempt["is_failover"] else "")

@@ -15,7 +15,7 @@ blocking sleep is paid once per slot, not once per stream.
 Why slots rather than one grid point per period: with every stream due at the same instant, the
 streams' frames leave one after another, and with 1000 streams (a ``send`` syscall and ~10 us of
 Python each) the last one leaves ~15-20 ms after its deadline. Spread over 20 slots, each slot holds
-1/20 of the streams and its frames are out within about a millisecond (docs/performance.md).
+1/20 of the streams and its frames are out within about a millisecond (docs/performance-history.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Why: at 20 ms per frame and two tracks, 1000 streams are 100,000 messages/s from one Python process.
 Through ``ClientConnection.send`` each message costs an async context manager, a ``getrandom`` syscall
 for its masking key (``secrets.token_bytes(4)`` per frame) and a ``send`` syscall of its own; those
-three were most of the emulator's CPU with many streams (docs/performance.md). ``FrameWriter.send``
+three were most of the emulator's CPU with many streams (docs/performance-history.md). ``FrameWriter.send``
 frames a tick's messages itself (RFC 6455 client text frames: FIN, masked, no extensions) with keys
 drawn in bulk from ``os.urandom``, and writes them with one ``transport.write``.
 

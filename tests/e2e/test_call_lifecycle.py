@@ -320,3 +320,20 @@ async def test_a_call_made_under_another_api_key_is_refused_with_90015_naming_th
         # Ids the app made up stay per key: each key gets its own lenient call.
         assert (await client.get("/v2/calls/made-up", headers=other)).status_code == 200
         assert (await client.get("/v2/calls/made-up")).status_code == 200
+
+
+async def test_cli_call_follow_prints_each_webhook_of_the_call_until_its_hangup(capsys):
+    async with WebhookReceiver().running() as hooks, run_emulator(emulator_settings(scenario="dtmf")) as emulator:
+        argv = ["call", "--from", CALLER, "--to", APP_NUMBER, "--webhook-url", hooks.url, "--emulator", emulator.url]
+        following = asyncio.create_task(asyncio.to_thread(cli.main, [*argv, "--follow"], {}))
+        (initiated,) = await hooks.wait_for(1)
+        call_id = initiated.json["data"]["payload"]["call_control_id"]
+        # The app answers, with the command's key (its calls' namespace); the caller keys 4219#, hangs up.
+        async with httpx.AsyncClient(base_url=emulator.url, headers={"Authorization": "Bearer emulator"}) as client:
+            assert (await client.post(f"/v2/calls/{call_id}/actions/answer", json={})).status_code == 200
+        assert await asyncio.wait_for(following, 15) == 0
+    lines = capsys.readouterr().out.splitlines()
+    followed = [line.split()[1] for line in lines if line[:2] == "20"]  # timestamped lines
+    assert followed[0] == "call.initiated" and followed[-1] == "call.hangup"
+    assert followed.count("call.dtmf.received") == 5 and "call.answered" in followed  # 4 2 1 9 #
+    assert all(f"-> {hooks.url}: 200" in line for line in lines if line[:2] == "20")
