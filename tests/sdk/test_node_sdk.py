@@ -17,22 +17,32 @@ import pytest
 pytestmark = [pytest.mark.sdk, pytest.mark.node]
 
 NODE_SDK = "telnyx@7.24.0"  # pinned, so a new SDK release cannot break the suite unannounced
+AXIOS = "axios@1.7.9"  # what many apps that hard-code api.telnyx.com call it with (tests/sdk/test_node_zero_code.py)
+NODE_PACKAGES = (NODE_SDK, AXIOS)
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = ROOT / ".cache" / "node"
 SCRIPT = Path(__file__).with_name("node_smoke.cjs")
 
 
 def node_sdk() -> Path:
-    """``node_modules`` holding the pinned SDK, installing it on first use; skips when that cannot be done."""
+    """``node_modules`` holding the pinned SDK and axios, installing them on first use; skips when that cannot be
+    done."""
     if os.environ.get("EMULATOR_TEST_SKIP_NODE") == "1":
         pytest.skip("EMULATOR_TEST_SKIP_NODE=1")
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed for the Node SDK smoke test")
     modules = PREFIX / "node_modules"
-    name, version = NODE_SDK.split("@")
-    installed = modules / name / "package.json"
-    if installed.exists() and json.loads(installed.read_text())["version"] == version:
+
+    def installed() -> bool:
+        for package in NODE_PACKAGES:
+            name, version = package.split("@")
+            manifest = modules / name / "package.json"
+            if not manifest.exists() or json.loads(manifest.read_text())["version"] != version:
+                return False
+        return True
+
+    if installed():
         return modules
     PREFIX.mkdir(parents=True, exist_ok=True)
     # Few, short retries: without a reachable registry npm would otherwise retry for over a minute.
@@ -46,14 +56,15 @@ def node_sdk() -> Path:
         "--no-fund",
         "--loglevel=error",
         *retries,
-        NODE_SDK,
+        *NODE_PACKAGES,
     ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except subprocess.TimeoutExpired:
-        pytest.skip(f"npm install {NODE_SDK} took over 120 s")
-    if result.returncode != 0 or not installed.exists():
-        pytest.skip(f"npm install {NODE_SDK} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+        pytest.skip(f"npm install {' '.join(NODE_PACKAGES)} took over 120 s")
+    if result.returncode != 0 or not installed():
+        detail = (result.stderr or result.stdout).strip()[-500:]
+        pytest.skip(f"npm install {' '.join(NODE_PACKAGES)} failed: {detail}")
     return modules
 
 
