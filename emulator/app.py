@@ -35,7 +35,7 @@ from emulator.errors import ApiError
 from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import URL_PREFIX as RECORDING_URL_PREFIX
 from emulator.media.recordings import RecordingStore
-from emulator.media.session import StreamLimits
+from emulator.media.stream_watch import StreamLimits
 from emulator.runtime import Runtime, WebhookDefaults
 from emulator.scenarios.loader import Scenario, default_scenario_dir, load_scenarios
 from emulator.scenarios.number_map import ScenarioMap

@@ -46,7 +46,8 @@ from emulator.media.clip_player import ClipPlayer
 from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import RecordingFiles
 from emulator.media.recordings import RecordingStore
-from emulator.media.session import StreamLimits, StreamSession
+from emulator.media.session import StreamSession
+from emulator.media.stream_watch import StreamLimits
 from emulator.tasks import TaskFailure, Tasks
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 

@@ -16,7 +16,7 @@ import asyncio
 import base64
 import logging
 import ssl
-from dataclasses import dataclass
+import time
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +33,7 @@ from emulator.media.engine import AppAudio, MediaTick
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.recordings import Recording
+from emulator.media.stream_watch import StreamLimits, watch
 from emulator.media.wire import FrameWriter
 from emulator.scenarios.cursor import Tick
 from emulator.scenarios.synth import resample, to_int16
@@ -51,17 +52,6 @@ _TRACKS = {
     StreamTrack.OUTBOUND: ("outbound",),
     StreamTrack.BOTH: ("inbound", "outbound"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
-    """Bounds on one stream, enforced by a watchdog beside the frame writer (docs/robustness.md)."""
-
-    # A target that leaves frames unread this long (the socket's buffers full, nothing drained)
-    # fails the stream: without it ``ws.send`` would wait forever and the stream never end.
-    send_timeout: float = 10.0
-    # Wall-clock seconds before the emulator ends the stream with ``stop`` (reason max_duration).
-    max_duration: float = 14_400.0
 
 
 class StreamObserver(Protocol):
@@ -83,9 +73,9 @@ class StreamSession:
         *,
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 10.0,
-        limits: StreamLimits = StreamLimits(),
+        limits: StreamLimits | None = None,
     ) -> None:
-        self.limits = limits
+        self.limits = limits or StreamLimits()
         self._stalled = False  # set by the watchdog when it gave up on a target that stopped reading
         self.record = record
         self.media = media  # the scenario at this stream's codec and rate
@@ -173,9 +163,12 @@ class StreamSession:
                 self.app.stop_accepting()
                 await self._send_marks(ws, self.app_audio.marks_due)  # their audio finished on the last tick
                 await self._send(ws, frames.stop_frame(self._next_sequence(), spec))
-                await ws.close(1000)
-                self.record.close_code = 1000
-                self._finish(reason, None)
+                closing = time.monotonic()
+                await ws.close(1000)  # waits send_timeout at most for the target's answer
+                # No answer in all that time: the kernel took the end of the stream, and nobody read it.
+                unread = ws.protocol.close_rcvd is None and time.monotonic() - closing >= self.limits.send_timeout
+                self.record.close_code = None if unread else 1000
+                self._finish(*((StreamEndReason.SEND_TIMEOUT, self._stall_detail()) if unread else (reason, None)))
             except ConnectionClosed as exc:
                 self._closed_early(exc)
             finally:
@@ -303,6 +296,7 @@ class StreamSession:
                 additional_headers=headers,
                 ssl=(self.ssl_context or True) if is_tls else None,
                 open_timeout=self.connect_timeout,
+                close_timeout=self.limits.send_timeout,
                 compression=None,
                 proxy=None,
                 user_agent_header=USER_AGENT,
@@ -316,12 +310,14 @@ class StreamSession:
                 self._finish(StreamEndReason.CONNECTION_FAILED, describe_connect_error(exc, is_tls))
             return None
 
+    def _stall_detail(self) -> str:
+        return f"the stream target read nothing for {self.limits.send_timeout:g} s; connection dropped"
+
     def _closed_early(self, exc: ConnectionClosed) -> None:
         """The connection closed before ``stop``: say who closed it and why, from the close frames."""
         if self._stalled:
             self.record.close_code = None
-            detail = f"the stream target read nothing for {self.limits.send_timeout:g} s; connection dropped"
-            self._finish(StreamEndReason.SEND_TIMEOUT, detail)
+            self._finish(StreamEndReason.SEND_TIMEOUT, self._stall_detail())
         elif exc.sent is not None and not exc.rcvd_then_sent:
             # The emulator closed first (websockets failed the connection): a message over the size
             # limit (1009), text that is not UTF-8 (1007), a protocol error (1002), no pong (1011).
@@ -336,32 +332,12 @@ class StreamSession:
             self._finish(StreamEndReason.DISCONNECTED, detail)
 
     async def _watch(self, ws: ClientConnection) -> None:
-        """Stop the stream after ``max_duration``; drop the connection when the target stops reading.
-
-        A target is stalled when the socket's write buffer has held data and no frame has left for
-        ``send_timeout`` seconds: the kernel's buffers are full and the writer waits in ``send``.
-        Aborting the transport makes that ``send`` raise, so the stream ends (send_timeout) at once.
-        Checked a few times per limit, on the loop's clock: TCP buffers drain in wall time, whatever
-        the media speed.
-        """
-        limits, record = self.limits, self.record
-        loop = asyncio.get_running_loop()
-        started = progress_at = loop.time()
-        sent = record.frames_sent
-        step = min(limits.send_timeout / 4, limits.max_duration / 4, 1.0)
-        while True:
-            await asyncio.sleep(step)
-            now = loop.time()
-            if now - started >= limits.max_duration:
-                self.request_stop(StreamEndReason.MAX_DURATION)
-            if record.frames_sent != sent or ws.transport.get_write_buffer_size() == 0:
-                sent, progress_at = record.frames_sent, now
-            elif now - progress_at >= limits.send_timeout:
-                self._stalled = True
-                ws.transport.abort()
-                if self._done is not None and not self._done.done():  # nothing is being written: wake run()
-                    self._done.set_exception(ConnectionClosed(None, None))
-                return
+        """The stream's limits (``media/stream_watch.py``); a stalled target's connection is dropped."""
+        if await watch(ws.transport, self.limits, self.record, lambda: self.request_stop(StreamEndReason.MAX_DURATION)):
+            self._stalled = True
+            ws.transport.abort()  # the writer's send raises, so the stream ends (send_timeout) at once
+            if self._done is not None and not self._done.done():  # nothing is being written: wake run()
+                self._done.set_exception(ConnectionClosed(None, None))
 
     async def _send(self, ws: ClientConnection, message: str) -> None:
         await ws.send(message)

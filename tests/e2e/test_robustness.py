@@ -307,3 +307,13 @@ async def test_handshake_headers_never_reach_the_log_in_clear(caplog):
         text = caplog.text
         assert "/stream?token=***&lang=***" in text
         assert "s3cret" not in text and "hunter2" not in text and "tok-123" not in text
+
+
+async def test_a_target_that_stops_reading_before_a_short_call_ends_is_reported_as_such_not_completed():
+    # The whole call fits in the kernel's buffers, so no send ever blocks: only the unanswered close tells.
+    settings = emulator_settings(scenario="tone", stream_send_timeout=0.5)
+    async with WebhookReceiver().running() as webhooks, run_emulator(settings.replace(webhook_url=webhooks.url)) as emu:
+        async with ws_target(never_read) as url:
+            event, record = await check_fault(emu, webhooks, url, "v3:short-unread")
+    assert event["event_type"] == "streaming.failed" and event["payload"]["failure_reason"] == "send_timeout"
+    assert record.end_reason == "send_timeout" and "read nothing" in (record.error or "")
