@@ -7,6 +7,8 @@ schema or scenario file: one line on stderr names it), 1 for anything unexpected
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -14,7 +16,7 @@ import shutil
 import socket
 import sys
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -296,6 +298,16 @@ def serve(settings: Settings) -> int:
     if sock is None:
         return 1
     port = sock.getsockname()[1]
+    companion: tuple[uvicorn.Server, socket.socket] | None = None
+    if settings.tls_port is not None:  # HTTPS as api.telnyx.com on a port of its own (hosts-file setups)
+        try:
+            companion = _tls_listener(app, settings, LocalCA(settings.cert_dir))
+        except CertError as exc:
+            print(f"{PROG}: error: cert_dir: {exc}", file=sys.stderr)
+            return 2
+        if companion is None:
+            return 1
+        proxy_note += f"\n  HTTPS as api.telnyx.com on port {companion[1].getsockname()[1]} too"
     media = state.library.media(state.library.default, settings.call_codec)
     auth = "only the configured API keys" if settings.api_keys else "any Bearer token"
     print(
@@ -318,10 +330,51 @@ def serve(settings: Settings) -> int:
     # streams and calls created since.
     gc.freeze()
     try:
-        server.run(sockets=[sock])
+        if companion is None:
+            server.run(sockets=[sock])
+        else:
+            with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+                runner.run(_serve_with(server, sock, *companion))
     except SystemExit:  # uvicorn exits (status 3) when it cannot serve; its ERROR line says why
         return 1
     return 0 if server.started else 1
+
+
+class CompanionServer(uvicorn.Server):
+    """A second listener of the same app (the TLS port): the main server handles the signals and the app's
+    lifespan, and this one stops when the main one has."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _tls_listener(app: Any, settings: Settings, ca: Any) -> tuple[uvicorn.Server, socket.socket] | None:
+    assert settings.tls_port is not None
+    sock = _bind(settings.host, settings.tls_port)
+    if sock is None:
+        return None
+    certificate, key = ca.server_cert()
+    config = uvicorn.Config(
+        app,
+        log_level=settings.log_level,
+        lifespan="off",
+        log_config=None,
+        ssl_certfile=str(certificate),
+        ssl_keyfile=str(key),
+    )
+    return CompanionServer(config), sock
+
+
+async def _serve_with(
+    server: uvicorn.Server, sock: socket.socket, companion: uvicorn.Server, companion_sock: socket.socket
+) -> None:
+    beside = asyncio.create_task(companion.serve(sockets=[companion_sock]))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        companion.should_exit = True
+        await beside
 
 
 def _bind(host: str, port: int) -> socket.socket | None:

@@ -188,6 +188,12 @@ class Settings:
         lambda: Path.home() / ".telnyx-emulator",
         "folder of the local CA (ca.pem) and the api.telnyx.com certificate the proxy presents",
     )
+    tls_port: int | None = setting(
+        None,
+        "also serve HTTPS on this port with the api.telnyx.com certificate (for api.telnyx.com mapped to this "
+        "host in /etc/hosts)",
+        shown_default="none",
+    )
     disable_proxy: bool = setting(
         False, "do not also serve as an HTTPS proxy for api.telnyx.com on the same port", flag="--no-proxy"
     )
@@ -217,6 +223,8 @@ class Settings:
                 raise ConfigError(f"{name}: must be {relation} {bound}{note}, got {value}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: must be 0..65535, got {self.port}")
+        if self.tls_port is not None and not 0 <= self.tls_port <= 65535:
+            raise ConfigError(f"tls_port: must be 0..65535, got {self.tls_port}")
         if self.call_codec not in CALL_CODECS:
             raise ConfigError(f"call_codec: must be one of {', '.join(CALL_CODECS)}, got {self.call_codec!r}")
         if any(delay < 0 for delay in self.webhook_retry_delays):

@@ -75,12 +75,16 @@ class LocalCA:
             raise CertError(f"{exc.filename or path}: {exc.strerror or exc}") from None
         return path
 
+    def server_cert(self) -> tuple[Path, Path]:
+        """The api.telnyx.com certificate and its key, made if need be: for a listener of its own."""
+        self.ensure()
+        return self.folder / CERT_FILE, self.folder / CERT_KEY_FILE
+
     def server_context(self) -> ssl.SSLContext:
         """A server-side TLS context presenting the certificate for api.telnyx.com (HTTP/1.1 only)."""
-        self.ensure()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.folder / CERT_FILE, self.folder / CERT_KEY_FILE)
+        context.load_cert_chain(*self.server_cert())
         context.set_alpn_protocols(["http/1.1"])
         return context
 

@@ -82,3 +82,19 @@ async def test_other_hosts_are_refused_and_a_client_that_does_not_trust_the_ca_f
                 await untrusting.get("https://api.telnyx.com/v2/calls/v3:x")
         async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as client:  # still serving
             assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_tls_port_serves_the_api_as_api_telnyx_com_and_stops_with_the_emulator(tmp_path):
+    from tests.e2e.test_shutdown import emulator_process, free_port
+
+    tls_port = free_port()
+    async with emulator_process("--tls-port", str(tls_port), TELNYX_EMULATOR_CERT_DIR=str(tmp_path)) as (process, _):
+        trusted = ssl.create_default_context(cafile=str(LocalCA(tmp_path).ca_path))
+        async with httpx.AsyncClient(verify=trusted, headers=AUTH) as client:
+            # localhost is one of the certificate's names; a hosts-file setup reaches it as api.telnyx.com.
+            base = f"https://localhost:{tls_port}"
+            assert (await client.get(f"{base}/_emulator/health")).json() == {"data": {"status": "ok"}}
+            hung_up = await client.post(f"{base}/v2/calls/v3:tls/actions/hangup", json={})
+            assert hung_up.json() == {"data": {"result": "ok"}}
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0  # both listeners stop on one signal
