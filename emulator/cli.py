@@ -232,6 +232,14 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    try:
+        return _main(argv, environ)
+    except BrokenPipeError:  # `telnyx-emulator scenario list | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush of stdout stays quiet
+        return 0
+
+
+def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
     # Bare `telnyx-emulator`, `telnyx-emulator --port 9000` and `telnyx-emulator --help` mean `serve`: its help
