@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from emulator.calls import reactions
 from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import ClipRequest, Cue, Effect, GatherRequest, RecordingRequest, StopClips
-from emulator.calls.models import Call
+from emulator.calls.models import Call, Fork
 from emulator.clock import Clock
 from emulator.media.call_audio import ClipEvent
 from emulator.media.call_recorder import CallRecording
 from emulator.media.call_runner import CallRunner
 from emulator.media.clip_player import ClipPlayer
 from emulator.media.engine import CallMedia
+from emulator.media.fork_session import ForkSession
 from emulator.media.gather import DigitGather
 from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import URL_PREFIX, RecordingFiles
@@ -62,6 +63,7 @@ class CallMediaControl:
         self._waiting: dict[int, list[StreamSession]] = {}
         # The gather each call runs now, as asked (for its retries: maximum_tries).
         self._gathers: dict[int, GatherRequest] = {}
+        self._forks: dict[int, ForkSession] = {}  # the RTP fork of each call that has one
 
     def runner_of(self, call: Call) -> CallRunner | None:
         runner = self.runners.get(id(call))
@@ -85,6 +87,9 @@ class CallMediaControl:
             if self.runners.get(id(runner.call)) is runner:
                 del self.runners[id(runner.call)]
             self._gathers.pop(id(runner.call), None)
+            fork = self._forks.pop(id(runner.call), None)
+            if fork is not None:
+                fork.close()
 
     def stop(self, call: Call) -> None:
         runner = self.runner_of(call)
@@ -200,6 +205,29 @@ class CallMediaControl:
         if runner is not None:
             runner.engine.add_timer(after_ms, cue)
             runner.poke()
+
+    def start_fork(self, call: Call, fork: Fork) -> None:
+        runner = self.runner_of(call)
+        if runner is not None:
+            session = ForkSession(fork.key, runner.engine, self.call_codec, fork.rx, fork.tx)
+            self.spawn(self._open_fork(runner, session), name=f"fork-{call.call_control_id}")
+
+    async def _open_fork(self, runner: CallRunner, session: ForkSession) -> None:
+        await session.open()
+        call = self._call(runner)
+        if call.fork is None or call.fork.key != session.stream_id or runner.call is not call:
+            session.close()  # stopped (or the call ended) while its sockets were being made
+            return
+        self._forks[id(call)] = session
+        runner.attach(session)
+
+    def stop_fork(self, call: Call, key: str) -> None:
+        session = self._forks.pop(id(call), None)
+        if session is not None and session.stream_id == key:
+            session.close()
+            runner = self.runner_of(call)
+            if runner is not None:
+                runner.detach(key)
 
     # -- CallMediaObserver ---------------------------------------------------------------------
 

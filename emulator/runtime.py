@@ -27,12 +27,14 @@ from emulator.calls.effects import (
     PauseRecording,
     PlayClip,
     Ring,
+    StartFork,
     StartGather,
     StartMedia,
     StartRecording,
     StartStream,
     StartTimer,
     StopClips,
+    StopFork,
     StopGather,
     StopMedia,
     StopRecording,
@@ -174,6 +176,10 @@ class Runtime:
                     self.media.stop_gather(call)
                 case StartTimer(call, after_ms, cue):
                     self.media.start_timer(call, after_ms, cue)
+                case StartFork(call, fork):
+                    self.media.start_fork(call, fork)
+                case StopFork(call, key):
+                    self.media.stop_fork(call, key)
                 case _:
                     assert_never(effect)
 

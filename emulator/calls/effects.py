@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.models import Call, StreamEndReason, StreamRecord
+from emulator.calls.models import Call, Fork, StreamEndReason, StreamRecord
 from emulator.media.gather import GatherRules
 from emulator.scenarios.loader import Callee
 
@@ -171,6 +171,20 @@ class StartTimer:
     cue: Cue
 
 
+@dataclass(frozen=True, slots=True)
+class StartFork:
+    """The call's audio goes to the fork's UDP targets as RTP from the next tick."""
+
+    call: Call
+    fork: Fork
+
+
+@dataclass(frozen=True, slots=True)
+class StopFork:
+    call: Call
+    key: str
+
+
 Effect = (
     StartStream
     | StopStreams
@@ -186,6 +200,8 @@ Effect = (
     | StartGather
     | StopGather
     | StartTimer
+    | StartFork
+    | StopFork
 )
 
 

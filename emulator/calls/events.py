@@ -200,3 +200,8 @@ def transcription(call: Call, transcript: str, is_final: bool, track: str) -> di
 def machine_detection(call: Call, result: str) -> dict[str, Any]:
     """call.machine.detection.ended, .greeting.ended and their premium kin: the verdict in ``result``."""
     return {**call_payload(call), "result": result}
+
+
+def fork(call: Call, stream_type: str) -> dict[str, Any]:
+    """call.fork.started and call.fork.stopped."""
+    return {**leg_payload(call), "stream_type": stream_type}

@@ -150,6 +150,16 @@ class Transcription:
         return self.tracks in (track, "both")
 
 
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """fork_start's targets, while the call's audio is forked as RTP: (ip, port) or None for each direction."""
+
+    key: str
+    rx: tuple[str, int] | None
+    tx: tuple[str, int] | None
+    stream_type: str = "decrypted"
+
+
 @dataclass(slots=True)
 class Call:
     call_control_id: str
@@ -178,6 +188,7 @@ class Call:
     noise_suppression: str | None = None  # suppression_start's direction, until suppression_stop
     recordings: list[str] = field(default_factory=list)  # ids of record_start's recordings still running
     transcription: Transcription | None = None  # transcription_start's, until transcription_stop or the end
+    fork: Fork | None = None  # fork_start's, until fork_stop or the end
     # A dialed call's options for the moment the callee answers (dial's body: record, transcription,
     # audio_url, send_digits_on_answer, time_limit_secs, answering_machine_detection), and the recording_id
     # dial's response announced for record-from-answer.

@@ -37,6 +37,10 @@ class Listener(Protocol):
     @property
     def pending(self) -> object | None: ...
 
+    # True when it reads what it is sent with flow control (a WebSocket), so at --speed 0 media time may race
+    # as fast as it reads; False when it cannot push back (RTP over UDP): it hears the call in real time.
+    races: bool
+
     def deliver(self, tick: MediaTick, lateness: float) -> bool:
         """Write the tick's frames, or keep them as ``pending``; False when the stream hears no more."""
         ...
@@ -84,6 +88,7 @@ class CallRunner:
         self.observer = observer
         self.listeners: dict[str, Listener] = {}
         self._listening: tuple[Listener, ...] = ()  # the same, iterated every tick without a copy
+        self._racing = False  # one of them may set the pace at --speed 0 (Listener.races)
         self._awaiting = set(awaiting)  # the answer's streams, not yet connected nor failed
         self._changed = asyncio.Event()  # a listener came or went, or the runner was stopped
         self._stopped = False
@@ -96,6 +101,7 @@ class CallRunner:
     def attach(self, listener: Listener) -> None:
         self.listeners[listener.stream_id] = listener
         self._listening = tuple(self.listeners.values())
+        self._racing = any(listener.races for listener in self._listening)
         self._settled(listener.stream_id)
 
     def detach(self, stream_id: str) -> None:
@@ -107,6 +113,7 @@ class CallRunner:
     def _forget(self, stream_id: str) -> None:
         if self.listeners.pop(stream_id, None) is not None:
             self._listening = tuple(self.listeners.values())
+            self._racing = any(listener.races for listener in self._listening)
 
     def _settled(self, stream_id: str) -> None:
         self._awaiting.discard(stream_id)
@@ -163,7 +170,7 @@ class CallRunner:
             # At speed 0, media time races only while there is something to hear: with no stream listening, or
             # a caller that stays on the line in silence, it runs in real time.
             if fast:
-                slow = not self.listeners or engine.is_idle
+                slow = not self._racing or engine.is_idle
                 if self._real_time != slow:
                     self._anchor(n, clock.monotonic(), real_time=slow)
             lateness = 0.0

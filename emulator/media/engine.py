@@ -325,6 +325,16 @@ class CallMedia:
             return None, events
         return np.clip(mixed, -32768, 32767).astype(np.int16), events
 
+    def inbound_frame(self, tick: MediaTick) -> PCM:
+        """The caller's audio of ``tick`` at the call's rate (silence once its script is over)."""
+        if tick.inbound is None:
+            return np.zeros(self.frame_samples, dtype=np.int16)
+        return self.media.script.frame(tick.inbound)
+
+    def outbound_frame(self, tick: MediaTick) -> PCM:
+        """The call's outbound audio of ``tick`` at the call's rate: the mix when there is one."""
+        return tick.mixed if tick.mixed is not None else self._outbound_pcm(tick.outbound)
+
     def _outbound_pcm(self, n: int) -> PCM:
         fs = self.frame_samples
         frame = self.media.outbound_pcm[n * fs : (n + 1) * fs]

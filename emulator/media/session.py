@@ -63,6 +63,8 @@ class StreamObserver(Protocol):
 class StreamSession:
     """One stream: connect, ``connected``, ``start``, the call's ticks as ``media``/``dtmf``/``mark``, ``stop``."""
 
+    races = True  # at --speed 0 the call's media goes as fast as this stream reads it
+
     def __init__(
         self,
         record: StreamRecord,

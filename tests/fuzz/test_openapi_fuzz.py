@@ -36,7 +36,9 @@ def fuzzed_emulator() -> Iterator[TelnyxEmulator]:
 
 
 # The document the emulator serves at /openapi.json, built without a server so cases exist at collection.
-schema = schemathesis.openapi.from_dict(build_document())
+# fork_start is left out: its generated udp: targets are real addresses, and the fork would send RTP to them
+# from CI for as long as its call lives (tests/e2e/test_fork.py checks its bodies and answers).
+schema = schemathesis.openapi.from_dict(build_document()).exclude(operation_id="StartCallFork")
 
 
 @schema.parametrize()

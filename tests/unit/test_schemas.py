@@ -466,7 +466,7 @@ def test_problem_texts(registry: SchemaRegistry, name: str, body: object, proble
 
 def test_unknown_schema_name_raises_key_error(registry: SchemaRegistry) -> None:
     with pytest.raises(KeyError):
-        registry.validate("fork_start", {})
+        registry.validate("no_such_action", {})
 
 
 def test_validators_are_built_once_on_first_use(registry: SchemaRegistry) -> None:

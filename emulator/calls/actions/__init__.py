@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import audio, call, gather, recording, streaming, transcription
+from emulator.calls.actions import audio, call, forking, gather, recording, streaming, transcription
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -232,6 +232,24 @@ ACTIONS: dict[str, Action] = {
             "StopCallTranscription",
             "Stop transcribing the call",
             "TranscriptionStopRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "fork_start",
+            "fork_start",
+            forking.fork_start,
+            "StartCallFork",
+            "Fork the call's audio to UDP targets as RTP (rx: what it receives, tx: what it sends)",
+            "StartForkingRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "fork_stop",
+            "fork_stop",
+            forking.fork_stop,
+            "StopCallFork",
+            "Stop forking the call's audio",
+            "StopForkingRequest",
             requires=Requires.ANSWERED,
         ),
         Action(

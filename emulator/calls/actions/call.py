@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions import transcription
+from emulator.calls.actions import forking, transcription
 from emulator.calls.actions.context import (
     OK,
     CommandContext,
@@ -268,6 +268,7 @@ def _end(
         effects.append(StopStreams(tuple(active), reason))
     if was_answered:
         effects.append(StopMedia(call))
+    effects.extend(forking.stop_fork(call))
     return Outcome(OK, tuple(effects))
 
 
