@@ -23,13 +23,12 @@ from typing import Any
 
 import uvicorn
 
-from emulator import __version__
+from emulator import PROG, __version__, call_command, key_commands
 from emulator.api.schemas import SchemaError
 from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, SettingSpec, unknown_variables
 from emulator.scenarios import cli as scenario_cli
 from emulator.scenarios.loader import ScenarioError
 
-PROG = "telnyx-emulator"
 COMMANDS = ("serve", "call", "scenario", "ca", "public-key")
 
 
@@ -118,92 +117,6 @@ def _fill(text: str, indent: str = "") -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
 
-def _call_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    call = subparsers.add_parser(
-        "call",
-        help="simulate an incoming call on a running emulator",
-        description="Ring the app: a running emulator creates a parked incoming call and sends call.initiated "
-        "to the webhook URL. The app answers it through the REST API.",
-    )
-    call.add_argument("--from", dest="from_", required=True, metavar="NUMBER", help="caller's number (E.164)")
-    call.add_argument("--to", required=True, metavar="NUMBER", help="the app's number that is called (E.164)")
-    call.add_argument("--scenario", help="what the caller says: a scenario name or .yaml path on the emulator")
-    call.add_argument("--webhook-url", help="send this call's webhooks here instead of the emulator's default")
-    call.add_argument(
-        "--emulator",
-        default=None,
-        metavar="URL",
-        help="the running emulator (default http://127.0.0.1:8000; env TELNYX_EMULATOR_URL)",
-    )
-    call.add_argument("--api-key", help="Bearer key for the emulator (default: env TELNYX_API_KEY, else 'emulator')")
-    call.add_argument(
-        "--follow",
-        action="store_true",
-        help="then print each webhook of the call as it is delivered, until its call.hangup (Ctrl-C stops)",
-    )
-
-
-def _ca_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ca = subparsers.add_parser(
-        "ca",
-        help="print the path of the local CA certificate (made on first use) that unmodified apps trust",
-        description="Make (on first use) and print the path of the emulator's local CA certificate. Trust it in "
-        "an app (SSL_CERT_FILE / REQUESTS_CA_BUNDLE for Python, NODE_EXTRA_CA_CERTS for Node) and set "
-        "HTTPS_PROXY=http://127.0.0.1:8000: the app's requests to https://api.telnyx.com reach the emulator. "
-        "The CA can only vouch for api.telnyx.com, localhost and 127.0.0.1 (X.509 name constraints).",
-        epilog="examples:\n  export HTTPS_PROXY=http://127.0.0.1:8000 NODE_EXTRA_CA_CERTS=$(telnyx-emulator ca)\n"
-        "  export HTTPS_PROXY=http://127.0.0.1:8000 SSL_CERT_FILE=$(telnyx-emulator ca --bundle)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ca.add_argument(
-        "--bundle",
-        action="store_true",
-        help="print a bundle of the public CAs plus the emulator's instead: for SSL_CERT_FILE / REQUESTS_CA_BUNDLE, "
-        "which replace a process's CAs",
-    )
-    ca.add_argument(
-        "--cert-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the folder it lives in (default ~/.telnyx-emulator; env TELNYX_EMULATOR_CERT_DIR)",
-    )
-
-
-def _public_key_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    subparsers.add_parser(
-        "public-key",
-        help="print the public key that verifies the emulator's webhooks (TELNYX_PUBLIC_KEY), without serving",
-        description="Print the base64 Ed25519 public key of the webhook signing key the emulator uses (env "
-        "TELNYX_EMULATOR_SIGNING_KEY, else the key file, made on first use), for the app's TELNYX_PUBLIC_KEY.",
-        epilog="example: export TELNYX_PUBLIC_KEY=$(telnyx-emulator public-key)",
-    )
-
-
-def print_public_key(environ: Mapping[str, str]) -> int:
-    from emulator.app import signing_key
-
-    try:
-        print(signing_key(Settings.from_env(environ)).public_key_b64())
-    except (ConfigError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
-    return 0
-
-
-def print_ca(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from emulator.local_ca import CertError, LocalCA
-
-    folder = args.cert_dir or Settings.from_env(environ).cert_dir
-    try:
-        ca = LocalCA(folder)
-        print(ca.bundle() if args.bundle else ca.ensure())
-    except CertError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -212,10 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(subparsers)
-    _call_parser(subparsers)
+    call_command.add_parser(subparsers)
     scenario_cli.add_parser(subparsers)
-    _ca_parser(subparsers)
-    _public_key_parser(subparsers)
+    key_commands.add_parsers(subparsers)
     return parser
 
 
@@ -248,13 +160,13 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
     if args.command == "call":
-        return place_call(args, environ)
+        return call_command.place_call(args, environ)
     if args.command == "scenario":
         return scenario_cli.run(args)
     if args.command == "ca":
-        return print_ca(args, environ)
+        return key_commands.print_ca(args, environ)
     if args.command == "public-key":
-        return print_public_key(environ)
+        return key_commands.print_public_key(environ)
     try:
         settings = settings_from_args(args, environ)
         return serve(settings)
@@ -414,75 +326,3 @@ class GracefulServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         self._captured_signals.clear()
-
-
-def place_call(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    import httpx
-
-    base = (args.emulator or environ.get("TELNYX_EMULATOR_URL") or "http://127.0.0.1:8000").rstrip("/")
-    key = args.api_key or environ.get("TELNYX_API_KEY") or "emulator"
-    body = {"from": args.from_, "to": args.to}
-    if args.scenario:
-        body["scenario"] = args.scenario
-    if args.webhook_url:
-        body["webhook_url"] = args.webhook_url
-    try:
-        response = httpx.post(f"{base}/_emulator/calls", json=body, headers={"Authorization": f"Bearer {key}"})
-    except httpx.HTTPError as exc:
-        print(f"{PROG}: error: cannot reach the emulator at {base}: {exc}", file=sys.stderr)
-        return 1
-    if response.status_code != 201:
-        try:
-            problems = "; ".join(e.get("detail") or e["title"] for e in response.json()["errors"])
-        except (ValueError, KeyError, TypeError):
-            problems = response.text
-        print(f"{PROG}: error: {response.status_code}: {problems}", file=sys.stderr)
-        return 2 if response.status_code in (401, 422) else 1
-    call = response.json()["data"]
-    print(f"incoming call {call['call_control_id']} from {call['from']} to {call['to']}: ringing")
-    # With no webhook URL anywhere, the event was skipped at once (and logged as skipped): say so here,
-    # where the user is looking, since the app will never hear the call ring.
-    attempts = httpx.get(f"{base}/_emulator/webhooks", headers={"Authorization": f"Bearer {key}"}).json()["data"]
-    if any(a["call_control_id"] == call["call_control_id"] and a["skipped"] for a in attempts):
-        print(
-            f"{PROG}: warning: no webhook URL: call.initiated was not sent (give --webhook-url here, "
-            "or to the emulator's serve)",
-            file=sys.stderr,
-        )
-    else:
-        print("call.initiated is on its way to the app's webhook URL (GET /_emulator/webhooks shows the delivery)")
-    if args.follow:
-        return follow_call(base, key, call["call_control_id"])
-    return 0
-
-
-def follow_call(base: str, key: str, call_control_id: str, poll: float = 0.2) -> int:
-    """Print each delivery attempt of the call's webhooks as it happens, until the call has hung up."""
-    import time
-
-    import httpx
-
-    shown = 0
-    query = {"call_control_id": call_control_id}
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-        try:
-            while True:
-                attempts = client.get("/_emulator/webhooks", params=query).json()["data"]
-                for attempt in attempts[shown:]:
-                    print(f"{attempt['at']}  {attempt['event_type']:<34} {_delivery(attempt)}", flush=True)
-                    if attempt["event_type"] == "call.hangup":
-                        return 0
-                shown = len(attempts)
-                time.sleep(poll)
-        except KeyboardInterrupt:
-            return 0
-        except httpx.HTTPError as exc:
-            print(f"{PROG}: error: lost the emulator at {base}: {exc}", file=sys.stderr)
-            return 1
-
-
-def _delivery(attempt: Mapping[str, Any]) -> str:
-    if attempt["skipped"]:
-        return "not sent: no webhook URL"
-    outcome = str(attempt["status"]) if attempt["status"] is not None else (attempt["error"] or "no answer")
-    return f"-> {attempt['url']}: {outcome}" + (" (failover)" if attempt["is_failover"] else "")

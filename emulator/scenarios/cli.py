@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from emulator import PROG
 from emulator.scenarios import loader as scenarios, tts
 from emulator.scenarios.cursor import End, RenderedTrack, render_track
 from emulator.scenarios.loader import SCENARIO_SUFFIXES, Scenario, ScenarioError
 from emulator.scenarios.steps import Say, walk
-
-PROG = "telnyx-emulator"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
