@@ -16,7 +16,19 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "emulator"
 IO = {"asyncio", "starlette", "httpx", "websockets", "uvicorn"}
 PURE_PACKAGES = ("calls", "scenarios")
-PURE_MEDIA = ("codecs", "frames", "engine", "call_audio", "clip_audio", "playout", "library", "app_audio", "recordings")
+PURE_MEDIA = (
+    "codecs",
+    "frames",
+    "engine",
+    "call_audio",
+    "clip_audio",
+    "playout",
+    "library",
+    "app_audio",
+    "recordings",
+    "rtp",
+    "gather",
+)
 
 
 def _module_path(name: str) -> Path | None:
