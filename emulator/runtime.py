@@ -22,6 +22,7 @@ from emulator.calls import reactions
 from emulator.calls.actions.call import callee_answers, callee_hangs_up
 from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import (
+    Cue,
     Effect,
     Emit,
     PauseRecording,
@@ -31,6 +32,7 @@ from emulator.calls.effects import (
     StartGather,
     StartMedia,
     StartRecording,
+    StartRefer,
     StartStream,
     StartTimer,
     StopClips,
@@ -180,6 +182,10 @@ class Runtime:
                     self.media.start_fork(call, fork)
                 case StopFork(call, key):
                     self.media.stop_fork(call, key)
+                case StartRefer(call):
+                    answer = self.library.scenarios[call.scenario or self.library.default].refer
+                    what = "call.refer.completed" if answer.accept else "call.refer.failed"
+                    self.media.start_timer(call, answer.after_ms, Cue(what, str(answer.status)))
                 case _:
                     assert_never(effect)
 

@@ -185,6 +185,14 @@ class StopFork:
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class StartRefer:
+    """The far end answers the refer as its scenario says, on the call's timeline (call.refer.completed or
+    .failed)."""
+
+    call: Call
+
+
 Effect = (
     StartStream
     | StopStreams
@@ -202,6 +210,7 @@ Effect = (
     | StartTimer
     | StartFork
     | StopFork
+    | StartRefer
 )
 
 

@@ -205,3 +205,8 @@ def machine_detection(call: Call, result: str) -> dict[str, Any]:
 def fork(call: Call, stream_type: str) -> dict[str, Any]:
     """call.fork.started and call.fork.stopped."""
     return {**leg_payload(call), "stream_type": stream_type}
+
+
+def refer(call: Call, sip_notify_response: int) -> dict[str, Any]:
+    """call.refer.started, .completed and .failed: the SIP status of the NOTIFY that reported it."""
+    return {**call_payload(call), "sip_notify_response": sip_notify_response}

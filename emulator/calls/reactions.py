@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions.call import caller_hangs_up, time_limit_reached
+from emulator.calls.actions.call import caller_hangs_up, referred_away, time_limit_reached
 from emulator.calls.actions.context import OK, CommandContext
 from emulator.calls.effects import Cue, Emit, GatherRequest, Outcome, StartGather
 from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamState
@@ -86,6 +86,11 @@ def cue_due(ctx: CommandContext, call: Call, cue: Cue) -> Outcome:
         return Outcome(OK)
     if cue.what == "time_limit":
         return time_limit_reached(ctx, call)
+    if cue.what.startswith("call.refer."):  # the far end's answer to the app's refer
+        answered = Emit(call, cue.what, events.refer(call, int(cue.result)))
+        if cue.what == "call.refer.completed":  # it has gone to the new address: the call is over
+            return Outcome(OK, (answered, *referred_away(ctx, call).effects))
+        return Outcome(OK, (answered,))
     return Outcome(OK, (Emit(call, cue.what, events.machine_detection(call, cue.result)),))
 
 

@@ -249,6 +249,19 @@ class Callee:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferAnswer:
+    """How the far end answers the app's ``refer``: follows it (the call then ends) or refuses it."""
+
+    accept: bool = True
+    notify: int | None = None  # the NOTIFY's SIP status; None: 200 when accepted, 603 when not
+    after_ms: int = 1000
+
+    @property
+    def status(self) -> int:
+        return self.notify if self.notify is not None else (200 if self.accept else 603)
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     source: str
@@ -256,6 +269,7 @@ class Scenario:
     inbound: Track
     outbound: Track
     callee: Callee = Callee()
+    refer: ReferAnswer = ReferAnswer()
     # When the inbound script runs out: "hangup" (the caller hangs up once the call's audio has played) or "stay".
     at_end: str = "hangup"
     base_dir: Path = field(default=Path(), compare=False)  # play files and the speech bundle are relative to it
@@ -294,6 +308,7 @@ def parse_scenario(text: str, source: str, base_dir: Path, *, speech: tts.Speech
         inbound=tracks["inbound"],
         outbound=tracks["outbound"],
         callee=Callee(**data.get("callee", {})),
+        refer=ReferAnswer(**data.get("refer", {})),
         at_end=data.get("at_end", "hangup"),
         base_dir=base_dir,
     )

@@ -197,6 +197,7 @@ VALID_BODIES = {
     "client_state_update": {"client_state": "aGk="},
     "record_start": {"format": "wav", "channels": "single"},
     "gather_using_speak": {"payload": "Press 1", "voice": "female"},
+    "refer": {"sip_address": "sip:agent@example.com"},
 }
 
 

@@ -214,3 +214,22 @@ def test_an_answered_calls_hangup_carries_its_rtp_figures_and_an_incoming_initia
     call.start_time, call.media_ticks = "T", 250
     stats = events.call_quality_stats(call)
     assert stats is not None and stats["inbound"]["packet_count"] == stats["outbound"]["packet_count"] == "250"
+
+
+def test_a_refer_the_far_end_follows_ends_the_call_and_one_it_refuses_does_not():
+    from emulator.calls.actions import sip
+    from emulator.calls.effects import StartRefer
+    from emulator.scenarios.loader import ReferAnswer
+
+    ids = IdFactory(seed=6)
+    call, _ = commands.incoming_call(context(ids), CallStore(ids), {"from": "+1", "to": "+2"})
+    commands.answer(context(ids), CallStore(ids), call, {})
+    started, start = sip.refer(context(ids), CallStore(ids), call, {"sip_address": "sip:a@b"}).effects
+    assert isinstance(started, Emit) and started.payload["sip_notify_response"] == 100
+    assert isinstance(start, StartRefer)
+    assert (ReferAnswer().status, ReferAnswer(accept=False).status, ReferAnswer(notify=486).status) == (200, 603, 486)
+    failed = reactions.cue_due(context(ids), call, Cue("call.refer.failed", "603")).effects
+    assert [e.event_type for e in failed if isinstance(e, Emit)] == ["call.refer.failed"] and call.is_alive
+    completed = reactions.cue_due(context(ids), call, Cue("call.refer.completed", "200")).effects
+    assert [e.event_type for e in completed if isinstance(e, Emit)] == ["call.refer.completed", "call.hangup"]
+    assert not call.is_alive

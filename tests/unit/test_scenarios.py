@@ -42,7 +42,7 @@ SHIPPED = ["barge-in", "hangup-mid-sentence", "ivr-menu", "silent-caller", "soak
 
 BAD = [
     ("unknown top-level key", "description: x\ninbound:\n  - silence: {ms: 10}\ncolour: blue\n",
-     "4: colour: unknown field (expected one of: at_end, callee, description, gain, inbound, noise, outbound)"),
+     "4: colour: unknown field (expected one of: at_end, callee, description, gain, inbound, noise, outbound, refer)"),
     ("unknown step", "inbound:\n  - silence: {ms: 10}\n  - sing: {song: la}\n",
      f"3: inbound[1]: unknown step 'sing' (expected one of: {STEPS})"),
     ("frequency not a number", "description: IVR\ninbound:\n  - silence: {ms: 10}\n  - silence: {ms: 10}\n"

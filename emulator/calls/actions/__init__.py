@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import audio, call, forking, gather, recording, streaming, transcription
+from emulator.calls.actions import audio, call, forking, gather, recording, sip, streaming, transcription
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -250,6 +250,15 @@ ACTIONS: dict[str, Action] = {
             "StopCallFork",
             "Stop forking the call's audio",
             "StopForkingRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "refer",
+            "refer",
+            sip.refer,
+            "ReferCall",
+            "Refer the far end to a SIP address (SIP REFER); it answers as its scenario says",
+            "ReferRequest",
             requires=Requires.ANSWERED,
         ),
         Action(

@@ -239,6 +239,14 @@ def _on_answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], call
     return effects
 
 
+def referred_away(ctx: CommandContext, call: Call) -> Outcome:
+    """The far end followed the app's refer: it hangs up here (normal_clearing)."""
+    if call.state is not CallState.ANSWERED:
+        return Outcome(OK)
+    source = "caller" if call.direction is Direction.INCOMING else "callee"
+    return _end(ctx, call, cause="normal_clearing", source=source)
+
+
 def time_limit_reached(ctx: CommandContext, call: Call) -> Outcome:
     """time_limit_secs after the answer the call ends (call.hangup with hangup_cause time_limit)."""
     if call.state is not CallState.ANSWERED:
