@@ -122,6 +122,11 @@ def app_hangup_source(call: Call) -> str:
     return "callee" if call.direction is Direction.INCOMING else "caller"
 
 
+def far_end_hangup_source(call: Call) -> str:
+    """Who hung up when the scenario's far end does: the caller of an incoming call, the callee of a dialed one."""
+    return "caller" if call.direction is Direction.INCOMING else "callee"
+
+
 def dtmf_received(call: Call, digit: str) -> dict[str, Any]:
     return {**call_payload(call), "digit": digit}
 

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from emulator.media.call_audio import CallAudio, ClipEvent
 from emulator.media.call_recorder import CallRecording
+from emulator.media.clip_audio import PAUSES_MS
 from emulator.media.gather import DigitGather
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
@@ -88,7 +89,7 @@ def _app_events(heard: list[ClipEvent]) -> tuple[AppEvent, ...]:
         clip = event.clip
         if clip.kind == "dtmf":
             if event.what == "ended" and event.status == "completed":  # the tones have all played
-                events.append(("dtmf", "".join(key for key in clip.details.get("digits", "") if key not in "wW")))
+                events.append(("dtmf", "".join(k for k in clip.details.get("digits", "") if k not in PAUSES_MS)))
         elif clip.kind in _CLIP_NAMES:
             events.append((f"{_CLIP_NAMES[clip.kind]}_{'start' if event.what == 'started' else 'end'}", ""))
     heard.clear()
@@ -142,6 +143,10 @@ class CallMedia:
         audio = self.call_audio
         if self.sources or audio.is_pending or audio.heard or self.recordings or self.gather is not None:
             return 0
+        return self._timeline_quiet_ticks()
+
+    def _timeline_quiet_ticks(self) -> int:
+        """The quiet ticks of the caller's script, up to the next timer."""
         quiet = self._script_quiet_ticks()
         return min(quiet, self.timers[0][0] - self.index) if self.timers else quiet
 
@@ -155,9 +160,7 @@ class CallMedia:
     def skip(self, ticks: int) -> None:
         """Jump ``ticks`` quiet ticks of the caller's script: the state that many advances would leave, without
         computing them. A source or clip added while they passed starts from the tick after them."""
-        quiet = self._script_quiet_ticks()
-        if self.timers:
-            quiet = min(quiet, self.timers[0][0] - self.index)
+        quiet = self._timeline_quiet_ticks()
         if not 0 <= ticks <= quiet:
             raise ValueError(f"cannot skip {ticks} ticks; {quiet} are quiet")
         if self.script_end is None:

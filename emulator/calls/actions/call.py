@@ -160,8 +160,7 @@ def caller_hangs_up(
         for record in call.active_streams():
             record.error = error
     # The scenario speaks for the caller of an incoming call and for the callee of a dialed one.
-    source = "caller" if call.direction is Direction.INCOMING else "callee"
-    return _end(ctx, call, cause=cause, source=source, reason=reason)
+    return _end(ctx, call, cause=cause, source=events.far_end_hangup_source(call), reason=reason)
 
 
 def _require_ringing(call: Call, verb: str) -> None:
@@ -243,8 +242,7 @@ def referred_away(ctx: CommandContext, call: Call) -> Outcome:
     """The far end followed the app's refer: it hangs up here (normal_clearing)."""
     if call.state is not CallState.ANSWERED:
         return Outcome(OK)
-    source = "caller" if call.direction is Direction.INCOMING else "callee"
-    return _end(ctx, call, cause="normal_clearing", source=source)
+    return _end(ctx, call, cause="normal_clearing", source=events.far_end_hangup_source(call))
 
 
 def time_limit_reached(ctx: CommandContext, call: Call) -> Outcome:
