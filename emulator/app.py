@@ -24,6 +24,7 @@ from emulator.api.landing import landing_routes
 from emulator.api.limits import BodyLimit
 from emulator.api.openapi import openapi_routes
 from emulator.api.proxy import ProxyGuard
+from emulator.api.queues import queue_routes
 from emulator.api.recorder import JournalRecorder, NamespacedWebhookSender
 from emulator.api.routes import api_routes, render_api_error, render_http_exception, render_unexpected
 from emulator.api.schemas import SchemaRegistry, default_schema_dir
@@ -152,7 +153,7 @@ def create_app(
             await state.http.aclose()
 
     app = Starlette(
-        routes=api_routes() + admin_routes() + openapi_routes() + landing_routes(),
+        routes=api_routes() + queue_routes() + admin_routes() + openapi_routes() + landing_routes(),
         middleware=[
             # A request for another host, sent to the emulator as a proxy, is refused before anything else.
             Middleware(ProxyGuard),

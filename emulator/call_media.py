@@ -17,6 +17,8 @@ from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import ClipRequest, Cue, Effect, GatherRequest, RecordingRequest, StopClips
 from emulator.calls.models import Call, Fork
 from emulator.clock import Clock
+from emulator.media import bridge
+from emulator.media.bridge import leg_key
 from emulator.media.call_audio import ClipEvent
 from emulator.media.call_recorder import CallRecording
 from emulator.media.call_runner import CallRunner
@@ -203,6 +205,7 @@ class CallMediaControl:
     def start_timer(self, call: Call, after_ms: int, cue: Cue) -> None:
         runner = self.runner_of(call)
         if runner is not None:
+            runner.catch_up()  # a runner asleep through quiet ticks: the timer counts from now, not from then
             runner.engine.add_timer(after_ms, cue)
             runner.poke()
 
@@ -228,6 +231,26 @@ class CallMediaControl:
             runner = self.runner_of(call)
             if runner is not None:
                 runner.detach(key)
+
+    # -- legs that hear each other (a bridge) -----------------------------------------------------
+
+    def connect(self, speaker: Call, listener: Call) -> None:
+        ours, theirs = self.runner_of(speaker), self.runner_of(listener)
+        if ours is None or theirs is None:  # one of them ended between the command and now
+            return
+        keys = {"speaker_key": leg_key(speaker.call_control_id), "listener_key": leg_key(listener.call_control_id)}
+        bridge.connect(ours.engine, theirs.engine, **keys)
+        ours.poke()  # a runner sleeping through quiet ticks now has a voice to carry every tick
+        theirs.poke()
+
+    def disconnect(self, speaker: Call, listener: Call) -> None:
+        ours, theirs = self.runner_of(speaker), self.runner_of(listener)
+        bridge.disconnect(
+            ours.engine if ours is not None else None,
+            theirs.engine if theirs is not None else None,
+            speaker_key=leg_key(speaker.call_control_id),
+            listener_key=leg_key(listener.call_control_id),
+        )
 
     # -- CallMediaObserver ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ Exception tree::
     │   ├── Unauthorized                   401 code 10009
     │   ├── NotFound / MethodNotAllowed    404 code 10005 / 405
     │   ├── NotEmulated                    501 code 10005, a Telnyx action the emulator does not perform yet
-    │   └── CallError                      422 call-state codes: 90015, 90018, 90034, 90048
+    │   └── CallError                      422 call-state codes: 90015, 90018, 90034, 90048, queues' 90036, 90038
     └── (startup) ConfigError, ScenarioError, SchemaError live beside what they check
 
 Envelope (codes are digit strings; keys without a value are left out, as Telnyx does)::
@@ -49,6 +49,7 @@ class ApiError(EmulatorError):
         super().__init__("; ".join(f"{p.code} {p.title}" for p in problems))
         self.status = status
         self.problems = tuple(problems)
+        self.headers: dict[str, str] = {}  # sent with the answer, e.g. a 405's Allow
 
     def to_json(self) -> dict[str, Any]:
         return {"errors": [problem_json(p) for p in self.problems]}
@@ -113,9 +114,11 @@ class NotEmulated(ApiError):
 
 
 class MethodNotAllowed(ApiError):
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, allowed: Sequence[str] = ()) -> None:
         detail = f"The {method} method is not allowed for this resource."
         super().__init__(405, [Problem("10005", "Method not allowed", detail, None)])
+        if allowed:
+            self.headers["Allow"] = ", ".join(allowed)
 
 
 class CallError(ApiError):
@@ -145,6 +148,28 @@ def streaming_not_used() -> CallError:
     return CallError(
         "90048", "Media Streaming is not used.", "This command can only be issued when media streaming is used."
     )
+
+
+def queue_full(name: str, max_size: int) -> CallError:
+    detail = f"The '{name}' queue already holds {max_size} calls (its max_size): no call can join until one leaves."
+    return CallError("90036", "Queue full", detail)
+
+
+def already_in_queue(name: str) -> CallError:
+    return CallError("90038", "Call already in queue", f"The call is already waiting in the '{name}' queue.")
+
+
+def not_in_queue() -> CallError:
+    return CallError("10015", "Call not in queue", "The call is not waiting in any queue.")
+
+
+def queue_not_found(name: str) -> NotFound:
+    return NotFound(f"No queue named '{name}'.")
+
+
+def queue_not_empty(name: str, size: int) -> ApiError:
+    detail = f"The '{name}' queue still holds {size} call(s): only an empty queue can be deleted."
+    return ApiError(400, [Problem("90050", "Unable to delete queue", detail, None)])
 
 
 def unsupported_codec(field: str, codec: str, supported: Sequence[str]) -> ValidationFailed:

@@ -19,10 +19,13 @@ from typing import Any, assert_never
 
 from emulator.call_media import CallMediaControl
 from emulator.calls import reactions
-from emulator.calls.actions.call import callee_answers, callee_hangs_up
+from emulator.calls.actions.bridging import leg_answers
+from emulator.calls.actions.call import callee_hangs_up
 from emulator.calls.actions.context import CommandContext
 from emulator.calls.effects import (
+    Connect,
     Cue,
+    Disconnect,
     Effect,
     Emit,
     PauseRecording,
@@ -186,6 +189,10 @@ class Runtime:
                     answer = self.library.scenarios[call.scenario or self.library.default].refer
                     what = "call.refer.completed" if answer.accept else "call.refer.failed"
                     self.media.start_timer(call, answer.after_ms, Cue(what, str(answer.status)))
+                case Connect(speaker, listener):
+                    self.media.connect(speaker, listener)
+                case Disconnect(speaker, listener):
+                    self.media.disconnect(speaker, listener)
                 case _:
                     assert_never(effect)
 
@@ -206,7 +213,7 @@ class Runtime:
         else:
             await self._sleep(callee.ring_ms / 1000)
         if answers:
-            outcome = callee_answers(self.context(), call, callee)
+            outcome = leg_answers(self.context(), call, callee)
         else:
             cause = "timeout" if callee.outcome == "answer" else CALLEE_CAUSES[callee.outcome]
             outcome = callee_hangs_up(self.context(), call, cause)

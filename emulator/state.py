@@ -13,8 +13,10 @@ from emulator.calls.namespaces import Namespace, Namespaces
 from emulator.calls.store import LENIENT_CONNECTION_ID
 from emulator.clock import Clock
 from emulator.config import Settings
+from emulator.errors import Problem, ValidationFailed
 from emulator.media.library import MediaLibrary
 from emulator.runtime import Runtime
+from emulator.scenarios.loader import Callee, ScenarioError
 from emulator.scenarios.number_map import ScenarioMap
 from emulator.timestamps import utc_now
 from emulator.webhooks.signing import SigningKey
@@ -44,6 +46,15 @@ class EmulatorState:
         chosen = requested or (self.scenario_map.for_number(to) if self.scenario_map is not None else None)
         return self.library.resolve(chosen) if chosen is not None else None
 
+    def callee_for(self, to: str) -> tuple[str | None, Callee]:
+        """Who answers when the emulator dials ``to``: the scenario the map gives it (None: the default), and its
+        callee (answers, rings out, is busy, rejects)."""
+        try:
+            scenario = self.scenario_for(to)
+        except ScenarioError as exc:  # a map entry whose file was removed since start-up
+            raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/to")]) from None
+        return scenario, self.library.scenarios[scenario or self.library.default].callee
+
     def context(self, namespace: Namespace | None = None, base_url: str | None = None) -> CommandContext:
         """What a command may know about the world: ids (the namespace's), defaults, the current time, and the
         URL the request came to (``base_url``: files the emulator serves are linked from there)."""
@@ -58,4 +69,5 @@ class EmulatorState:
             max_streams=self.settings.max_streams,
             running_streams=len(self.runtime.sessions),
             base_url=base_url or f"http://{self.settings.host}:{self.settings.port}",
+            callee_for=self.callee_for,
         )

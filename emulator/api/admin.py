@@ -19,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.api.queues import seat_json
 from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
+from emulator.api.sessions import sessions_json
 from emulator.calls.actions.call import incoming_call
 from emulator.calls.effects import StopMedia, StopStreams
 from emulator.calls.models import AppAudioCounters, Call, StreamEndReason, StreamRecord
@@ -89,6 +91,10 @@ def app_audio_json(counters: AppAudioCounters) -> dict[str, Any]:
     }
 
 
+def _target(target: tuple[str, int] | None) -> str | None:
+    return f"udp:{target[0]}:{target[1]}" if target is not None else None
+
+
 def call_json(call: Call) -> dict[str, Any]:
     # The store keeps monotonic seconds (for the command_id window); shown as wall-clock UTC, like the
     # journal and the webhook log, so the three line up.
@@ -104,6 +110,14 @@ def call_json(call: Call) -> dict[str, Any]:
         "webhook_url": call.webhook_url,
         "noise_suppression": call.noise_suppression,
         "recordings": list(call.recordings),
+        **sessions_json(call),  # SIP INFO, SIPREC, supervisor role, AI assistant, relay, AI gather
+        # Two legs: the call it is bridged to now, what it does when that bridge ends, transfer's ringing leg.
+        "bridged_to": call.bridged_to.call_control_id if call.bridged_to is not None else None,
+        "unbridge": call.unbridge.value,
+        "transferring": call.transferring.call_control_id if call.transferring is not None else None,
+        "bridges": call.bridges,
+        "fork": {"rx": _target(call.fork.rx), "tx": _target(call.fork.tx)} if call.fork is not None else None,
+        "queue": seat_json(call.queued),  # the queue it waits in and its place there; null in none
         "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
     }

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.api.openapi_components import RESPONSE_SCHEMAS, envelope, ref
+from emulator.api.openapi_queues import QUEUE_SCHEMAS, queue_paths
 from emulator.api.schemas import SUFFIX, default_schema_dir
 from emulator.calls.actions import ACTIONS
 
@@ -30,12 +31,16 @@ REQUEST_SCHEMAS = {
     "inbound_call": "IncomingCallRequest",
     "seed": "SeedRequest",
     "call_scenario": "CallScenarioRequest",
+    "queue_create": "CreateQueueRequest",
+    "queue_update": "UpdateQueueRequest",
+    "queued_call_update": "UpdateQueuedCallRequest",
 } | {action.schema: action.component for action in ACTIONS.values()}
 TELNYX = "Call Control (Telnyx API)"
 CONTROL = "Control plane (emulator only)"
 
 _ERROR_DESCRIPTIONS = {
-    400: "The body is not valid JSON, or a list filter is unknown or malformed (code 10015)",
+    400: "The body is not valid JSON, or a list filter is unknown or malformed (code 10015); a queue that "
+    "still holds calls cannot be deleted (code 90050)",
     401: "Missing or wrong Bearer API key (code 10009)",
     404: "Unknown resource or URL (code 10005)",
     409: "Conflicts with the current state: seeding needs an empty namespace; a call with a stream "
@@ -165,11 +170,11 @@ def _paths() -> dict[str, Any]:
     }
     for name, action in ACTIONS.items():
         paths[f"/v2/calls/{{call_control_id}}/actions/{name}"] = {
-            "post": _operation(
+            action.method.lower(): _operation(
                 action.operation_id,
                 action.summary,
                 TELNYX,
-                (200, "Accepted (also for a repeated command_id, which runs nothing)", data(ref("ActionResult"))),
+                (200, "Accepted (also for a repeated command_id, which runs nothing)", data(ref(action.result))),
                 (400, 404, 422),
                 body=action.component,
                 body_required=False,  # an empty body counts as {}
@@ -288,6 +293,7 @@ def _paths() -> dict[str, Any]:
             )
         },
     }
+    paths |= queue_paths(_operation, TELNYX, CONTROL)
     return paths
 
 
@@ -322,7 +328,7 @@ def build_document(schema_dir: Path | None = None) -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
         "components": {
-            "schemas": {**schemas, **RESPONSE_SCHEMAS},
+            "schemas": {**schemas, **RESPONSE_SCHEMAS, **QUEUE_SCHEMAS},
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "Any API key"}},
         },
     }

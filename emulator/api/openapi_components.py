@@ -44,6 +44,15 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "Errors": object_schema({"errors": {"type": "array", "items": ref("Error"), "minItems": 1}}),
     "ActionResult": object_schema({"result": {"const": "ok"}}),
+    # The id is left out of a repeated command_id's answer, which is the data of the first command with that id.
+    "ActionResultWithConversationId": object_schema(
+        {"result": {"const": "ok"}, "conversation_id": {**STRING, "description": "the AI conversation's id"}},
+        required=["result"],
+    ),
+    "ActionResultWithConversationRelayId": object_schema(
+        {"result": {"const": "ok"}, "conversation_relay_id": {**STRING, "description": "the relay session's id"}},
+        required=["result"],
+    ),
     "DialResult": object_schema(
         {
             "call_control_id": STRING,
@@ -134,6 +143,22 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                         "type": "array",
                         "items": STRING,
                         "description": "ids of record_start's recordings still running",
+                    },
+                    # SIP-level and AI state (emulator/api/sessions.py; docs/sip.md, docs/ai.md)
+                    "sip_info": {
+                        "type": "array",
+                        "items": object_schema({"content_type": STRING, "body": STRING, "sent_at": STRING}),
+                        "description": "send_sip_info's INFOs, oldest first",
+                    },
+                    "siprec": {"type": ["object", "null"], "description": "the SIPREC session running; null if none"},
+                    "supervisor_role": {"enum": [None, "barge", "whisper", "monitor"]},
+                    "ai_assistant": {"type": ["object", "null"], "description": "the AI assistant running"},
+                    "conversation_relay": {"type": ["object", "null"], "description": "the relay session running"},
+                    "ai_gather": {"type": ["object", "null"], "description": "gather_using_ai in progress"},
+                    "joined_conversation": {"type": ["object", "null"], "description": "ai_assistant_join's"},
+                    "queue": {
+                        "anyOf": [{"type": "null"}, ref("QueueSeat")],
+                        "description": "the queue the call waits in and its position (docs/queues.md); null in none",
                     },
                     "history": {
                         "type": "array",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.calls.actions import ACTIONS, TELNYX_ACTIONS
-from emulator.calls.actions.call import dial as dial_call
+from emulator.calls.actions.bridging import dial_linked
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call
 from emulator.calls.namespaces import Namespace
@@ -31,7 +31,6 @@ from emulator.errors import (
     internal_error,
     invalid_call_control_id,
 )
-from emulator.scenarios.loader import ScenarioError
 from emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
@@ -120,14 +119,28 @@ def _perform(
 
 
 async def call_action(request: Request) -> Response:
+    return await _run_action(request, request.path_params["action"])
+
+
+def _action_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of an action with a route of its own."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _run_action(request, name)
+
+    return endpoint
+
+
+async def _run_action(request: Request, name: str) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
     store = namespace.store
     call_control_id: str = request.path_params["call_control_id"]
-    name = request.path_params["action"]
     action = ACTIONS.get(name)
     if action is None:
         raise NotEmulated(name) if name in TELNYX_ACTIONS else NotFound(f"Unknown call action '{name}'.")
+    if request.method != action.method:  # a POST to an action of its own route, which the route for all took
+        raise MethodNotAllowed(request.method, allowed=(action.method,))
     body = await validated_body(request, action.schema)
     context = state.context(namespace, _base_url(request))
     _refuse_foreign(state, namespace, call_control_id)
@@ -144,12 +157,8 @@ async def dial(request: Request) -> Response:
 
     def run() -> Outcome:
         to = (body["to"] if isinstance(body["to"], str) else body["to"][0]).partition(",")[0]  # ",200": digits
-        try:
-            scenario = state.scenario_for(to)
-        except ScenarioError as exc:  # a map entry whose file was removed since start-up
-            raise ValidationFailed([Problem("10015", "Unknown scenario", str(exc), "/to")]) from None
-        callee = state.library.scenarios[scenario or state.library.default].callee
-        return dial_call(context, store, body, callee, scenario)[1]
+        scenario, callee = context.callee_for(to)
+        return dial_linked(context, store, body, callee, scenario)[1]
 
     # Dial has no call yet: Telnyx ignores a repeated command_id on dial account-wide.
     return _perform(request, store, "", body, context.now, run)
@@ -191,13 +200,20 @@ def api_routes() -> list[Route]:
     return [
         Route("/v2/calls", dial, methods=["POST"]),
         Route("/v2/calls/{call_control_id}", retrieve_call, methods=["GET"]),
+        # An action Telnyx takes with another method (client_state_update: PUT) has a route of its own, before
+        # the route for all, so that a wrong method's 405 names the right one in its Allow header.
+        *(
+            Route(f"/v2/calls/{{call_control_id}}/actions/{name}", _action_endpoint(name), methods=[action.method])
+            for name, action in ACTIONS.items()
+            if action.method != "POST"
+        ),
         Route("/v2/calls/{call_control_id}/actions/{action}", call_action, methods=["POST"]),
     ]
 
 
 async def render_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.to_json(), status_code=exc.status)
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=exc.headers)
 
 
 async def render_http_exception(request: Request, exc: Exception) -> Response:

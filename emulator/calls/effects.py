@@ -155,8 +155,9 @@ class StopGather:
 
 @dataclass(frozen=True, slots=True)
 class Cue:
-    """Something due on the call's media timeline: ``what`` is ``time_limit`` (the call ends, time_limit_secs)
-    or the type of a webhook sent then with ``result`` (answering machine detection)."""
+    """Something due on the call's media timeline: ``what`` is ``time_limit`` (the call ends, time_limit_secs),
+    ``queue_timeout`` (max_wait_time_secs in a queue; ``result`` names the stay) or the type of a webhook sent
+    then with ``result`` (answering machine detection)."""
 
     what: str
     result: str = ""
@@ -193,6 +194,22 @@ class StartRefer:
     call: Call
 
 
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """From the next tick, ``listener``'s far end hears ``speaker``'s (one direction of a bridge)."""
+
+    speaker: Call
+    listener: Call
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """``listener``'s far end no longer hears ``speaker``'s."""
+
+    speaker: Call
+    listener: Call
+
+
 Effect = (
     StartStream
     | StopStreams
@@ -211,6 +228,8 @@ Effect = (
     | StartFork
     | StopFork
     | StartRefer
+    | Connect
+    | Disconnect
 )
 
 

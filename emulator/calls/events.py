@@ -212,6 +212,67 @@ def fork(call: Call, stream_type: str) -> dict[str, Any]:
     return {**leg_payload(call), "stream_type": stream_type}
 
 
+def call_enqueued(call: Call, queue: str, position: int, average_wait_time_secs: int) -> dict[str, Any]:
+    """call.enqueued: where the call now waits (``current_position`` counts from 1)."""
+    return {
+        **leg_payload(call),
+        "queue": queue,
+        "current_position": position,
+        "queue_avg_wait_time_secs": average_wait_time_secs,
+    }
+
+
+def call_dequeued(call: Call, queue: str, position: int, wait_time_secs: int, reason: str) -> dict[str, Any]:
+    """call.dequeued: the call left ``queue`` from ``position``; ``reason`` is bridged, hangup, leave or timeout."""
+    return {
+        **leg_payload(call),
+        "queue": queue,
+        "queue_position": position,
+        "wait_time_secs": wait_time_secs,
+        "reason": reason,
+    }
+
+
 def refer(call: Call, sip_notify_response: int) -> dict[str, Any]:
     """call.refer.started, .completed and .failed: the SIP status of the NOTIFY that reported it."""
     return {**call_payload(call), "sip_notify_response": sip_notify_response}
+
+
+def sip_info_received(call: Call, content_type: str, body: str) -> dict[str, Any]:
+    """call.sip_info.received, on the leg bridged to the one that sent the INFO (Telnyx's spec names the event
+    without a schema: the leg's fields and the INFO's content, docs/sip.md)."""
+    return {**call_payload(call), "content_type": content_type, "body": body}
+
+
+def siprec_started(call: Call) -> dict[str, Any]:
+    return leg_payload(call)
+
+
+def siprec_stopped(call: Call, hangup_cause: str) -> dict[str, Any]:
+    """siprec.stopped: ``hangup_cause`` is the Q.850 name of why the session to the recorder ended."""
+    return {**leg_payload(call), "hangup_cause": hangup_cause}
+
+
+def siprec_failed(call: Call, failure_cause: str) -> dict[str, Any]:
+    return {**leg_payload(call), "failure_cause": failure_cause}
+
+
+def conversation_ended(
+    call: Call, conversation_id: str, duration_sec: int, reason: str | None, details: Mapping[str, Any]
+) -> dict[str, Any]:
+    """call.conversation.ended: an AI conversation (assistant, gather_using_ai, Conversation Relay) is over;
+    ``details`` holds what is known of it (assistant_id, llm_model, stt_model, tts_*)."""
+    return {
+        **call_payload(call),
+        "calling_party_type": "pstn" if _is_number(call.from_) else "sip",
+        "conversation_id": conversation_id,
+        "duration_sec": duration_sec,
+        "reason": reason,
+        **details,
+    }
+
+
+def ai_gather(call: Call, history: list[dict[str, str]], **fields: Any) -> dict[str, Any]:
+    """call.ai_gather.ended (``result``, ``status``), .partial_results (``partial_results``) and
+    .message_history_updated: the conversation so far, and what the event adds."""
+    return {**call_payload(call), "message_history": [dict(message) for message in history], **fields}

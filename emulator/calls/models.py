@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from emulator.calls.sessions import AiGather, Conversation, JoinedConversation, SipInfo, Siprec
+
+if TYPE_CHECKING:  # a seat points back at its call
+    from emulator.calls.queues import QueuedCall
 
 
 class CallState(enum.StrEnum):
@@ -160,6 +165,14 @@ class Fork:
     stream_type: str = "decrypted"
 
 
+class Unbridge(enum.StrEnum):
+    """What a leg does when its bridge ends (the other leg hung up or was transferred away)."""
+
+    HANGUP = "hangup"  # Telnyx's default: it hangs up too
+    PARK = "park"  # park_after_unbridge: self: it stays up, parked, for the app's next command
+    HOLD = "hold"  # hold_after_unbridge: true: it stays up, on hold
+
+
 @dataclass(slots=True)
 class Call:
     call_control_id: str
@@ -196,6 +209,28 @@ class Call:
     answer_recording_id: str | None = None
     dialed_via: str | None = None  # the base URL dial came to: the URLs of what happens at the answer use it
     namespace: str = ""  # the API key whose namespace holds this call (never shown: it is a credential)
+    # Two legs (calls/actions/bridging.py). Other calls are held by reference, kept out of eq and repr: two
+    # bridged calls point at each other.
+    bridged_to: Call | None = field(default=None, compare=False, repr=False)  # the leg it hears and is heard by
+    unbridge: Unbridge = Unbridge.HANGUP  # what it does when that bridge ends
+    # A leg that is bridged to ``bridge_on_answer`` once it answers (transfer's new leg; dial's bridge_on_answer).
+    bridge_on_answer: Call | None = field(default=None, compare=False, repr=False)
+    transferring: Call | None = field(default=None, compare=False, repr=False)  # transfer's leg, while it rings
+    prevent_double_bridge: bool = False  # dial's: hang up at the answer if bridge_on_answer's call is bridged
+    # dial's supervise_call_control_id: the call this one supervises once answered (its role: ``supervisor_role``
+    # below); from the answer, the legs it hears (the supervised call and the leg bridged to it).
+    supervising: Call | None = field(default=None, compare=False, repr=False)
+    supervised: tuple[Call, ...] = field(default=(), compare=False, repr=False)
+    bridges: int = 0  # bridges so far (the control plane's history)
+    # Its seat while it waits in a queue (enqueue; calls/queues.py), until it leaves or is taken by a bridge.
+    queued: QueuedCall | None = field(default=None, compare=False, repr=False)
+    # SIP-level and AI commands (calls/sessions.py; docs/sip.md, docs/ai.md), shown by the control plane.
+    sip_info: list[SipInfo] = field(default_factory=list)  # send_sip_info's, oldest first
+    siprec: Siprec | None = None  # siprec_start's session, until siprec_stop, its failure or the end
+    supervisor_role: str | None = None  # switch_supervisor_role's: barge, whisper or monitor
+    conversation: Conversation | None = None  # an AI assistant or Conversation Relay, until stopped or the end
+    ai_gather: AiGather | None = None  # gather_using_ai's, until it ends
+    joined: JoinedConversation | None = field(default=None, compare=False, repr=False)  # ai_assistant_join's
 
     @property
     def is_alive(self) -> bool:

@@ -1,4 +1,4 @@
-"""Namespaces: each API key gets a world of its own — calls, command_id memory, id sequence, REST journal.
+"""Namespaces: each API key gets a world of its own — calls, call queues, command_id memory, id sequence, REST journal.
 
 Parallel CI jobs that share one emulator use different API keys and never see each other's calls; the
 control plane under ``/_emulator/`` shows, seeds and resets only the caller's namespace. A namespace is
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from emulator.calls.ids import IdFactory
 from emulator.calls.journal import Journal
 from emulator.calls.models import StreamRecord
+from emulator.calls.queues import Queues
 from emulator.calls.store import CallStore
 
 if TYPE_CHECKING:  # the sender is I/O; a namespace only holds what it recorded
@@ -55,13 +56,18 @@ class Namespace:
     def ids(self) -> IdFactory:
         return self.store.ids
 
+    @property
+    def queues(self) -> Queues:
+        """The namespace's call queues (kept by its store, so commands reach them too)."""
+        return self.store.queues
+
     def reseed(self, seed: int | None) -> None:
         """Draw ids from ``seed`` from now on (``None``: random ids)."""
         self.seed = seed
         self.store.ids = id_factory(seed, self.api_key)
 
     def reset(self, now: float) -> list[StreamRecord]:
-        """Forget calls, commands, the journal and the webhook log; restart the id sequence.
+        """Forget calls, queues, commands, the journal and the webhook log; restart the id sequence.
 
         Returns the streams still running, for the runtime to stop. Their ``streaming.stopped`` events
         are still sent but no longer belong to the namespace: its calls are forgotten before they stop.

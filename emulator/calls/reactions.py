@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from emulator.calls import events
+from emulator.calls.actions import ai, queueing
 from emulator.calls.actions.call import caller_hangs_up, referred_away, time_limit_reached
 from emulator.calls.actions.context import OK, CommandContext
 from emulator.calls.effects import Cue, Emit, GatherRequest, Outcome, StartGather
@@ -50,10 +51,12 @@ def clip_event(call: Call, what: str, kind: str, status: str | None, details: Ma
     """A clip the call plays started or ended: ``call.speak.*`` or ``call.playback.*`` (DTMF has none); speech
     that played to its end is transcribed on the outbound track."""
     heard = what == "ended" and status == "completed" and details.get("transcript")
+    # Speech without webhooks of its own (kind gather) ended: gather_using_ai counts silence from its greeting's end.
+    after = ai.speech_ended(call) if what == "ended" and kind == "gather" else ()
     if heard and call.transcription is not None and call.transcription.hears("outbound"):
         said = Emit(call, "call.transcription", events.transcription(call, details["transcript"], True, "outbound"))
-        return Outcome(OK, (*_clip_webhooks(call, what, kind, status, details), said))
-    return Outcome(OK, _clip_webhooks(call, what, kind, status, details))
+        return Outcome(OK, (*_clip_webhooks(call, what, kind, status, details), said, *after))
+    return Outcome(OK, (*_clip_webhooks(call, what, kind, status, details), *after))
 
 
 def _clip_webhooks(
@@ -71,13 +74,15 @@ def _clip_webhooks(
 
 def caller_said(call: Call, text: str, is_final: bool) -> Outcome:
     """The far end's words were heard (a say step): ``call.transcription`` on the inbound track, if transcribed
-    (a partial result half-way through only with interim_results)."""
+    (a partial result half-way through only with interim_results); an AI conversation or gather hears them too."""
+    heard = ai.caller_said(call, text, is_final)
     settings = call.transcription
     if not call.is_alive or settings is None or not settings.hears("inbound"):
-        return Outcome(OK)
+        return Outcome(OK, heard)
     if not is_final and not settings.interim_results:
-        return Outcome(OK)
-    return Outcome(OK, (Emit(call, "call.transcription", events.transcription(call, text, is_final, "inbound")),))
+        return Outcome(OK, heard)
+    said = Emit(call, "call.transcription", events.transcription(call, text, is_final, "inbound"))
+    return Outcome(OK, (said, *heard))
 
 
 def cue_due(ctx: CommandContext, call: Call, cue: Cue) -> Outcome:
@@ -86,6 +91,10 @@ def cue_due(ctx: CommandContext, call: Call, cue: Cue) -> Outcome:
         return Outcome(OK)
     if cue.what == "time_limit":
         return time_limit_reached(ctx, call)
+    if cue.what == queueing.QUEUE_TIMEOUT:  # max_wait_time_secs in a queue passed
+        return queueing.wait_over(ctx, call, cue)
+    if cue.what == ai.SILENCE_CUE:  # the caller said nothing to gather_using_ai for user_response_timeout_ms
+        return ai.silence_timed_out(call, cue)
     if cue.what.startswith("call.refer."):  # the far end's answer to the app's refer
         answered = Emit(call, cue.what, events.refer(call, int(cue.result)))
         if cue.what == "call.refer.completed":  # it has gone to the new address: the call is over

@@ -10,6 +10,7 @@ from typing import Any
 
 from emulator.calls.ids import IdFactory
 from emulator.calls.models import Call, CallState, Direction, StreamRecord
+from emulator.calls.queues import Queues
 from emulator.errors import call_ended, call_not_answered, invalid_call_control_id
 
 # Which state changes a call may make; anything else is a bug in a command, not a user error.
@@ -55,6 +56,9 @@ class CallStore:
         # (call_control_id, command_id) -> (expiry, the data first answered); insertion order is
         # expiry order, since every entry lives for the same window.
         self._commands: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # The namespace's call queues (enqueue, /v2/queues): here so that every command reaches them as
+        # ``store.queues``; ``Namespace.queues`` is the same object.
+        self.queues = Queues()
 
     def create(
         self,
@@ -67,11 +71,12 @@ class CallStore:
         now: float,
         call_control_id: str | None = None,
         client_state: str | None = None,
+        call_session_id: str | None = None,  # another leg's: a leg of the same conversation (transfer, link_to)
     ) -> Call:
         call = Call(
             call_control_id=call_control_id or self.ids.call_control_id(),
             call_leg_id=self.ids.time_uuid(),
-            call_session_id=self.ids.time_uuid(),
+            call_session_id=call_session_id or self.ids.time_uuid(),
             connection_id=connection_id,
             from_=from_,
             to=to,
@@ -150,6 +155,7 @@ class CallStore:
                 running.append(record)
         self.calls.clear()
         self._commands.clear()
+        self.queues.clear()
         return running
 
     def _expire(self, now: float) -> None:

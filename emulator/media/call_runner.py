@@ -8,7 +8,8 @@ The call's media starts when the answer's own streams (``stream_url`` on answer 
 failed, so such a stream hears the caller from the first word. At ``--speed 0`` media time runs as fast as
 the streams take it; with no stream listening, or once a caller that stays on the line has nothing more to
 say, it runs in real time, so an app that answers and then starts a stream hears the call from where a real
-one would be, and a silent call does not flood its streams (docs/architecture.md).
+one would be, and a silent call does not flood its streams; so does a leg bridged to another, whose voice
+comes at the other leg's pace (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ class CallRunner:
         self._waiter: asyncio.Future[None] | None = None
         # The schedule: tick i is due at _anchor_t + (i - _anchor_n) * _step (see _anchor).
         self._anchor_n, self._anchor_t, self._step, self._real_time = 0, 0.0, FRAME_SECONDS, False
+        # While it sleeps through quiet ticks (_sleep_through): their first tick and number, and how many of them
+        # catch_up has already jumped.
+        self._sleep: tuple[int, int] | None = None
+        self._slept = 0
 
     # -- listeners -------------------------------------------------------------------------------
 
@@ -119,6 +124,26 @@ class CallRunner:
         self._awaiting.discard(stream_id)
         self._changed.set()
         self._wake()
+
+    def catch_up(self) -> None:
+        """Sleeping through quiet ticks, jump the engine to the tick due now: a timer added next counts from the
+        present, not from the tick the sleep began at (which may be seconds of media ago)."""
+        if self._sleep is None:
+            return
+        n, quiet = self._sleep
+        due = self._slept + self._skippable(min(quiet, max(0, self._ticks_passed(n))) - self._slept)
+        if due > self._slept:
+            self.engine.skip(due - self._slept)
+            self._slept = due
+            self.call.media_ticks = n + due
+
+    def _ticks_passed(self, n: int) -> int:
+        return int((self.clock.monotonic() - self._anchor_t) / self._step) - (n - self._anchor_n) + 1
+
+    def _skippable(self, ticks: int) -> int:
+        """At most ``ticks``, and never past a timer set during the sleep: it fires on its own tick."""
+        timers = self.engine.timers
+        return max(0, min(ticks, timers[0][0] - self.engine.index)) if timers else ticks
 
     def poke(self) -> None:
         """Something was queued to play (a clip): a runner sleeping through quiet ticks wakes to play it."""
@@ -170,7 +195,8 @@ class CallRunner:
             # At speed 0, media time races only while there is something to hear: with no stream listening, or
             # a caller that stays on the line in silence, it runs in real time.
             if fast:
-                slow = not self._racing or engine.is_idle
+                # A leg joined to another (a bridge) hears it in real time too: two legs race at different paces.
+                slow = not self._racing or engine.is_idle or engine.is_joined
                 if self._real_time != slow:
                     self._anchor(n, clock.monotonic(), real_time=slow)
             lateness = 0.0
@@ -227,10 +253,13 @@ class CallRunner:
         Returns the next tick. A call without a stream costs a wake-up per digit or segment, not per tick."""
         if self.clock.speed == 0 and not self._real_time:
             self._anchor(n, self.clock.monotonic(), real_time=True)
-        await self._sleep_until(self._deadline(n + quiet))
-        passed = int((self.clock.monotonic() - self._anchor_t) / self._step) - (n - self._anchor_n) + 1
-        skipped = min(quiet, max(0, passed))
-        self.engine.skip(skipped)
+        self._sleep, self._slept = (n, quiet), 0
+        try:
+            await self._sleep_until(self._deadline(n + quiet))
+        finally:
+            self._sleep = None
+        skipped = self._slept + self._skippable(min(quiet, max(0, self._ticks_passed(n))) - self._slept)
+        self.engine.skip(skipped - self._slept)
         self.call.media_ticks = n + skipped
         return n + skipped
 

@@ -43,6 +43,12 @@ PCM = NDArray[np.int16]
 # After the caller's script runs out the call stays up while the app's reply is still playing, for at most
 # this long (the longest chunk Telnyx accepts is 30 s).
 TAIL_TICKS = 30_000 // FRAME_MS
+# Frames of another leg's voice that may wait to be heard (media/bridge.py): two legs tick on one clock, so one
+# or two wait at most; more means the hearing leg stalled.
+CROSSING_BACKLOG = 25
+# The mean square a frame of the caller's needs to count as a voice that crosses to another leg: -40 dBFS, over a
+# scenario's background noise (-50 dBFS by default) and under any speech or tone.
+VOICE_ENERGY = (32768 * 10 ** (-40 / 20)) ** 2
 
 
 @dataclass(slots=True)
@@ -113,6 +119,10 @@ class CallMedia:
         self.end: End | None = None  # set once the caller is done: nothing advances after that
         self.timers: list[tuple[int, int, object]] = []  # (due tick, order set, cue), sorted: see add_timer
         self._timers_set = 0
+        # Other legs joined to this one (media/bridge.py): the playout queues, in their engines, that this
+        # caller's voice goes to, and the keys of the sources, in ``sources``, that carry theirs.
+        self.hearers: dict[str, PlayoutQueue] = {}
+        self.legs: set[str] = set()
 
     @property
     def sample_rate(self) -> int:
@@ -134,14 +144,27 @@ class CallMedia:
             and not self.recordings  # a recording records the silence too
             and self.gather is None  # a gather's timeouts run on the call's clock
             and not self.timers  # so do timers
+            and not self.is_joined  # another leg may talk at any moment
             and not self._app_playing()
         )
+
+    @property
+    def is_joined(self) -> bool:
+        """Another leg hears this one or is heard by it (a bridge): its audio crosses every tick."""
+        return bool(self.hearers or self.legs)
 
     def quiet_ticks(self) -> int:
         """Ticks from now in which nothing observable happens (no digit, no end, no clip) while no stream is
         attached: a runner with nobody listening sleeps through them and ``skip``s them. 0 when unsure."""
         audio = self.call_audio
-        if self.sources or audio.is_pending or audio.heard or self.recordings or self.gather is not None:
+        if (
+            self.sources
+            or self.hearers
+            or audio.is_pending
+            or audio.heard
+            or self.recordings
+            or self.gather is not None
+        ):
             return 0
         return self._timeline_quiet_ticks()
 
@@ -215,6 +238,8 @@ class CallMedia:
             echoed = [name for names in marks.values() for name in names] if marks else ()
             step = self.cursor.advance(app_playing, echoed, heard)
             dtmf, said = step.dtmf, step.said
+            if self.hearers and step.end is None:
+                self._cross(step)
             if step.end is not None:
                 self.script_end = step.end
                 if step.end.reason != "completed":  # a hangup step, or a wait that failed: no media now
@@ -238,6 +263,17 @@ class CallMedia:
         gathered = self._gather(n, dtmf) if self.gather is not None else None
         self.index = n + 1
         return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved, gathered, cues, said)
+
+    def _cross(self, step: Tick) -> None:
+        """The caller's frame goes to every leg that hears it. Only frames with a voice: a leg's queue that runs
+        dry means silence there, so the other leg's turn-taking hears a pause as one (``_app_playing``)."""
+        frame = self.media.script.frame(step)
+        if float(np.dot(frame, frame.astype(np.float64))) < VOICE_ENERGY * len(frame):  # silence, or noise under it
+            return
+        for playout in self.hearers.values():
+            # A leg whose pacing stalled (or stopped) must not pile up audio: past half a second, drop.
+            if playout.counters.queued_chunks < CROSSING_BACKLOG:
+                playout.add_audio(frame, frame)
 
     def _tail_over(self, n: int, app_playing: bool) -> bool:
         assert self.ended_at is not None

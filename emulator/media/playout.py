@@ -62,6 +62,8 @@ class PlayoutQueue:
     counters: AppAudioCounters = field(default_factory=AppAudioCounters)
     _items: deque[_Chunk | _Mark] = field(default_factory=deque)
     played: list[PCM] = field(default_factory=list)  # what was actually heard, in the app's format
+    # False: ``played`` stays empty (another leg's voice, media/bridge.py: nobody records it from here).
+    keep_played: bool = True
 
     @property
     def is_pending(self) -> bool:
@@ -101,7 +103,7 @@ class PlayoutQueue:
             if isinstance(item, _Mark):
                 marks.append(item.name)
                 continue
-            if item.played:
+            if item.played and self.keep_played:
                 self.played.append(item.played_original())
             lost = len(item.original) - item.counted
             counters.dropped_chunks += 1
@@ -136,7 +138,8 @@ class PlayoutQueue:
             self._count_played(item)
             if item.remaining == 0:
                 self.counters.played_chunks += 1
-                self.played.append(item.original)
+                if self.keep_played:
+                    self.played.append(item.original)
                 self._items.popleft()
         tick.pcm = out
         return tick

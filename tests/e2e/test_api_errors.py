@@ -134,3 +134,13 @@ async def test_wrong_method_is_405_in_the_envelope(client):
     assert response.status_code == 405
     assert response.json()["errors"][0]["title"] == "Method not allowed"
     assert "POST" in response.headers["allow"]
+
+
+async def test_each_action_takes_telnyxs_method_client_state_update_put_the_others_post(client):
+    update = "/v2/calls/v3:abc/actions/client_state_update"
+    assert (await client.put(update, json={"client_state": "aGk="})).json() == {"data": {"result": "ok"}}
+    for method, path, allowed in (("POST", update, "PUT"), ("PUT", START, "POST")):
+        response = await client.request(method, path, json={"client_state": "aGk=", "stream_url": WS})
+        assert response.status_code == 405, (method, path)
+        assert response.json()["errors"][0]["title"] == "Method not allowed"
+        assert response.headers["allow"] == allowed

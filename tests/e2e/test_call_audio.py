@@ -251,7 +251,7 @@ async def test_reject_ends_a_ringing_call_client_state_update_and_suppression_ar
                 assert late.status_code == 422 and "already answered" in late.json()["errors"][0]["detail"]
                 await client.post(f"{actions}/suppression_start", json={"direction": "both"})
                 assert (await client.get(f"/_emulator/calls/{other}")).json()["data"]["noise_suppression"] == "both"
-                await client.post(f"{actions}/client_state_update", json={"client_state": "bmV3"})
+                await client.put(f"{actions}/client_state_update", json={"client_state": "bmV3"})  # Telnyx: PUT
                 await client.post(f"{actions}/hangup", json={})
                 await hooks.wait_until(lambda: event_types(hooks).count("call.hangup") == 2)
                 last = [r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.hangup"][-1]

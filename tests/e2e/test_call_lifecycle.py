@@ -198,15 +198,21 @@ VALID_BODIES = {
     "record_start": {"format": "wav", "channels": "single"},
     "gather_using_speak": {"payload": "Press 1", "voice": "female"},
     "refer": {"sip_address": "sip:agent@example.com"},
+    "transfer": {"to": "+13125550133"},
+    "enqueue": {"queue_name": "support"},
+    "send_sip_info": {"content_type": "application/json", "body": "{}"},
+    "switch_supervisor_role": {"role": "monitor"},
+    "ai_assistant_join": {"conversation_id": "c", "participant": {"id": "v3:x", "role": "user"}},
+    "gather_using_ai": {"parameters": {"type": "object"}},
 }
 
 
 async def test_strict_calls_reject_unknown_call_control_ids_on_every_route():
     async with run_emulator(emulator_settings(strict_calls=True)) as emulator, client_for(emulator) as client:
-        requests = [("POST", f"/v2/calls/v3:unknown/actions/{action}") for action in ACTIONS]
+        requests = [(action.method, f"/v2/calls/v3:unknown/actions/{name}") for name, action in ACTIONS.items()]
         for method, path in [*requests, ("GET", "/v2/calls/v3:unknown")]:
             body = VALID_BODIES.get(path.rsplit("/", 1)[-1], {})
-            response = await client.request(method, path, json=body if method == "POST" else None)
+            response = await client.request(method, path, json=body if method != "GET" else None)
             assert response.status_code == 422, path
             assert response.json()["errors"] == [
                 {

@@ -1,20 +1,32 @@
 """The complete tests of the pages of docs/ for each family of actions (gather, transcription, answering machine
-detection) pass as written, with the pytest plugin and the official SDK, exactly as a user would run them."""
+detection, AI, SIP) pass as written, with the pytest plugin and the official SDK, exactly as a user would run them."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import numpy
 import pytest
+import telnyx
+
+import emulator.app
+import emulator.testing
 
 pytest_plugins = ["pytester"]
+
+# What the pages' tests import, loaded once before them: pytester drops the modules an in-process run imported, and
+# numpy and the Rust extensions under jsonschema and pydantic cannot be loaded twice in one process.
+PRELOADED = (emulator.app, emulator.testing, numpy, telnyx)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = {
     "gather.md": "test_ivr_menu.py",
     "transcription.md": "test_transcribed_call.py",
     "answering-machine-detection.md": "test_voicemail.py",
+    "bridging.md": "test_warm_transfer.py",
+    "ai.md": "test_ai_gather.py",
+    "sip.md": "test_siprec.py",
 }
 
 

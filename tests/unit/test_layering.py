@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "emulator"
 IO = {"asyncio", "starlette", "httpx", "websockets", "uvicorn"}
 PURE_PACKAGES = ("calls", "scenarios")
 PURE_MEDIA = (
+    "bridge",
     "codecs",
     "frames",
     "engine",

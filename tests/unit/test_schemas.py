@@ -149,6 +149,8 @@ BAD: list[Any] = [
     bad(ANSWER, {"webhook_url_method": "post"}, "10032 /webhook_url_method"),
     bad(ANSWER, {"webhook_urls": {"call.hangup": "nope"}}, "10003 /webhook_urls/call.hangup"),
     bad(ANSWER, {"webhook_urls": {"a/b~c": 1}}, "10003 /webhook_urls/a~1b~0c", id="pointer-escaping"),
+    bad(ANSWER, {"webhook_urls": {"call.hangup": []}}, "10003 /webhook_urls/call.hangup"),
+    bad(ANSWER, {"webhook_urls": {"call.hangup": ["nope"]}}, "10003 /webhook_urls/call.hangup/0"),
     bad(ANSWER, {"record_max_length": 43201}, "10033 /record_max_length"),
     bad(ANSWER, {"record_timeout_secs": -1}, "10033 /record_timeout_secs"),
     bad(ANSWER, {"sip_headers": [{"name": "X-Custom", "value": "1"}]}, "10032 /sip_headers/0/name"),
@@ -294,6 +296,8 @@ GOOD: list[Any] = [
     pytest.param(HANGUP, {}, id="hangup-empty"),
     pytest.param(HANGUP, {"client_state": STATE, "command_id": "c", "custom_headers": [{"name": "a", "value": "b"}]}),
     pytest.param(ANSWER, {}, id="answer-empty"),
+    # The SDKs send a list of URLs per event (telnyx-python 4.x); the reference spec shows one URL.
+    pytest.param(ANSWER, {"webhook_urls": {"call.hangup": [WSS.replace("wss", "https")]}}, id="answer-url-list"),
     pytest.param(
         ANSWER,
         {

@@ -13,7 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.calls.actions import audio, call, forking, gather, recording, sip, streaming, transcription
+from emulator.calls.actions import (
+    ai,
+    audio,
+    bridging,
+    call,
+    forking,
+    gather,
+    queueing,
+    recording,
+    sip,
+    streaming,
+    transcription,
+)
 from emulator.calls.actions.context import Command, CommandContext
 from emulator.calls.effects import Outcome
 from emulator.calls.models import Call, CallState
@@ -40,6 +52,8 @@ class Action:
     # `answer`, which meets a ringing call (so answering it sends call.answered and starts its stream).
     lenient_state: CallState = CallState.ANSWERED
     starts_stream: bool = False  # may start a stream, and so meets the --max-streams limit (429)
+    result: str = "ActionResult"  # the OpenAPI component of the 200's data
+    method: str = "POST"  # the HTTP method Telnyx takes it with; another one is answered 405
 
     def run(self, ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
         """Check the call's state, then perform the action."""
@@ -80,6 +94,7 @@ ACTIONS: dict[str, Action] = {
             "UpdateClientState",
             "Change the client_state later webhooks echo",
             "ClientStateUpdateRequest",
+            method="PUT",  # the one action Telnyx takes with PUT (and what the SDKs send)
         ),
         Action(
             "suppression_start",
@@ -253,12 +268,133 @@ ACTIONS: dict[str, Action] = {
             requires=Requires.ANSWERED,
         ),
         Action(
+            "enqueue",
+            "enqueue",
+            queueing.enqueue,
+            "EnqueueCall",
+            "Put the call at the end of a queue (made on first use): call.enqueued with its position",
+            "EnqueueRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "leave_queue",
+            "leave_queue",
+            queueing.leave_queue,
+            "LeaveQueue",
+            "Take the call out of its queue: call.dequeued (reason leave)",
+            "LeaveQueueRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
             "refer",
             "refer",
             sip.refer,
             "ReferCall",
             "Refer the far end to a SIP address (SIP REFER); it answers as its scenario says",
             "ReferRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "send_sip_info",
+            "send_sip_info",
+            sip.send_sip_info,
+            "SendSIPInfo",
+            "Send a SIP INFO to the far end (a bridged leg gets call.sip_info.received)",
+            "SendSIPInfoRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "siprec_start",
+            "siprec_start",
+            sip.siprec_start,
+            "StartSiprecSession",
+            "Record the call to a SIPREC connector's server (siprec.started, or siprec.failed)",
+            "StartSiprecRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "siprec_stop",
+            "siprec_stop",
+            sip.siprec_stop,
+            "StopSiprecSession",
+            "Stop the SIPREC session (siprec.stopped)",
+            "StopSiprecRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "switch_supervisor_role",
+            "switch_supervisor_role",
+            bridging.switch_supervisor_role,
+            "SwitchSupervisorRole",
+            "Switch the supervisor's role: barge, whisper or monitor",
+            "SwitchSupervisorRoleRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "ai_assistant_start",
+            "ai_assistant_start",
+            ai.ai_assistant_start,
+            "CallStartAIAssistant",
+            "Start an AI assistant (kept and greeting spoken; no language model answers)",
+            "AIAssistantStartRequest",
+            requires=Requires.ANSWERED,
+            result="ActionResultWithConversationId",
+        ),
+        Action(
+            "ai_assistant_stop",
+            "ai_assistant_stop",
+            ai.ai_assistant_stop,
+            "CallStopAIAssistant",
+            "Stop the AI assistant (call.conversation.ended)",
+            "AIAssistantStopRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "ai_assistant_join",
+            "ai_assistant_join",
+            ai.ai_assistant_join,
+            "CallJoinAIAssistant",
+            "Join this leg to a running AI assistant conversation",
+            "AIAssistantJoinRequest",
+            requires=Requires.ANSWERED,
+            result="ActionResultWithConversationId",
+        ),
+        Action(
+            "ai_assistant_add_messages",
+            "ai_assistant_add_messages",
+            ai.ai_assistant_add_messages,
+            "CallAddMessagesToAIAssistant",
+            "Add messages to the AI assistant's conversation",
+            "AIAssistantAddMessagesRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "gather_using_ai",
+            "gather_using_ai",
+            ai.gather_using_ai,
+            "callGatherUsingAI",
+            "Gather parameters from the scripted caller's words (call.ai_gather.ended)",
+            "GatherUsingAIRequest",
+            requires=Requires.ANSWERED,
+            result="ActionResultWithConversationId",
+        ),
+        Action(
+            "conversation_relay_start",
+            "conversation_relay_start",
+            ai.conversation_relay_start,
+            "CallStartConversationRelay",
+            "Start a Conversation Relay session (kept; its WebSocket is not connected to)",
+            "ConversationRelayStartRequest",
+            requires=Requires.ANSWERED,
+            result="ActionResultWithConversationRelayId",
+        ),
+        Action(
+            "conversation_relay_stop",
+            "conversation_relay_stop",
+            ai.conversation_relay_stop,
+            "CallStopConversationRelay",
+            "Stop the Conversation Relay session (call.conversation.ended)",
+            "ConversationRelayStopRequest",
             requires=Requires.ANSWERED,
         ),
         Action(
@@ -269,6 +405,22 @@ ACTIONS: dict[str, Action] = {
             "Send DTMF tones to the far end",
             "SendDTMFRequest",
             requires=Requires.ANSWERED,
+        ),
+        Action(
+            "bridge",
+            "bridge",
+            bridging.bridge,
+            "BridgeCall",
+            "Bridge the call with another: each leg's far end hears the other's (call.bridged on both)",
+            "BridgeRequest",
+        ),
+        Action(
+            "transfer",
+            "transfer",
+            bridging.transfer,
+            "TransferCall",
+            "Dial a new leg and bridge it to the call once its far end (a scenario) answers",
+            "TransferCallRequest",
         ),
     )
 }
@@ -282,4 +434,6 @@ TELNYX_ACTIONS = frozenset(
     playback_stop record_pause record_resume record_start record_stop refer reject send_dtmf send_sip_info
     siprec_start siprec_stop speak streaming_start streaming_stop suppression_start suppression_stop
     switch_supervisor_role transcription_start transcription_stop transfer""".split()
+    # Newer than the reference spec: the official SDKs call it (telnyx-python 4.189: calls.actions.pay).
+    + ["pay"]
 )

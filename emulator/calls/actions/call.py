@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions import forking, transcription
+from emulator.calls.actions import ai, forking, queueing, sip, transcription
 from emulator.calls.actions.context import (
     OK,
     CommandContext,
@@ -24,6 +24,7 @@ from emulator.calls.actions.streaming import open_stream
 from emulator.calls.effects import (
     ClipRequest,
     Cue,
+    Disconnect,
     Effect,
     Emit,
     Outcome,
@@ -36,18 +37,24 @@ from emulator.calls.effects import (
     StopStreams,
 )
 from emulator.calls.machine_detection import detection_cues
-from emulator.calls.models import Call, CallState, Direction, StreamEndReason
+from emulator.calls.models import Call, CallState, Direction, StreamEndReason, Unbridge
 from emulator.calls.store import LENIENT_CONNECTION_ID, CallStore, transition
 from emulator.errors import Problem, ValidationFailed
 from emulator.scenarios.loader import Callee
 
 
 def dial(
-    ctx: CommandContext, store: CallStore, body: Mapping[str, Any], callee: Callee, scenario: str | None = None
+    ctx: CommandContext,
+    store: CallStore,
+    body: Mapping[str, Any],
+    callee: Callee,
+    scenario: str | None = None,
+    session: Call | None = None,
 ) -> tuple[Call, Outcome]:
     """``POST /v2/calls``: an outgoing call that rings, then is answered (or not) by the scenario's callee.
 
-    ``scenario`` is what the called party says (None: the server's default).
+    ``scenario`` is what the called party says (None: the server's default); ``session``, a call whose session the
+    new leg joins (transfer, link_to).
     """
     if body.get("stream_url"):
         require_stream_slot(ctx)
@@ -60,6 +67,7 @@ def dial(
         connection_id=body["connection_id"],
         now=ctx.now,
         client_state=body.get("client_state"),
+        call_session_id=session.call_session_id if session is not None else None,
     )
     call.scenario = scenario
     call.webhook_url = body.get("webhook_url")
@@ -205,21 +213,7 @@ def _answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], callee:
 def _on_answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], callee: Callee | None) -> list[Effect]:
     effects: list[Effect] = []
     if options.get("record") == "record-from-answer":
-        recording_id = call.answer_recording_id or ctx.ids.uuid4()
-        call.answer_recording_id = recording_id
-        call.recordings.append(recording_id)
-        request = recording_request(
-            ctx,
-            call,
-            recording_id,
-            format=options.get("record_format", "mp3"),
-            channels=options.get("record_channels", "dual"),
-            track=options.get("record_track", "both"),
-            play_beep=False,
-            max_length=options.get("record_max_length", 0),
-            file_name=options.get("record_custom_file_name"),
-        )
-        effects.append(StartRecording(call, request))
+        effects.append(record_from_now(ctx, call, options))
     if options.get("transcription"):
         call.transcription = transcription.settings(options.get("transcription_config") or {})
     if options.get("audio_url") or options.get("media_name"):
@@ -236,6 +230,26 @@ def _on_answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], call
         config = options.get("answering_machine_detection_config") or {}
         effects.extend(StartTimer(call, at, cue) for at, cue in detection_cues(mode, config, callee))
     return effects
+
+
+def record_from_now(ctx: CommandContext, call: Call, options: Mapping[str, Any]) -> StartRecording:
+    """``record: record-from-answer`` (dial, transfer, bridge): the call records from now, as ``options``' record_*
+    fields say (Telnyx's defaults: mp3, dual channel, both tracks, no limit)."""
+    recording_id = call.answer_recording_id or ctx.ids.uuid4()
+    call.answer_recording_id = recording_id
+    call.recordings.append(recording_id)
+    request = recording_request(
+        ctx,
+        call,
+        recording_id,
+        format=options.get("record_format", "mp3"),
+        channels=options.get("record_channels", "dual"),
+        track=options.get("record_track", "both"),
+        play_beep=False,
+        max_length=options.get("record_max_length", 0),
+        file_name=options.get("record_custom_file_name"),
+    )
+    return StartRecording(call, request)
 
 
 def referred_away(ctx: CommandContext, call: Call) -> Outcome:
@@ -275,7 +289,41 @@ def _end(
     if was_answered:
         effects.append(StopMedia(call))
     effects.extend(forking.stop_fork(call))
+    effects.extend(sip.stop_siprec(call))
+    effects.extend(ai.call_ended(call, source))
+    effects.extend(queueing.on_end(ctx, call))
+    effects.extend(leave_bridge(ctx, call))
     return Outcome(OK, tuple(effects))
+
+
+def end_call(ctx: CommandContext, call: Call, *, cause: str, source: str) -> tuple[Effect, ...]:
+    """The call ends now (``call.hangup`` with ``cause`` and ``source``), with all that goes with it."""
+    return _end(ctx, call, cause=cause, source=source).effects
+
+
+def leave_bridge(ctx: CommandContext, call: Call) -> list[Effect]:
+    """``call`` leaves its bridge (it hung up, or is bridged elsewhere): the legs stop hearing each other and the
+    other leg does what its bridge said (``Unbridge``: hang up, by default). A leg that ``call`` was dialing to
+    bridge with (transfer) is cancelled if the call ended, and a call waiting to be bridged no longer waits."""
+    effects: list[Effect] = []
+    if not call.is_alive:
+        ringing, call.transferring = call.transferring, None
+        if ringing is not None and ringing.state is CallState.BRIDGING:
+            effects.extend(_end(ctx, ringing, cause="originator_cancel", source="caller").effects)
+        waited, call.bridge_on_answer = call.bridge_on_answer, None
+        if waited is not None and waited.transferring is call:
+            waited.transferring = None
+        for leg in call.supervised:  # a supervisor that hangs up leaves the call it supervised
+            effects.extend((Disconnect(leg, call), Disconnect(call, leg)))
+        call.supervised = ()
+    other = call.bridged_to
+    if other is None:
+        return effects
+    call.bridged_to = other.bridged_to = None
+    effects.extend((Disconnect(call, other), Disconnect(other, call)))
+    if other.is_alive and other.unbridge is Unbridge.HANGUP:
+        effects.extend(_end(ctx, other, cause="normal_clearing", source="unknown").effects)  # Telnyx ends it
+    return effects
 
 
 # reject's cause -> the hangup_cause of its call.hangup.

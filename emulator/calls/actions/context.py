@@ -11,6 +11,7 @@ from emulator.calls.ids import IdFactory
 from emulator.calls.models import Call
 from emulator.calls.store import CallStore
 from emulator.errors import TooManyStreams
+from emulator.scenarios.loader import Callee
 
 OK: dict[str, Any] = {"result": "ok"}
 
@@ -28,6 +29,9 @@ class CommandContext:
     max_streams: int = 0
     running_streams: int = 0
     base_url: str = "http://127.0.0.1:8000"  # where the request came to: URLs the emulator serves start here
+    # Who answers a number the emulator dials (transfer's new leg): its scenario (None: the default) and callee.
+    # Raises ValidationFailed (pointer /to) for a scenario map entry whose file is gone.
+    callee_for: Callable[[str], tuple[str | None, Callee]] = lambda to: (None, Callee())
 
 
 Command = Callable[[CommandContext, CallStore, Call, Mapping[str, Any]], Outcome]
