@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.calls.actions import queueing
-from emulator.calls.actions.call import callee_answers, dial, end_call, leave_bridge, record_from_now
+from emulator.calls.actions.call import ANSWER_OPTIONS, callee_answers, dial, end_call, leave_bridge, record_from_now
 from emulator.calls.actions.context import OK, CommandContext, ensure_media, note_client_state, start_media
 from emulator.calls.effects import Connect, Disconnect, Effect, Emit, Outcome
 from emulator.calls.events import call_payload
@@ -24,23 +24,8 @@ from emulator.calls.store import CallStore, require_answered, transition
 from emulator.errors import CallError, Problem, ValidationFailed
 from emulator.scenarios.loader import Callee
 
-# transfer's fields that a dialed call takes as they are (the new leg's answer options, its ring timeout).
-_DIALED_FIELDS = (
-    "timeout_secs",
-    "time_limit_secs",
-    "answering_machine_detection",
-    "answering_machine_detection_config",
-    "audio_url",
-    "media_name",
-    "send_digits_on_answer",
-    "record",
-    "record_channels",
-    "record_custom_file_name",
-    "record_format",
-    "record_max_length",
-    "record_track",
-    "webhook_url",
-)
+# transfer's fields that a dialed call takes as they are: what acts at the answer, the ring timeout, the URL.
+_DIALED_FIELDS = (*ANSWER_OPTIONS, "timeout_secs", "webhook_url")
 
 
 def unbridge_behaviour(body: Mapping[str, Any]) -> Unbridge:
