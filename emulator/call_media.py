@@ -270,7 +270,7 @@ class CallMediaControl:
     def gather_ended(self, runner: CallRunner, status: str, digits: str) -> None:
         call = self._call(runner)
         request = self._gathers.pop(id(call), None)
-        self.apply(reactions.gather_ended(call, request, status, digits).effects)
+        self.apply(reactions.gather_ended(self.context(), call, request, status, digits).effects)
 
     def recordings_saved(self, runner: CallRunner, recordings: Sequence[CallRecording]) -> None:
         for recording in recordings:

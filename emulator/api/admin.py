@@ -91,6 +91,15 @@ def app_audio_json(counters: AppAudioCounters) -> dict[str, Any]:
     }
 
 
+def _payment(call: Call) -> dict[str, Any] | None:
+    """pay's progress while it runs: the step asked now and the attempt (what was keyed is not shown)."""
+    payment = call.payment
+    if payment is None:
+        return None
+    step = payment.step if payment.index < len(payment.steps) else "payment-processing"
+    return {"payment_method": payment.method, "payment_step": step, "attempt": payment.attempt}
+
+
 def _target(target: tuple[str, int] | None) -> str | None:
     return f"udp:{target[0]}:{target[1]}" if target is not None else None
 
@@ -117,6 +126,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "transferring": call.transferring.call_control_id if call.transferring is not None else None,
         "bridges": call.bridges,
         "fork": {"rx": _target(call.fork.rx), "tx": _target(call.fork.tx)} if call.fork is not None else None,
+        "payment": _payment(call),
         "queue": seat_json(call.queued),  # the queue it waits in and its place there; null in none
         "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],

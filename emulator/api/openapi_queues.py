@@ -6,7 +6,8 @@ builder in (``queue_paths(operation)``), so the two build operations alike.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from emulator.api.openapi_components import INTEGER, STRING, envelope, object_schema, ref
 
@@ -34,19 +35,8 @@ QUEUE_NAME = _path("queue_name", "The queue's name")
 CALL_ID = _path("call_control_id", "The id of a call waiting in the queue")
 
 
-class OperationBuilder(Protocol):
-    def __call__(
-        self,
-        operation_id: str,
-        summary: str,
-        tag: str,
-        ok: tuple[int, str, dict[str, Any]],
-        errors: tuple[int, ...],
-        *,
-        body: str | None = None,
-        body_required: bool = True,
-        parameters: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]: ...
+# openapi._operation, passed in (openapi imports this module): its keywords are body, body_required, parameters.
+OperationBuilder = Callable[..., dict[str, Any]]
 
 
 def _no_content(operation: dict[str, Any]) -> dict[str, Any]:

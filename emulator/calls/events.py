@@ -276,3 +276,8 @@ def ai_gather(call: Call, history: list[dict[str, str]], **fields: Any) -> dict[
     """call.ai_gather.ended (``result``, ``status``), .partial_results (``partial_results``) and
     .message_history_updated: the conversation so far, and what the event adds."""
     return {**call_payload(call), "message_history": [dict(message) for message in history], **fields}
+
+
+def payment(call: Call, method: str, connector: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """call.payment.progress and call.payment.completed: the call's fields, the payment's, and what was keyed."""
+    return {**call_payload(call), "payment_method": method, "payment_connector": connector, **fields}

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emulator.calls.payments import Payment
 from emulator.calls.sessions import AiGather, Conversation, JoinedConversation, SipInfo, Siprec
 
 if TYPE_CHECKING:  # a seat points back at its call
@@ -230,6 +231,7 @@ class Call:
     supervisor_role: str | None = None  # switch_supervisor_role's: barge, whisper or monitor
     conversation: Conversation | None = None  # an AI assistant or Conversation Relay, until stopped or the end
     ai_gather: AiGather | None = None  # gather_using_ai's, until it ends
+    payment: Payment | None = None  # pay's, while it collects and processes (calls/payments.py)
     joined: JoinedConversation | None = field(default=None, compare=False, repr=False)  # ai_assistant_join's
 
     @property

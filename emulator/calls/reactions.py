@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from emulator.calls import events
-from emulator.calls.actions import ai, queueing
+from emulator.calls.actions import ai, pay, queueing
 from emulator.calls.actions.call import caller_hangs_up, referred_away, time_limit_reached
 from emulator.calls.actions.context import OK, CommandContext
 from emulator.calls.effects import Cue, Emit, GatherRequest, Outcome, StartGather
@@ -113,9 +113,11 @@ def recording_saved(
     return Outcome(OK, (Emit(call, "call.recording.saved", payload),))
 
 
-def gather_ended(call: Call, request: GatherRequest | None, status: str, digits: str) -> Outcome:
+def gather_ended(ctx: CommandContext, call: Call, request: GatherRequest | None, status: str, digits: str) -> Outcome:
     """A try of the gather ended: ``call.gather.ended``, or, while tries are left after a timeout or keys that
-    were not valid, the next try (its invalid prompt first, after invalid keys)."""
+    were not valid, the next try (its invalid prompt first, after invalid keys). A step of ``pay`` goes on there."""
+    if request is not None and request.key.startswith(pay.PREFIX):
+        return pay.step_ended(ctx, call, status, digits)
     tries_left = request is not None and request.attempt < request.maximum_tries
     if request is not None and tries_left and status in ("timeout", "invalid") and call.is_alive:
         retry = request.invalid_prompt if status == "invalid" else None

@@ -27,6 +27,7 @@ PAGES = {
     "bridging.md": "test_warm_transfer.py",
     "ai.md": "test_ai_gather.py",
     "sip.md": "test_siprec.py",
+    "pay.md": "test_payment.py",
 }
 
 
@@ -45,5 +46,5 @@ def test_the_pages_complete_test_passes_as_written(pytester, page):
     files = test_files(page)
     assert set(files) == {PAGES[page]}
     pytester.makepyfile(**{name.removesuffix(".py"): code for name, code in files.items()})
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=1)

@@ -28,7 +28,7 @@ def test_the_examples_in_docs_pytest_md_pass_as_written(pytester):
     files = doc_test_files()
     assert set(files) == {"test_answering.py", "test_async_bot.py", "test_settings.py"}
     pytester.makepyfile(**{name.removesuffix(".py"): code for name, code in files.items()})
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=4)
 
 

@@ -202,5 +202,5 @@ def test_the_pages_complete_test_passes_as_written(pytester):
     blocks = re.findall(r"```python\n(# (test_\w+\.py)\n.*?)```", text, flags=re.DOTALL)
     assert [name for _, name in blocks] == ["test_call_queue.py"]
     pytester.makepyfile(**{name.removesuffix(".py"): code for code, name in blocks})
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=1)

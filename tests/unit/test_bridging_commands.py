@@ -104,3 +104,13 @@ def test_a_supervisor_hears_both_legs_and_its_role_says_who_hears_it():
     assert {
         (e.speaker.call_control_id, e.listener.call_control_id) for e in ended.effects if isinstance(e, Disconnect)
     } >= {("v3:a", "v3:s"), ("v3:b", "v3:s")}
+
+
+def test_enqueueing_a_bridged_call_unbridges_it_first():
+    ctx, store, a, b = setup()
+    ACTIONS["bridge"].run(ctx, store, a, {"call_control_id": "v3:b", "park_after_unbridge": "self"})
+    b.unbridge = Unbridge.PARK
+    outcome = ACTIONS["enqueue"].run(ctx, store, a, {"queue_name": "support"})
+    assert a.bridged_to is None and b.bridged_to is None and b.is_alive
+    assert [e.event_type for e in outcome.effects if isinstance(e, Emit)] == ["call.enqueued"]
+    assert any(isinstance(e, Disconnect) for e in outcome.effects)

@@ -52,11 +52,11 @@ def test_a_try_that_fails_with_tries_left_starts_the_next_one_and_only_the_last_
     call, _ = commands.incoming_call(ctx, CallStore(ids), {"from": "+1", "to": "+2"})
     prompt, invalid = ClipRequest("gather-1", "gather", text="Press 1"), ClipRequest("gather-1-invalid", "gather")
     first = GatherRequest("gather-1", GatherRules(), prompt, maximum_tries=2, invalid_prompt=invalid)
-    (again,) = reactions.gather_ended(call, first, "invalid", "9").effects
+    (again,) = reactions.gather_ended(ctx, call, first, "invalid", "9").effects
     assert isinstance(again, StartGather) and again.request.attempt == 2 and again.request.retry_prompt == invalid
-    (ended,) = reactions.gather_ended(call, again.request, "timeout", "").effects
+    (ended,) = reactions.gather_ended(ctx, call, again.request, "timeout", "").effects
     assert isinstance(ended, Emit) and ended.payload["status"] == "timeout"  # no tries left
-    (cancelled,) = reactions.gather_ended(call, first, "cancelled", "").effects
+    (cancelled,) = reactions.gather_ended(ctx, call, first, "cancelled", "").effects
     assert isinstance(cancelled, Emit)  # only timeout and invalid are tried again
-    (timed_out,) = reactions.gather_ended(call, first, "timeout", "").effects
+    (timed_out,) = reactions.gather_ended(ctx, call, first, "timeout", "").effects
     assert isinstance(timed_out, StartGather) and timed_out.request.retry_prompt is None

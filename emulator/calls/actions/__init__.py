@@ -20,6 +20,7 @@ from emulator.calls.actions import (
     call,
     forking,
     gather,
+    pay,
     queueing,
     recording,
     sip,
@@ -270,7 +271,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "enqueue",
             "enqueue",
-            queueing.enqueue,
+            bridging.enqueue,
             "EnqueueCall",
             "Put the call at the end of a queue (made on first use): call.enqueued with its position",
             "EnqueueRequest",
@@ -404,6 +405,15 @@ ACTIONS: dict[str, Action] = {
             "SendDTMF",
             "Send DTMF tones to the far end",
             "SendDTMFRequest",
+            requires=Requires.ANSWERED,
+        ),
+        Action(
+            "pay",
+            "pay",
+            pay.pay,
+            "PayCall",
+            "Collect a card or bank account from the caller's keys, then charge or tokenize it (test numbers decline)",
+            "PayRequest",
             requires=Requires.ANSWERED,
         ),
         Action(

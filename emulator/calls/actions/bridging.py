@@ -223,3 +223,12 @@ def switch_supervisor_role(ctx: CommandContext, store: CallStore, call: Call, bo
     """The supervisor's role from now on: who hears it changes at the next tick; no webhook (Telnyx's body has no
     client_state). On a call that supervises nothing, the role is only kept, for a later supervision."""
     return Outcome(OK, tuple(switch_role(call, body["role"])))
+
+
+def enqueue(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
+    """``enqueue`` (queueing.enqueue), and a call in a bridge leaves it first, as Telnyx's docs say: the other
+    leg does what its bridge said."""
+    queued = queueing.enqueue(ctx, store, call, body)
+    if call.bridged_to is None:
+        return queued
+    return Outcome(queued.data, (*leave_bridge(ctx, call), *queued.effects))
