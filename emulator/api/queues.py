@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from emulator.api.routes import emulator_state, namespace_of, validated_body
 from emulator.calls.actions import queueing
-from emulator.calls.queues import CREATE_DEFAULT_MAX_SIZE, Queue, QueuedCall
+from emulator.calls.queues import CREATE_DEFAULT_MAX_SIZE, Queue, QueuedCall, unseat
 from emulator.errors import NotFound, Problem, ValidationFailed, queue_not_empty, queue_not_found
 
 PAGE_SIZE = 20  # Telnyx's default page[size]
@@ -209,6 +209,8 @@ async def _update_call(request: Request) -> Response:
     body = await validated_body(request, "queued_call_update")
     if "keep_after_hangup" in body:
         seat.keep_after_hangup = body["keep_after_hangup"]
+        if not seat.keep_after_hangup and not seat.call.is_alive:  # kept only by the flag just turned off
+            unseat(seat)
     return Response(status_code=204)
 
 

@@ -19,6 +19,7 @@ utterance (docs/ai.md).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -81,6 +82,8 @@ def _value(schema: Mapping[str, Any], text: str, words: list[str], numbers: Iter
         if number is None:
             return None
         value = float(number)
+        if not math.isfinite(value):  # hundreds of digits said in a row: no number a form could hold
+            return None
         return int(value) if kind == "integer" or value.is_integer() else value
     if kind == "boolean":
         return next((word in YES for word in words if word in YES or word in NO), None)

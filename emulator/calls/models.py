@@ -222,6 +222,7 @@ class Call:
     # below); from the answer, the legs it hears (the supervised call and the leg bridged to it).
     supervising: Call | None = field(default=None, compare=False, repr=False)
     supervised: tuple[Call, ...] = field(default=(), compare=False, repr=False)
+    supervisors: list[Call] = field(default_factory=list, compare=False, repr=False)  # those that hear it now
     bridges: int = 0  # bridges so far (the control plane's history)
     # Its seat while it waits in a queue (enqueue; calls/queues.py), until it leaves or is taken by a bridge.
     queued: QueuedCall | None = field(default=None, compare=False, repr=False)

@@ -114,3 +114,31 @@ def test_enqueueing_a_bridged_call_unbridges_it_first():
     assert a.bridged_to is None and b.bridged_to is None and b.is_alive
     assert [e.event_type for e in outcome.effects if isinstance(e, Emit)] == ["call.enqueued"]
     assert any(isinstance(e, Disconnect) for e in outcome.effects)
+
+
+def test_a_linked_call_that_still_rings_is_bridged_when_it_answers_not_before():
+    ctx, store, a, _ = setup()
+    ringing = store.lookup("v3:r", now=0)
+    ringing.state = CallState.BRIDGING
+    leg = store.lookup("v3:l", now=0)
+    leg.state, leg.bridge_on_answer = CallState.BRIDGING, ringing
+    answered = leg_answers(ctx, leg, Callee())
+    assert not any(isinstance(e, Connect) for e in answered.effects) and ringing.bridge_on_answer is leg
+    ringing_answers = leg_answers(ctx, ringing, Callee())
+    assert ringing.bridged_to is leg and any(isinstance(e, Connect) for e in ringing_answers.effects)
+
+
+def test_supervisors_stop_hearing_a_leg_that_ends_and_a_queued_call_bridged_by_id_leaves_its_queue():
+    ctx, store, a, b = setup()
+    ACTIONS["enqueue"].run(ctx, store, b, {"queue_name": "support"})
+    bridged = ACTIONS["bridge"].run(ctx, store, a, {"call_control_id": "v3:b"})
+    assert b.queued is None and ("v3:b", "call.dequeued") in emitted(bridged)
+    sup = store.lookup("v3:s", now=0)
+    sup.supervising, sup.supervisor_role = a, "monitor"
+    supervise(sup)
+    b.unbridge = Unbridge.PARK
+    ended = hangup(ctx, store, a, {})
+    assert ("v3:a", "v3:s") in {
+        (e.speaker.call_control_id, e.listener.call_control_id) for e in ended.effects if isinstance(e, Disconnect)
+    }
+    assert sup.supervised == (b,) and a.supervisors == []

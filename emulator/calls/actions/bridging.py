@@ -66,6 +66,10 @@ def bridge(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
         raise _invalid("Invalid value", "A call cannot be bridged with itself.", pointer)
     if not other.is_alive:
         raise CallError("90018", "Call has already ended", "The call to bridge with has already ended.", pointer)
+    promised = other.bridge_on_answer is not None and other.bridge_on_answer is not call
+    if other.state is CallState.BRIDGING and (promised or other.supervising is not None):
+        detail = "The call to bridge with is ringing to join another call (a transfer, link_to or supervision)."
+        raise _invalid("Already bridging", detail, pointer)
     if body.get("prevent_double_bridge") and other.bridged_to is not None and other.bridged_to is not call:
         raise _invalid("Already bridged", "The call to bridge with is bridged to another call.", pointer)
     if "queue" in body:
@@ -87,13 +91,14 @@ def join(ctx: CommandContext, a: Call, b: Call) -> list[Effect]:
     connected), ``call.bridged`` on both, and from the next tick each far end hears the other."""
     effects: list[Effect] = []
     for leg in (a, b):
+        effects.extend(queueing.dequeue(ctx, leg, "bridged"))  # a waiting call bridged by its id leaves its queue
         if leg.bridged_to is not None and leg.bridged_to not in (a, b):
             effects.extend(leave_bridge(ctx, leg))
         if leg.state is CallState.PARKED:  # an incoming call bridged without `answer`: connected now
             transition(leg, CallState.ANSWERED, ctx.now)
             leg.start_time = ctx.timestamp
             effects.append(start_media(leg))
-        else:
+        elif leg.state is CallState.ANSWERED:  # a made-up call (lenient mode) gets its media now
             effects.extend(ensure_media(leg))
     if not (a.is_alive and b.is_alive):  # leaving a bridge hung one of them up
         return effects
@@ -144,6 +149,9 @@ def leg_answers(ctx: CommandContext, call: Call, callee: Callee) -> Outcome:
         return answered
     if waiting.transferring is call:
         waiting.transferring = None
+    if waiting.state is CallState.BRIDGING:  # the call to join still rings itself: the bridge waits for its answer
+        waiting.bridge_on_answer = waiting.bridge_on_answer or call
+        return answered
     if not waiting.is_alive:  # the call it was to join hung up while it rang
         return Outcome(OK, (*answered.effects, *end_call(ctx, call, cause="normal_clearing", source="unknown")))
     if call.prevent_double_bridge and waiting.bridged_to is not None:
@@ -200,8 +208,12 @@ def supervise(supervisor: Call) -> list[Effect]:
     role says."""
     target = supervisor.supervising
     assert target is not None
+    if target.state is not CallState.ANSWERED:  # it ended, or is not connected yet: there is nothing to hear
+        return []
     legs = (target, target.bridged_to) if target.bridged_to is not None else (target,)
-    supervisor.supervised = tuple(leg for leg in legs if leg.is_alive)
+    supervisor.supervised = tuple(leg for leg in legs if leg.state is CallState.ANSWERED)
+    for leg in supervisor.supervised:
+        leg.supervisors.append(supervisor)
     effects: list[Effect] = [*ensure_media(target), *(Connect(leg, supervisor) for leg in supervisor.supervised)]
     effects.extend(
         Connect(supervisor, leg) for leg in _heard_by(supervisor.supervisor_role or "barge", supervisor.supervised)

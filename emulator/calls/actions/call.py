@@ -213,7 +213,8 @@ def _answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], callee:
 def _on_answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], callee: Callee | None) -> list[Effect]:
     effects: list[Effect] = []
     if options.get("record") == "record-from-answer":
-        effects.append(record_from_now(ctx, call, options))
+        call.answer_recording_id = call.answer_recording_id or ctx.ids.uuid4()
+        effects.append(record_from_now(ctx, call, options, call.answer_recording_id))
     if options.get("transcription"):
         call.transcription = transcription.settings(options.get("transcription_config") or {})
     if options.get("audio_url") or options.get("media_name"):
@@ -232,11 +233,13 @@ def _on_answer(ctx: CommandContext, call: Call, options: Mapping[str, Any], call
     return effects
 
 
-def record_from_now(ctx: CommandContext, call: Call, options: Mapping[str, Any]) -> StartRecording:
+def record_from_now(
+    ctx: CommandContext, call: Call, options: Mapping[str, Any], recording_id: str | None = None
+) -> StartRecording:
     """``record: record-from-answer`` (dial, transfer, bridge): the call records from now, as ``options``' record_*
-    fields say (Telnyx's defaults: mp3, dual channel, both tracks, no limit)."""
-    recording_id = call.answer_recording_id or ctx.ids.uuid4()
-    call.answer_recording_id = recording_id
+    fields say (Telnyx's defaults: mp3, dual channel, both tracks, no limit), under ``recording_id`` (the one
+    dial's answer announced) or a new one."""
+    recording_id = recording_id or ctx.ids.uuid4()
     call.recordings.append(recording_id)
     request = recording_request(
         ctx,
@@ -315,7 +318,13 @@ def leave_bridge(ctx: CommandContext, call: Call) -> list[Effect]:
             waited.transferring = None
         for leg in call.supervised:  # a supervisor that hangs up leaves the call it supervised
             effects.extend((Disconnect(leg, call), Disconnect(call, leg)))
+            if call in leg.supervisors:
+                leg.supervisors.remove(call)
         call.supervised = ()
+        for supervisor in call.supervisors:  # a supervised leg that ends: its supervisors hear it no more
+            effects.extend((Disconnect(call, supervisor), Disconnect(supervisor, call)))
+            supervisor.supervised = tuple(leg for leg in supervisor.supervised if leg is not call)
+        call.supervisors.clear()
     other = call.bridged_to
     if other is None:
         return effects

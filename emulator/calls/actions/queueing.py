@@ -122,6 +122,11 @@ def take_first(ctx: CommandContext, queues: Queues, name: str, reason: str = "br
     return Taken(seat.call, (_left(ctx, seat, reason),))
 
 
+def dequeue(ctx: CommandContext, call: Call, reason: str) -> tuple[Effect, ...]:
+    """The call leaves the queue it waits in, if any (``call.dequeued`` with ``reason``): bridged by its id."""
+    return (_left(ctx, call.queued, reason),) if call.queued is not None else ()
+
+
 def _left(ctx: CommandContext, seat: QueuedCall, reason: str) -> Emit:
     """Take ``seat`` out of its queue: its ``call.dequeued``, with the place it had and how long it waited."""
     wait = seat.wait_time_secs(ctx.now)
