@@ -19,6 +19,7 @@ PURE_PACKAGES = ("calls", "scenarios")
 PURE_MEDIA = (
     "bridge",
     "codecs",
+    "conversation",
     "frames",
     "engine",
     "call_audio",
