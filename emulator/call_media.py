@@ -76,6 +76,7 @@ class CallMediaControl:
     def start(self, call: Call, awaiting: tuple[str, ...]) -> None:
         scenario = call.scenario or self.library.default
         engine = CallMedia(self.library.media(scenario, self.call_codec), at_end=self.library.at_end(scenario))
+        call.meter = engine.meter  # read by the control plane while the call runs and after it ends
         runner = CallRunner(call, engine, self.clock, self, awaiting=awaiting)
         self.runners[id(call)] = runner
         for session in self._waiting.pop(id(call), []):

@@ -21,12 +21,13 @@ from starlette.routing import Route
 
 from emulator.api.queues import seat_json
 from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
-from emulator.api.sessions import sessions_json
+from emulator.api.sessions import payment_json, sessions_json
 from emulator.calls.actions.call import incoming_call
 from emulator.calls.effects import StopMedia, StopStreams
 from emulator.calls.models import AppAudioCounters, Call, StreamEndReason, StreamRecord
 from emulator.calls.store import require_alive
 from emulator.errors import ApiError, NotFound, Problem, ValidationFailed
+from emulator.media.conversation import ConversationMeter
 from emulator.media.recording_files import MEDIA_TYPES, URL_PREFIX
 from emulator.media.recordings import TRACKS
 from emulator.runtime import Runtime
@@ -91,15 +92,6 @@ def app_audio_json(counters: AppAudioCounters) -> dict[str, Any]:
     }
 
 
-def _payment(call: Call) -> dict[str, Any] | None:
-    """pay's progress while it runs: the step asked now and the attempt (what was keyed is not shown)."""
-    payment = call.payment
-    if payment is None:
-        return None
-    step = payment.step if payment.index < len(payment.steps) else "payment-processing"
-    return {"payment_method": payment.method, "payment_step": step, "attempt": payment.attempt}
-
-
 def _target(target: tuple[str, int] | None) -> str | None:
     return f"udp:{target[0]}:{target[1]}" if target is not None else None
 
@@ -126,7 +118,8 @@ def call_json(call: Call) -> dict[str, Any]:
         "transferring": call.transferring.call_control_id if call.transferring is not None else None,
         "bridges": call.bridges,
         "fork": {"rx": _target(call.fork.rx), "tx": _target(call.fork.tx)} if call.fork is not None else None,
-        "payment": _payment(call),
+        "payment": payment_json(call),
+        "metrics": call.meter.as_json() if call.meter is not None else None,
         "queue": seat_json(call.queued),  # the queue it waits in and its place there; null in none
         "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
@@ -201,6 +194,16 @@ def _own_call(request: Request) -> Call:
 
 async def get_call(request: Request) -> Response:
     return _data(call_json(_own_call(request)))
+
+
+async def get_call_metrics(request: Request) -> Response:
+    """The call's conversation metrics (docs/metrics.md), so far or final; all zero before its media starts."""
+    return _data(metrics_json(_own_call(request)))
+
+
+def metrics_json(call: Call) -> dict[str, Any]:
+    meter = call.meter or ConversationMeter()
+    return {"call_control_id": call.call_control_id, "is_alive": call.is_alive, **meter.as_json()}
 
 
 async def list_calls(request: Request) -> Response:
@@ -364,6 +367,7 @@ def call_routes() -> list[Route]:
         Route("/_emulator/calls", calls, methods=["GET", "POST"]),
         Route("/_emulator/calls/{call_control_id}", get_call, methods=["GET"]),
         Route("/_emulator/calls/{call_control_id}/scenario", set_call_scenario, methods=["PUT"]),
+        Route("/_emulator/calls/{call_control_id}/metrics", get_call_metrics, methods=["GET"]),
     ]
 
 

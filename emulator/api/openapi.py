@@ -221,6 +221,16 @@ def _paths() -> dict[str, Any]:
                 parameters=[CALL_ID],
             )
         },
+        "/_emulator/calls/{call_control_id}/metrics": {
+            "get": _operation(
+                "getCallMetrics",
+                "The call's conversation metrics: first audio, response per turn, talk-over, barge-ins, dead air",
+                CONTROL,
+                (200, "The metrics, so far or final", data({"type": "object"})),
+                (404,),
+                parameters=[CALL_ID],
+            )
+        },
         "/_emulator/calls/{call_control_id}/scenario": {
             "put": _operation(
                 "setCallScenario",

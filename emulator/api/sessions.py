@@ -60,3 +60,12 @@ def _conversation_json(conversation: Conversation | None, kind: str) -> dict[str
     else:
         shown["participants"] = conversation.participants
     return shown
+
+
+def payment_json(call: Call) -> dict[str, Any] | None:
+    """pay's progress while it runs: the step asked now and the attempt (what was keyed is not shown)."""
+    payment = call.payment
+    if payment is None:
+        return None
+    step = payment.step if payment.index < len(payment.steps) else "payment-processing"
+    return {"payment_method": payment.method, "payment_step": step, "attempt": payment.attempt}

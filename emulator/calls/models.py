@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.calls.payments import Payment
 from emulator.calls.sessions import AiGather, Conversation, JoinedConversation, SipInfo, Siprec
+from emulator.media.conversation import ConversationMeter
 
 if TYPE_CHECKING:  # a seat points back at its call
     from emulator.calls.queues import QueuedCall
@@ -233,6 +234,7 @@ class Call:
     conversation: Conversation | None = None  # an AI assistant or Conversation Relay, until stopped or the end
     ai_gather: AiGather | None = None  # gather_using_ai's, until it ends
     payment: Payment | None = None  # pay's, while it collects and processes (calls/payments.py)
+    meter: ConversationMeter | None = None  # its media's conversation metrics, from the answer on (and after)
     joined: JoinedConversation | None = field(default=None, compare=False, repr=False)  # ai_assistant_join's
 
     @property

@@ -7,7 +7,7 @@ length costs O(1) memory. Everything is in media time: the same at every ``--spe
 
 Definitions (docs/metrics.md says them for users):
 
-- a tick is *voiced* when its frame's mean square is over -40 dBFS (``engine.VOICE_ENERGY``);
+- a tick is *voiced* when its frame's mean square is over -40 dBFS (``emulator/levels.py``);
 - a caller *turn* is a run of voiced caller ticks whose gaps are shorter than ``HANGOVER_MS``; it *ends* at
   its last voiced tick, known once ``HANGOVER_MS`` of caller silence follows (or the call ends);
 - ``first_audio_ms``: from the start of the media (the answer) to the app's first voiced tick;
@@ -24,6 +24,7 @@ Definitions (docs/metrics.md says them for users):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,11 @@ class ConversationMeter:
         self._barge(n, caller, app, cleared)
         self._turn(n, caller, app)
         self._app_was_voiced = app
+
+    def feed_run(self, caller: Sequence[bool], app: Sequence[bool]) -> None:
+        """Ticks jumped over (a call nobody listens to, in a quiet stretch): each side's voice, tick by tick."""
+        for c, a in zip(caller, app, strict=True):
+            self.feed(bool(c), bool(a))
 
     def _turn(self, n: int, caller: bool, app: bool) -> None:
         if caller:

@@ -30,9 +30,11 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from emulator.levels import is_voiced
 from emulator.media.call_audio import CallAudio, ClipEvent
 from emulator.media.call_recorder import CallRecording
 from emulator.media.clip_audio import PAUSES_MS
+from emulator.media.conversation import ConversationMeter
 from emulator.media.gather import DigitGather
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
@@ -46,9 +48,6 @@ TAIL_TICKS = 30_000 // FRAME_MS
 # Frames of another leg's voice that may wait to be heard (media/bridge.py): two legs tick on one clock, so one
 # or two wait at most; more means the hearing leg stalled.
 CROSSING_BACKLOG = 25
-# The mean square a frame of the caller's needs to count as a voice that crosses to another leg: -40 dBFS, over a
-# scenario's background noise (-50 dBFS by default) and under any speech or tone.
-VOICE_ENERGY = (32768 * 10 ** (-40 / 20)) ** 2
 
 
 @dataclass(slots=True)
@@ -123,6 +122,8 @@ class CallMedia:
         # caller's voice goes to, and the keys of the sources, in ``sources``, that carry theirs.
         self.hearers: dict[str, PlayoutQueue] = {}
         self.legs: set[str] = set()
+        self.meter = ConversationMeter()  # the conversation's timing, tick by tick (media/conversation.py)
+        self._clears = 0  # the app's clears so far, over its streams
 
     @property
     def sample_rate(self) -> int:
@@ -186,6 +187,11 @@ class CallMedia:
         quiet = self._timeline_quiet_ticks()
         if not 0 <= ticks <= quiet:
             raise ValueError(f"cannot skip {ticks} ticks; {quiet} are quiet")
+        caller = self.cursor.voiced_ahead(ticks) if self.script_end is None else np.zeros(ticks, dtype=np.bool_)
+        app = np.zeros(ticks, dtype=np.bool_)
+        ahead = self.media.outbound_voiced[self.index : self.index + ticks]
+        app[: len(ahead)] = ahead
+        self.meter.feed_run(caller.tolist(), app.tolist())
         if self.script_end is None:
             self.cursor.skip(ticks)
         self.index += ticks
@@ -250,6 +256,7 @@ class CallMedia:
         cues = self._due_cues(n) if self.timers and self.timers[0][0] <= n else ()
         if not busy:
             self.index = n + 1
+            self._meter(n, step, None)
             if cues or said:
                 return MediaTick(n, step, n, None, dtmf, marks, cues=cues, said=said)
             return MediaTick(n, step, n, None, dtmf, marks)
@@ -259,16 +266,37 @@ class CallMedia:
         mixed, events = self._mix(n)
         if stopped:
             events = (*stopped, *events)
+        self._meter(n, step, mixed)
         saved = self._record(n, step, mixed) if self.recordings else ()
         gathered = self._gather(n, dtmf) if self.gather is not None else None
         self.index = n + 1
         return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved, gathered, cues, said)
 
+    def _meter(self, n: int, step: Tick | None, mixed: PCM | None) -> None:
+        """The tick, as the conversation metrics see it: each side's voice, the app's clears and buffered audio."""
+        caller = step is not None and self.media.script.is_voiced(step)
+        if mixed is not None:
+            app = is_voiced(mixed)
+        else:
+            voiced = self.media.outbound_voiced
+            app = n < len(voiced) and bool(voiced[n])
+        if not self.sources:
+            self.meter.feed(caller, app)
+            return
+        streams = [source.playout for key, source in self.sources.items() if key not in self.legs]
+        clears = sum(playout.clears for playout in streams)
+        cleared, self._clears = clears > self._clears, clears
+        buffered = max(
+            (p.counters.queued_samples * 1000 // (p.counters.sample_rate or self.sample_rate) for p in streams),
+            default=0,
+        )
+        self.meter.feed(caller, app, cleared=cleared, buffered_ms=buffered)
+
     def _cross(self, step: Tick) -> None:
         """The caller's frame goes to every leg that hears it. Only frames with a voice: a leg's queue that runs
         dry means silence there, so the other leg's turn-taking hears a pause as one (``_app_playing``)."""
         frame = self.media.script.frame(step)
-        if float(np.dot(frame, frame.astype(np.float64))) < VOICE_ENERGY * len(frame):  # silence, or noise under it
+        if not is_voiced(frame):  # silence, or noise under a voice (emulator/levels.py)
             return
         for playout in self.hearers.values():
             # A leg whose pacing stalled (or stopped) must not pile up audio: past half a second, drop.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.levels import voiced_frames
 from emulator.media import codecs
 from emulator.scenarios.cursor import render, render_track
 from emulator.scenarios.loader import SCENARIO_SUFFIXES, Scenario, ScenarioError, load_scenario
@@ -38,6 +39,7 @@ class StreamMedia:
     idle_payloads: tuple[str, ...]  # the loop played while the caller waits
     outbound: tuple[str, ...]  # the outbound script's frames
     outbound_pcm: np.ndarray  # the same as PCM, for mixing in the app's audio and for recordings
+    outbound_voiced: np.ndarray  # whether each of its frames is a voice (emulator/levels.py): the metrics
     silence: str  # one frame of silence, for either track once its script is over
     # What an app that never answers receives: its length and the DTMF digits in it.
     nominal_frames: int
@@ -89,6 +91,7 @@ def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
         idle_payloads=_encode_frames(compiled.idle, info, seen),
         outbound=_encode_frames(outbound_pcm, info, seen),
         outbound_pcm=outbound_pcm,
+        outbound_voiced=voiced_frames(outbound_pcm, info.frame_samples),
         silence=_encode_frames(np.zeros(info.frame_samples, dtype=np.int16), info, seen)[0],
         nominal_frames=max(-(-len(nominal.pcm) // info.frame_samples), len(outbound_pcm) // info.frame_samples),
         nominal_dtmf=tuple(event.digit for event in nominal.dtmf),

@@ -64,6 +64,7 @@ class PlayoutQueue:
     played: list[PCM] = field(default_factory=list)  # what was actually heard, in the app's format
     # False: ``played`` stays empty (another leg's voice, media/bridge.py: nobody records it from here).
     keep_played: bool = True
+    clears: int = 0  # how many times the app sent clear (the conversation metrics' barge-ins)
 
     @property
     def is_pending(self) -> bool:
@@ -88,6 +89,7 @@ class PlayoutQueue:
 
     def clear(self) -> list[str]:
         """Drop all queued audio at once; returns every pending mark, in order."""
+        self.clears += 1
         return self._drop(at_end=False)
 
     def finish(self) -> list[str]:

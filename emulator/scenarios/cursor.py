@@ -265,6 +265,17 @@ class ScriptCursor:
             left = min(left, self._said[0][0] - n)
         return max(0, left)
 
+    def voiced_ahead(self, ticks: int) -> NDArray[np.bool_]:
+        """Whether the caller's frame is a voice in each of the next ``ticks`` quiet ticks (``quiet_ticks``):
+        what ``skip`` jumps over, for the conversation metrics."""
+        n, index, track = self.ticks, self._index, self.track
+        if ticks <= 0 or self.end is not None or index >= len(track.segments):
+            return np.zeros(max(ticks, 0), dtype=np.bool_)
+        if isinstance(track.segments[index], AudioSegment):
+            offset = n - self._start_tick
+            return track.voiced[index][offset : offset + ticks]
+        return track.idle_voiced[np.arange(n, n + ticks) % track.idle_frames]
+
     def skip(self, ticks: int) -> None:
         """Jump ``ticks`` quiet ticks (at most ``quiet_ticks()``): the same state as that many silent advances."""
         if not 0 <= ticks <= self.quiet_ticks():

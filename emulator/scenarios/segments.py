@@ -23,6 +23,7 @@ from typing import Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from emulator.levels import voiced_frames
 from emulator.scenarios import synth
 from emulator.scenarios.steps import (
     AudioStep,
@@ -91,11 +92,25 @@ class CompiledTrack:
     idle: NDArray[np.int16]  # a whole number of frames (at least one), looped while the caller waits
     # frames_in of every segment (0 for those without audio), computed once: the cursor reads it every tick.
     segment_frames: tuple[int, ...] = field(init=False)
+    # Whether each frame is a voice (emulator/levels.py), per segment (empty for those without audio) and for the
+    # idle loop: the conversation metrics read the caller's side from these, never from the samples.
+    voiced: tuple[NDArray[np.bool_], ...] = field(init=False)
+    idle_voiced: NDArray[np.bool_] = field(init=False)
 
     def __post_init__(self) -> None:
         fs = self.frame_samples
         frames = tuple(-(-len(s.pcm) // fs) if isinstance(s, AudioSegment) else 0 for s in self.segments)
         object.__setattr__(self, "segment_frames", frames)
+        none = np.zeros(0, dtype=np.bool_)
+        voiced = tuple(voiced_frames(s.pcm, fs) if isinstance(s, AudioSegment) else none for s in self.segments)
+        object.__setattr__(self, "voiced", voiced)
+        object.__setattr__(self, "idle_voiced", voiced_frames(self.idle, fs))
+
+    def is_voiced(self, at: FramePosition) -> bool:
+        """Whether the caller's frame at ``at`` is a voice."""
+        if at.segment is None:
+            return bool(self.idle_voiced[at.frame])
+        return bool(self.voiced[at.segment][at.frame])
 
     @property
     def idle_frames(self) -> int:

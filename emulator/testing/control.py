@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from emulator.testing.metrics import CallMetrics
 from emulator.testing.settings import DEFAULT_TIMEOUT
 from emulator.tls import shared_tls_context
 
@@ -66,6 +67,10 @@ def _calls() -> _Request:
 
 def _call(call_control_id: str) -> _Request:
     return _Request("GET", f"/calls/{_id(call_control_id)}")
+
+
+def _metrics(call_control_id: str) -> _Request:
+    return _Request("GET", f"/calls/{_id(call_control_id)}/metrics")
 
 
 def _set_scenario(call_control_id: str, scenario: str) -> _Request:
@@ -138,6 +143,10 @@ class ControlPlane:
     def call(self, call_control_id: str) -> dict[str, Any]:
         return dict(self._send(_call(call_control_id)))
 
+    def metrics(self, call_control_id: str) -> CallMetrics:
+        """The call's conversation metrics, so far (``is_alive``) or final (docs/metrics.md)."""
+        return CallMetrics.from_json(dict(self._send(_metrics(call_control_id))))
+
     def set_scenario(self, call_control_id: str, scenario: str) -> dict[str, Any]:
         """What the caller of this call says in streams started from now on (a name or a .yaml path)."""
         return dict(self._send(_set_scenario(call_control_id, scenario)))
@@ -193,6 +202,9 @@ class AsyncControlPlane:
 
     async def call(self, call_control_id: str) -> dict[str, Any]:
         return dict(await self._send(_call(call_control_id)))
+
+    async def metrics(self, call_control_id: str) -> CallMetrics:
+        return CallMetrics.from_json(dict(await self._send(_metrics(call_control_id))))
 
     async def set_scenario(self, call_control_id: str, scenario: str) -> dict[str, Any]:
         return dict(await self._send(_set_scenario(call_control_id, scenario)))

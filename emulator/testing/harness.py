@@ -17,6 +17,7 @@ from emulator.app import create_app
 from emulator.config import Settings
 from emulator.state import EmulatorState
 from emulator.testing.control import AsyncControlPlane, ControlPlane
+from emulator.testing.metrics import CallMetrics
 from emulator.testing.recorded import ReceivedWebhook, RecordedStream, Recorder
 from emulator.testing.servers import LoopThread, PromptServer, WebhookServer, serve_until_listening, uvicorn_server
 from emulator.testing.settings import DEFAULT_API_KEY, DEFAULT_TIMEOUT, HOST, fixture_settings
@@ -227,6 +228,11 @@ class TelnyxEmulator:
     ) -> ReceivedWebhook:
         """The first webhook of ``event_type`` (optionally of one call), waiting for it if need be."""
         return self.wait_for_webhooks(event_type, call_control_id=call_control_id, timeout=timeout)[0]
+
+    def wait_for_metrics(self, call_control_id: str, *, timeout: float = DEFAULT_TIMEOUT) -> CallMetrics:
+        """The call's final conversation metrics: waits for its ``call.hangup``, then reads them."""
+        self.wait_for_webhook("call.hangup", call_control_id=call_control_id, timeout=timeout)
+        return self.control.metrics(call_control_id)
 
     def wait_for_stream(self, index: int = 0, *, timeout: float = DEFAULT_TIMEOUT) -> RecordedStream:
         """The ``index``-th connection to ``stream_url`` (0: the first), once it is open."""

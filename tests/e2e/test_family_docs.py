@@ -28,6 +28,7 @@ PAGES = {
     "ai.md": "test_ai_gather.py",
     "sip.md": "test_siprec.py",
     "pay.md": "test_payment.py",
+    "metrics.md": "test_bot_timing.py",
 }
 
 

@@ -1,0 +1,67 @@
+"""Conversation metrics of a real call, from its media timeline: the same figures with a stream listening (every
+tick computed) and without (quiet stretches jumped over), read through the pytest plugin's helper."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+
+from emulator.testing.harness import TelnyxEmulator
+from tests.servers import WsReceiver, emulator_settings, run_emulator, timeout
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+AUTH = {"Authorization": "Bearer test-key"}
+# The caller talks for 400 ms; what the call plays to it (its scenario's outbound track, standing in for a bot
+# whose timing is known) starts 300 ms after that. Then both are quiet for 1.5 s and the caller hangs up.
+TIMED = """inbound:
+  - tone: {frequency: 500, ms: 400}
+  - silence: {ms: 2300}
+outbound:
+  - silence: {ms: 700}
+  - tone: {frequency: 900, ms: 500}
+"""
+EXPECTED = {
+    "media_ms": 2700,
+    "first_audio_ms": 700,
+    "turns": [{"start_ms": 0, "end_ms": 400, "response_ms": 300}],
+    "unanswered_turns": 0,
+    "talk_over_ms": 0,
+    "barge_ins": [],
+    "dead_air_ms": 1500,
+    "max_buffered_ms": 0,
+}
+
+
+async def final_metrics(client: httpx.AsyncClient, call: str) -> dict:
+    """The metrics once the call has ended (the caller hangs up at the end of its script)."""
+    with anyio.fail_after(timeout(10)):
+        while (metrics := (await client.get(f"/_emulator/calls/{call}/metrics")).json()["data"])["is_alive"]:
+            await anyio.sleep(0.02)  # polls a condition, bounded by fail_after
+    return metrics
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+async def test_response_time_first_audio_and_dead_air_of_a_call(tmp_path, streamed):
+    (tmp_path / "timed.yaml").write_text(TIMED)
+    async with WsReceiver().running() as target, run_emulator(emulator_settings(speed=10)) as emulator:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as c:
+            new = {"from": "+13125550111", "to": "+13125550122", "scenario": str(tmp_path / "timed.yaml")}
+            call = (await c.post("/_emulator/calls", json=new)).json()["data"]["call_control_id"]
+            answer = {"stream_url": target.url, "stream_track": "both_tracks"} if streamed else {}
+            await c.post(f"/v2/calls/{call}/actions/answer", json=answer)
+            metrics = await final_metrics(c, call)
+            shown = (await c.get(f"/_emulator/calls/{call}")).json()["data"]["metrics"]
+    assert metrics == {"call_control_id": call, "is_alive": False, **EXPECTED}
+    assert shown == EXPECTED
+
+
+def test_the_plugin_waits_for_the_end_and_returns_the_metrics(tmp_path):
+    (tmp_path / "timed.yaml").write_text(TIMED)
+    with TelnyxEmulator(speed=10) as emulator:
+        call = emulator.control.incoming_call("+13125550111", "+13125550122", scenario=str(tmp_path / "timed.yaml"))
+        with httpx.Client(base_url=emulator.url, headers={"Authorization": f"Bearer {emulator.api_key}"}) as c:
+            c.post(f"/v2/calls/{call['call_control_id']}/actions/answer", json={})
+        metrics = emulator.wait_for_metrics(call["call_control_id"])
+    assert metrics.turns[0].response_ms == 300 and metrics.first_audio_ms == 700 and not metrics.is_alive
