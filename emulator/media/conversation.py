@@ -88,6 +88,11 @@ class ConversationMeter:
         self._turn(n, caller, app)
         self._app_was_voiced = app
 
+    @property
+    def yielding(self) -> bool:
+        """A barge-in is running: whether the app clears now matters."""
+        return self._yielding is not None
+
     def feed_run(self, caller: Sequence[bool], app: Sequence[bool]) -> None:
         """Ticks jumped over (a call nobody listens to, in a quiet stretch): each side's voice, tick by tick."""
         for c, a in zip(caller, app, strict=True):

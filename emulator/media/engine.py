@@ -123,7 +123,7 @@ class CallMedia:
         self.hearers: dict[str, PlayoutQueue] = {}
         self.legs: set[str] = set()
         self.meter = ConversationMeter()  # the conversation's timing, tick by tick (media/conversation.py)
-        self._clears = 0  # the app's clears so far, over its streams
+        self._clears = -1  # the app's clears over its streams, while it has audio waiting (-1: it has none)
 
     @property
     def sample_rate(self) -> int:
@@ -256,7 +256,7 @@ class CallMedia:
         cues = self._due_cues(n) if self.timers and self.timers[0][0] <= n else ()
         if not busy:
             self.index = n + 1
-            self._meter(n, step, None)
+            self._meter(n, step, None, False)
             if cues or said:
                 return MediaTick(n, step, n, None, dtmf, marks, cues=cues, said=said)
             return MediaTick(n, step, n, None, dtmf, marks)
@@ -266,31 +266,33 @@ class CallMedia:
         mixed, events = self._mix(n)
         if stopped:
             events = (*stopped, *events)
-        self._meter(n, step, mixed)
+        self._meter(n, step, mixed, queued)
         saved = self._record(n, step, mixed) if self.recordings else ()
         gathered = self._gather(n, dtmf) if self.gather is not None else None
         self.index = n + 1
         return MediaTick(n, step, n, mixed, dtmf, marks, None, events, saved, gathered, cues, said)
 
-    def _meter(self, n: int, step: Tick | None, mixed: PCM | None) -> None:
-        """The tick, as the conversation metrics see it: each side's voice, the app's clears and buffered audio."""
+    def _meter(self, n: int, step: Tick | None, mixed: PCM | None, queued: bool) -> None:
+        """The tick, as the conversation metrics see it: each side's voice, the app's clears and buffered audio.
+        Cheap on the usual tick: the streams' queues are looked at only while they hold audio or the meter waits
+        to see whether the app clears after a barge-in."""
         caller = step is not None and self.media.script.is_voiced(step)
         if mixed is not None:
             app = is_voiced(mixed)
         else:
             voiced = self.media.outbound_voiced
             app = n < len(voiced) and bool(voiced[n])
-        if not self.sources:
-            self.meter.feed(caller, app)
+        meter = self.meter
+        if not (queued or meter.yielding):
+            self._clears = -1
+            meter.feed(caller, app)
             return
         streams = [source.playout for key, source in self.sources.items() if key not in self.legs]
-        clears = sum(playout.clears for playout in streams)
-        cleared, self._clears = clears > self._clears, clears
-        buffered = max(
-            (p.counters.queued_samples * 1000 // (p.counters.sample_rate or self.sample_rate) for p in streams),
-            default=0,
-        )
-        self.meter.feed(caller, app, cleared=cleared, buffered_ms=buffered)
+        clears = sum(playout.clears for playout in streams)  # counted from the first tick the app's audio waits
+        cleared, self._clears = 0 <= self._clears < clears, clears
+        rates = ((p.counters.queued_samples, p.counters.sample_rate or self.sample_rate) for p in streams)
+        buffered = max((samples * 1000 // rate for samples, rate in rates), default=0) if queued else 0
+        meter.feed(caller, app, cleared=cleared, buffered_ms=buffered)
 
     def _cross(self, step: Tick) -> None:
         """The caller's frame goes to every leg that hears it. Only frames with a voice: a leg's queue that runs

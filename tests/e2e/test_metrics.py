@@ -3,11 +3,17 @@ tick computed) and without (quiet stretches jumped over), read through the pytes
 
 from __future__ import annotations
 
+import base64
+import json
+
 import anyio
 import httpx
+import numpy as np
 import pytest
 
+from emulator.media import codecs
 from emulator.testing.harness import TelnyxEmulator
+from tests.e2e.bots import RTP, bot, frames_seen, media, scenario_file, start
 from tests.servers import WsReceiver, emulator_settings, run_emulator, timeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -65,3 +71,43 @@ def test_the_plugin_waits_for_the_end_and_returns_the_metrics(tmp_path):
             c.post(f"/v2/calls/{call['call_control_id']}/actions/answer", json={})
         metrics = emulator.wait_for_metrics(call["call_control_id"])
     assert metrics.turns[0].response_ms == 300 and metrics.first_audio_ms == 700 and not metrics.is_alive
+
+
+BARGE_IN = """at_end: stay
+inbound:
+  - wait_for: {event: app_audio_start, after_ms: 500, timeout_ms: 8000}
+  - tone: {frequency: 1000, ms: 600}
+"""
+
+
+async def test_a_bot_that_clears_when_the_caller_barges_in(tmp_path):
+    """A bot sends 3 s of audio at once, and clears it as soon as it hears the caller speak over it."""
+
+    async def speak_then_yield(ws, conn):
+        await frames_seen(conn, 1)
+        await ws.send(media(codecs.encode_ulaw(np.full(3 * 8000, 3000, dtype=np.int16))))
+        seen = 0
+        while True:  # the caller's first loud inbound frame: stop talking
+            await frames_seen(conn, seen + 1)
+            frames = conn.of("media")
+            for frame in frames[seen:]:
+                payload = codecs.decode_ulaw(base64.b64decode(frame["media"]["payload"]))
+                if frame["media"]["track"] == "inbound" and np.abs(payload).max() > 500:
+                    await ws.send(json.dumps({"event": "clear"}))
+                    return
+            seen = len(frames)
+
+    settings = emulator_settings(speed=1, scenario=scenario_file(tmp_path, BARGE_IN))
+    async with bot(speak_then_yield).running() as target, run_emulator(settings) as emulator:
+        await start(emulator, target, RTP)
+        async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as c:
+            with anyio.fail_after(timeout(10)):
+                while not (m := (await c.get("/_emulator/calls/v3:bot/metrics")).json()["data"])["barge_ins"] or (
+                    m["barge_ins"][0]["yield_ms"] is None
+                ):
+                    await anyio.sleep(0.02)  # polls a condition, bounded by fail_after
+            await c.post("/v2/calls/v3:bot/actions/hangup", json={})
+    (barge,) = m["barge_ins"]
+    assert barge["cleared"] is True and 0 < barge["yield_ms"] <= 300  # it heard the caller and stopped at once
+    assert 500 <= barge["at_ms"] - m["first_audio_ms"] <= 540  # the caller's after_ms
+    assert 2000 <= m["max_buffered_ms"] <= 3000 and m["talk_over_ms"] == barge["yield_ms"]
