@@ -19,6 +19,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from emulator.media.clip_audio import PAUSES_MS
+from emulator.scenarios.cursor import AppEvent
+
 PCM = NDArray[np.int16]
 
 
@@ -44,6 +47,10 @@ class ClipEvent(NamedTuple):
     what: str  # started or ended
     clip: Clip
     status: str | None = None  # ended: completed, cancelled or call_hangup
+
+
+# A clip's kind -> the caller's name for it in wait_for events (a gather's spoken prompt is speech).
+_CLIP_NAMES = {"speak": "speak", "gather": "speak", "playback": "playback"}
 
 
 class CallAudio:
@@ -143,6 +150,19 @@ class CallAudio:
                     self.queue.popleft()
         pcm = None if mixed is None else np.clip(mixed, -32768, 32767).astype(np.int16)
         return pcm, tuple(self._report(events) if events else ())
+
+    def take_heard(self) -> tuple[AppEvent, ...]:
+        """What the caller heard of the call's clips since the last tick, as its waits take it; drains ``heard``."""
+        events: list[AppEvent] = []
+        for event in self.heard:
+            clip = event.clip
+            if clip.kind == "dtmf":
+                if event.what == "ended" and event.status == "completed":  # the tones have all played
+                    events.append(("dtmf", "".join(k for k in clip.details.get("digits", "") if k not in PAUSES_MS)))
+            elif clip.kind in _CLIP_NAMES:
+                events.append((f"{_CLIP_NAMES[clip.kind]}_{'start' if event.what == 'started' else 'end'}", ""))
+        self.heard.clear()
+        return tuple(events)
 
     def _frame(self, clip: Clip) -> PCM:
         """The clip's next frame, looping as it says; zero-padded past its last pass."""

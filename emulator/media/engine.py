@@ -33,12 +33,11 @@ from numpy.typing import NDArray
 from emulator.levels import is_voiced
 from emulator.media.call_audio import CallAudio, ClipEvent
 from emulator.media.call_recorder import CallRecording
-from emulator.media.clip_audio import PAUSES_MS
 from emulator.media.conversation import ConversationMeter
 from emulator.media.gather import DigitGather
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
-from emulator.scenarios.cursor import AppEvent, End, ScriptCursor, Tick
+from emulator.scenarios.cursor import End, ScriptCursor, Tick
 from emulator.timing import FRAME_MS
 
 PCM = NDArray[np.int16]
@@ -81,24 +80,6 @@ _NO_MARKS: dict[str, list[str]] = {}
 
 def _due_order(timer: tuple[int, int, object]) -> tuple[int, int]:
     return timer[0], timer[1]
-
-
-# A clip's kind -> the caller's name for it in wait_for events (a gather's spoken prompt is speech).
-_CLIP_NAMES = {"speak": "speak", "gather": "speak", "playback": "playback"}
-
-
-def _app_events(heard: list[ClipEvent]) -> tuple[AppEvent, ...]:
-    """What the caller heard of the call's clips since the last tick, as its waits take it; drains ``heard``."""
-    events: list[AppEvent] = []
-    for event in heard:
-        clip = event.clip
-        if clip.kind == "dtmf":
-            if event.what == "ended" and event.status == "completed":  # the tones have all played
-                events.append(("dtmf", "".join(k for k in clip.details.get("digits", "") if k not in PAUSES_MS)))
-        elif clip.kind in _CLIP_NAMES:
-            events.append((f"{_CLIP_NAMES[clip.kind]}_{'start' if event.what == 'started' else 'end'}", ""))
-    heard.clear()
-    return tuple(events)
 
 
 class CallMedia:
@@ -239,7 +220,7 @@ class CallMedia:
         step: Tick | None = None
         dtmf: tuple[str, ...] = ()
         said: tuple[tuple[str, bool], ...] = ()
-        heard = _app_events(audio.heard) if audio.heard else ()  # drained each tick, script or not
+        heard = audio.take_heard() if audio.heard else ()  # drained each tick, script or not
         if self.script_end is None:
             echoed = [name for names in marks.values() for name in names] if marks else ()
             step = self.cursor.advance(app_playing, echoed, heard)
