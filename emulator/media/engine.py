@@ -266,7 +266,10 @@ class CallMedia:
         meter = self.meter
         if not (queued or meter.yielding):
             self._clears = -1
-            meter.feed(caller, app)
+            if caller or app:
+                meter.feed(caller, app)
+            else:
+                meter.feed_silent()
             return
         streams = [source.playout for key, source in self.sources.items() if key not in self.legs]
         clears = sum(playout.clears for playout in streams)  # counted from the first tick the app's audio waits

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import random
+
 from emulator.media.conversation import HANGOVER_MS, ConversationMeter
 
 
@@ -57,3 +59,22 @@ def test_a_barge_in_measures_how_long_the_app_talked_on_and_whether_it_cleared()
 def test_the_most_audio_the_app_had_buffered_ahead():
     m = metered("." * 4, "#" * 4, buffered=[0, 2000, 1980, 40])
     assert m["max_buffered_ms"] == 2000
+
+
+def test_feed_silent_leaves_the_same_state_as_a_silent_feed():
+    rng = random.Random(7)
+    turns = barge_ins = 0
+    for _ in range(50):
+        fast, slow = ConversationMeter(), ConversationMeter()
+        for _ in range(40):  # runs of 1 to 40 ticks: turns, pauses past the hangover, barge-ins, clears
+            caller, app = rng.random() < 0.4, rng.random() < 0.4
+            for _ in range(rng.randint(1, 40)):
+                cleared = rng.random() < 0.05
+                if not (caller or app or cleared):
+                    fast.feed_silent()
+                else:
+                    fast.feed(caller, app, cleared=cleared)
+                slow.feed(caller, app, cleared=cleared)
+        assert fast.as_json() == slow.as_json()
+        turns, barge_ins = turns + len(slow.turns), barge_ins + len(slow.barge_ins)
+    assert turns > 100 and barge_ins > 20  # the runs made plenty of both
