@@ -70,6 +70,11 @@ class ValidationFailed(ApiError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__(422, problems)
 
+    @classmethod
+    def at(cls, pointer: str, title: str, detail: str, code: str = "10015") -> ValidationFailed:
+        """One problem with the field at ``pointer`` (a command's own check, beyond its schema)."""
+        return cls([Problem(code, title, detail, pointer)])
+
 
 class MalformedRequest(ApiError):
     def __init__(self, detail: str) -> None:

@@ -23,5 +23,6 @@ def voiced_frames(pcm: NDArray[np.int16], frame_samples: int) -> NDArray[np.bool
     frames = -(-len(pcm) // frame_samples)
     padded = np.zeros(frames * frame_samples, dtype=np.float64)
     padded[: len(pcm)] = pcm
-    energy = np.einsum("ij,ij->i", *(padded.reshape(frames, frame_samples),) * 2)
+    rows = padded.reshape(frames, frame_samples)
+    energy = np.einsum("ij,ij->i", rows, rows)  # each frame's sum of squares
     return np.asarray(energy >= VOICE_ENERGY * frame_samples)

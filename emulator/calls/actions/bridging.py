@@ -21,7 +21,7 @@ from emulator.calls.effects import Connect, Disconnect, Effect, Emit, Outcome
 from emulator.calls.events import call_payload
 from emulator.calls.models import Call, CallState, Unbridge
 from emulator.calls.store import CallStore, require_answered, transition
-from emulator.errors import CallError, Problem, ValidationFailed
+from emulator.errors import CallError, ValidationFailed
 from emulator.scenarios.loader import Callee
 
 # transfer's fields that a dialed call takes as they are: what acts at the answer, the ring timeout, the URL.
@@ -36,24 +36,20 @@ def unbridge_behaviour(body: Mapping[str, Any]) -> Unbridge:
     return Unbridge.HANGUP
 
 
-def _invalid(title: str, detail: str, pointer: str) -> ValidationFailed:
-    return ValidationFailed([Problem("10015", title, detail, pointer)])
-
-
 def bridge(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     """Join ``call`` with the call ``body.call_control_id`` names, or the first call waiting in ``body.queue``:
     both hear each other from the next tick."""
     if call.state is CallState.BRIDGING:  # a call the app dialed that has not answered yet
         require_answered(call)
     if body.get("video_room_id"):
-        raise _invalid("Not emulated", "The emulator has no video rooms to bridge with.", "/video_room_id")
+        raise ValidationFailed.at("/video_room_id", "Not emulated", "The emulator has no video rooms to bridge with.")
     if "call_control_id" in body and "queue" in body:
-        raise _invalid("Invalid parameters", "Give call_control_id or queue, not both.", "/queue")
+        raise ValidationFailed.at("/queue", "Invalid parameters", "Give call_control_id or queue, not both.")
     effects: list[Effect] = []
     if "queue" in body:  # the call at the head of the queue: it leaves the queue once the bridge is sure
         queue = store.queues.get(body["queue"])
         if queue is None or not queue.waiting:
-            raise _invalid("Queue is empty", f"No call is waiting in the '{body['queue']}' queue.", "/queue")
+            raise ValidationFailed.at("/queue", "Queue is empty", f"No call is waiting in the '{body['queue']}' queue.")
         other, pointer = queue.waiting[0].call, "/queue"
         if not other.is_alive:  # kept after its hangup (keep_after_hangup): it goes, and the bridge fails
             queueing.take_first(ctx, store.queues, body["queue"])
@@ -61,17 +57,17 @@ def bridge(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str,
         other, pointer = store.lookup(body["call_control_id"], ctx.now), "/call_control_id"
     else:
         detail = "The 'call_control_id' parameter is required (or 'queue')."
-        raise ValidationFailed([Problem("10004", "Missing required parameter", detail, "/call_control_id")])
+        raise ValidationFailed.at("/call_control_id", "Missing required parameter", detail, "10004")
     if other is call:
-        raise _invalid("Invalid value", "A call cannot be bridged with itself.", pointer)
+        raise ValidationFailed.at(pointer, "Invalid value", "A call cannot be bridged with itself.")
     if not other.is_alive:
         raise CallError("90018", "Call has already ended", "The call to bridge with has already ended.", pointer)
     promised = other.bridge_on_answer is not None and other.bridge_on_answer is not call
     if other.state is CallState.BRIDGING and (promised or other.supervising is not None):
         detail = "The call to bridge with is ringing to join another call (a transfer, link_to or supervision)."
-        raise _invalid("Already bridging", detail, pointer)
+        raise ValidationFailed.at(pointer, "Already bridging", detail)
     if body.get("prevent_double_bridge") and other.bridged_to is not None and other.bridged_to is not call:
-        raise _invalid("Already bridged", "The call to bridge with is bridged to another call.", pointer)
+        raise ValidationFailed.at(pointer, "Already bridged", "The call to bridge with is bridged to another call.")
     if "queue" in body:
         taken = queueing.take_first(ctx, store.queues, body["queue"])
         effects.extend(taken.effects if taken is not None else ())

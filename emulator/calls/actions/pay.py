@@ -18,30 +18,26 @@ from emulator.calls.effects import ClipRequest, Effect, Emit, GatherRequest, Out
 from emulator.calls.models import Call
 from emulator.calls.payments import ACH_STEPS, CARD_STEPS, Payment
 from emulator.calls.store import CallStore
-from emulator.errors import Problem, ValidationFailed
+from emulator.errors import ValidationFailed
 from emulator.media.gather import GatherRules
 
 PREFIX = "pay-"  # the gathers of a payment's steps: reactions.gather_ended hands them here
 
 
-def _invalid(code: str, title: str, detail: str, pointer: str) -> ValidationFailed:
-    return ValidationFailed([Problem(code, title, detail, pointer)])
-
-
 def pay(ctx: CommandContext, store: CallStore, call: Call, body: Mapping[str, Any]) -> Outcome:
     if call.payment is not None:
-        raise _invalid("10015", "Payment in progress", "The call is already collecting a payment.", "/payment_method")
+        raise ValidationFailed.at("/payment_method", "Payment in progress", "The call is already collecting a payment.")
     amount = float(body.get("amount", 0))
     kind = body.get("transaction_type") or ("charge" if amount > 0 else "tokenize")
     if kind == "charge" and amount <= 0:
-        raise _invalid("10004", "Missing required parameter", "A charge needs a positive amount.", "/amount")
+        raise ValidationFailed.at("/amount", "Missing required parameter", "A charge needs a positive amount.", "10004")
     token = body.get("payment_token")
     if token is not None and body.get("valid_card_types"):
         detail = "valid_card_types cannot be used with payment_token: no card is asked for."
-        raise _invalid("10015", "Invalid parameters", detail, "/valid_card_types")
+        raise ValidationFailed.at("/valid_card_types", "Invalid parameters", detail)
     postal = body.get("postal_code", True)
     if isinstance(postal, str) and not postal.strip():
-        raise _invalid("10015", "Invalid value", "postal_code cannot be blank.", "/postal_code")
+        raise ValidationFailed.at("/postal_code", "Invalid value", "postal_code cannot be blank.")
     ask_postal = postal is True or (isinstance(postal, str) and postal.lower() == "true")
     given_postal = postal if isinstance(postal, str) and postal.lower() not in ("true", "false") else None
     method = body.get("payment_method", "credit-card")
