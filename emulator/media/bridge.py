@@ -12,8 +12,9 @@ outbound track, and its scripted caller's turn-taking hears the other leg talk a
 
 from __future__ import annotations
 
-from emulator.media.engine import AppAudio, CallMedia
+from emulator.media.engine import CallMedia
 from emulator.media.playout import PlayoutQueue
+from emulator.media.ticks import AppAudio
 
 
 def leg_key(call_control_id: str) -> str:

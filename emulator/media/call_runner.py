@@ -21,7 +21,8 @@ from typing import Protocol
 from emulator.clock import Clock
 from emulator.media.call_audio import ClipEvent
 from emulator.media.call_recorder import CallRecording
-from emulator.media.engine import CallMedia, MediaTick
+from emulator.media.engine import CallMedia
+from emulator.media.ticks import MediaTick
 from emulator.scenarios.cursor import End
 from emulator.timing import FRAME_SECONDS
 

@@ -19,7 +19,10 @@ Definitions (docs/metrics.md says them for users):
   is how long the app went on (to its first silent tick; None if it never stopped), ``cleared`` whether the
   app sent ``clear`` in that time;
 - ``dead_air_ms``: the longest run of ticks in which neither side was voiced;
-- ``max_buffered_ms``: the most app audio waiting to be played at any tick (how far ahead it sent).
+- ``max_buffered_ms``: the most app audio waiting to be played at any tick (how far ahead it sent);
+- an *underrun*: the app's stream audio stopped playing for fewer than ``UNDERRUN_MS`` and then went on: it
+  ran out in mid-flow, because the app sends slower than real time (or just in time, with no margin);
+  ``underruns`` counts them, ``underrun_ms`` adds up their gaps.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ from emulator.timing import FRAME_MS
 
 HANGOVER_MS = 500  # caller silence that ends a turn: shorter pauses are within one sentence
 _HANGOVER_TICKS = HANGOVER_MS // FRAME_MS
+# A gap in the app's stream audio up to this long is a stall, not a pause: a TTS engine leaves no holes
+# inside an utterance, and sentences are at least this far apart.
+UNDERRUN_MS = 200
+_UNDERRUN_TICKS = UNDERRUN_MS // FRAME_MS
 
 
 @dataclass(slots=True)
@@ -63,16 +70,29 @@ class ConversationMeter:
     talk_over_ticks: int = 0
     dead_air_ticks: int = 0  # the longest run so far
     max_buffered_ms: int = 0
+    underruns: int = 0
+    underrun_ticks: int = 0
+    _stream_gap: int = -1  # ticks since the app's stream audio last played; -1: none lately (or ever)
     _silent_run: int = 0  # ticks both sides have been silent, up to now
     _caller_quiet: int = 0  # caller silent ticks since its last voiced one
     _turn_open: bool = False  # a turn runs, or is within its hangover
     _app_was_voiced: bool = False
     _yielding: BargeIn | None = None  # a barge-in whose app audio still plays
 
-    def feed(self, caller: bool, app: bool, *, cleared: bool = False, buffered_ms: int = 0) -> None:
-        """One tick: each side voiced or not, whether the app sent clear, its audio buffered ahead."""
+    def feed(
+        self, caller: bool, app: bool, *, cleared: bool = False, buffered_ms: int = 0, streamed: bool = False
+    ) -> None:
+        """One tick: each side voiced or not, whether the app sent clear, its audio buffered ahead, whether
+        its streams' audio played in the tick (voiced or not: silence it sent is audio too)."""
         n = self.ticks
         self.ticks = n + 1
+        if streamed:
+            if self._stream_gap > 0:
+                self.underruns += 1
+                self.underrun_ticks += self._stream_gap
+            self._stream_gap = 0
+        elif self._stream_gap >= 0:
+            self._stream_gap = self._stream_gap + 1 if self._stream_gap < _UNDERRUN_TICKS else -1
         if buffered_ms > self.max_buffered_ms:
             self.max_buffered_ms = buffered_ms
         if app and self.first_audio_tick is None:
@@ -91,6 +111,8 @@ class ConversationMeter:
     def feed_silent(self) -> None:
         """``feed(False, False)``: the usual tick, when neither side makes a sound; the same state, in fewer steps."""
         self.ticks += 1
+        if self._stream_gap >= 0:
+            self._stream_gap = self._stream_gap + 1 if self._stream_gap < _UNDERRUN_TICKS else -1
         run = self._silent_run = self._silent_run + 1
         if run > self.dead_air_ticks:
             self.dead_air_ticks = run
@@ -154,4 +176,6 @@ class ConversationMeter:
             "barge_ins": [barge.as_json() for barge in self.barge_ins],
             "dead_air_ms": self.dead_air_ticks * FRAME_MS,
             "max_buffered_ms": self.max_buffered_ms,
+            "underruns": self.underruns,
+            "underrun_ms": self.underrun_ticks * FRAME_MS,
         }

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,42 +35,16 @@ from emulator.media.conversation import ConversationMeter
 from emulator.media.gather import DigitGather
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
+from emulator.media.ticks import PCM, AppAudio, MediaTick
 from emulator.scenarios.cursor import End, ScriptCursor, Tick
 from emulator.timing import FRAME_MS
 
-PCM = NDArray[np.int16]
 # After the caller's script runs out the call stays up while the app's reply is still playing, for at most
 # this long (the longest chunk Telnyx accepts is 30 s).
 TAIL_TICKS = 30_000 // FRAME_MS
 # Frames of another leg's voice that may wait to be heard (media/bridge.py): two legs tick on one clock, so one
 # or two wait at most; more means the hearing leg stalled.
 CROSSING_BACKLOG = 25
-
-
-@dataclass(slots=True)
-class AppAudio:
-    """One stream's audio back from the app: its playout queue, and the marks it must echo next tick."""
-
-    playout: PlayoutQueue
-    heard_by_caller: bool  # stream_bidirectional_target_legs opposite/both: mixed into the outbound track
-    marks_due: list[str] = field(default_factory=list)  # appended to by the app's messages and by playout
-
-
-class MediaTick(NamedTuple):
-    """What one 20 ms tick of a call held. A NamedTuple: one is built per call every 20 ms."""
-
-    number: int  # ticks since the call's media began (the answer)
-    inbound: Tick | None  # the caller's frame (cursor position), None once its script is over: silence
-    outbound: int  # the frame of the scenario's outbound track (silence past its end)
-    mixed: PCM | None  # the whole outbound frame at the call's rate, when the caller hears more than the scenario
-    dtmf: tuple[str, ...]  # digits the caller finished pressing; reported before this tick's media
-    marks: dict[str, list[str]]  # per app audio source (stream id): marks echoed at this tick, before media
-    end: End | None = None  # the caller is done: no media in this tick, the call ends as it says
-    events: tuple[ClipEvent, ...] = ()  # the call's own clips (speak, playback) that started or ended
-    saved: tuple[CallRecording, ...] = ()  # recordings that ended at this tick (max_length, or the call's end)
-    gathered: tuple[str, str] | None = None  # the gather that ended at this tick: (status, digits)
-    cues: tuple[object, ...] = ()  # timers due at this tick (``add_timer``), in the order they were set
-    said: tuple[tuple[str, bool], ...] = ()  # the caller's words heard by now (``Tick.said``): transcription
 
 
 _NO_MARKS: dict[str, list[str]] = {}
@@ -105,6 +77,7 @@ class CallMedia:
         self.legs: set[str] = set()
         self.meter = ConversationMeter()  # the conversation's timing, tick by tick (media/conversation.py)
         self._clears = -1  # the app's clears over its streams, while it has audio waiting (-1: it has none)
+        self._streamed = False  # a stream's app audio played in this tick (set by _mix)
 
     @property
     def sample_rate(self) -> int:
@@ -276,7 +249,7 @@ class CallMedia:
         cleared, self._clears = 0 <= self._clears < clears, clears
         rates = ((p.counters.queued_samples, p.counters.sample_rate or self.sample_rate) for p in streams)
         buffered = max((samples * 1000 // rate for samples, rate in rates), default=0) if queued else 0
-        meter.feed(caller, app, cleared=cleared, buffered_ms=buffered)
+        meter.feed(caller, app, cleared=cleared, buffered_ms=buffered, streamed=queued and self._streamed)
 
     def _cross(self, step: Tick) -> None:
         """The caller's frame goes to every leg that hears it. Only frames with a voice: a leg's queue that runs
@@ -364,11 +337,14 @@ class CallMedia:
             clips, events = self.call_audio.take()
             if clips is not None:
                 mixed = self._outbound_pcm(n).astype(np.int32) + clips
-        for source in self.sources.values():
+        self._streamed = False
+        for key, source in self.sources.items():
             if not source.playout.is_pending:  # the usual tick: the app sent nothing, or it has all played
                 continue
             played = source.playout.take()
             source.marks_due.extend(played.marks)
+            if played.pcm is not None and key not in self.legs:  # the app's own audio (its pacing: underruns)
+                self._streamed = True
             if played.pcm is None or not source.heard_by_caller:
                 continue
             if mixed is None:

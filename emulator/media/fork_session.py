@@ -14,8 +14,9 @@ import logging
 import secrets
 
 from emulator.media.codecs import Encoder
-from emulator.media.engine import CallMedia, MediaTick
+from emulator.media.engine import CallMedia
 from emulator.media.rtp import RtpPacketizer
+from emulator.media.ticks import MediaTick
 
 log = logging.getLogger(__name__)
 

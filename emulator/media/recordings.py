@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator.media.engine import MediaTick
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
+from emulator.media.ticks import MediaTick
 from emulator.scenarios.cursor import Tick
 
 TRACKS = ("inbound", "outbound", "app")

@@ -29,16 +29,16 @@ from emulator.clock import Clock
 from emulator.media import codecs, frames
 from emulator.media.app_audio import MAX_MESSAGE_BYTES, AppAudioDecoder
 from emulator.media.app_messages import AppMessages
-from emulator.media.engine import AppAudio, MediaTick
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.recordings import Recording
 from emulator.media.stream_watch import StreamLimits, watch
+from emulator.media.ticks import AppAudio, MediaTick
 from emulator.media.wire import FrameWriter
 from emulator.scenarios.cursor import Tick
 from emulator.scenarios.synth import resample, to_int16
 from emulator.timestamps import utc_now
-from emulator.timing import FRAME_MS
+from emulator.timing import FRAME_MS, LATE_TICK_S
 from emulator.tls import describe_connect_error
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,9 @@ class StreamSession:
         record = self.record
         if lateness > record.max_lateness:
             record.max_lateness = lateness
+        record.ticks += 1
+        if lateness >= LATE_TICK_S:
+            record.late_ticks += 1
         n = self._ticks
         batch: list[str] = []
         if tick.marks:

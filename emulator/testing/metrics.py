@@ -32,6 +32,8 @@ class CallMetrics:
     barge_ins: tuple[BargeInMetrics, ...]
     dead_air_ms: int
     max_buffered_ms: int
+    underruns: int  # the app's stream audio ran dry for 200 ms or less, then went on: it sent too slowly
+    underrun_ms: int
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CallMetrics:
@@ -46,4 +48,6 @@ class CallMetrics:
             barge_ins=tuple(BargeInMetrics(**barge) for barge in data["barge_ins"]),
             dead_air_ms=data["dead_air_ms"],
             max_buffered_ms=data["max_buffered_ms"],
+            underruns=data["underruns"],
+            underrun_ms=data["underrun_ms"],
         )

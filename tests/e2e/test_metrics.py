@@ -37,6 +37,8 @@ EXPECTED = {
     "barge_ins": [],
     "dead_air_ms": 1500,
     "max_buffered_ms": 0,
+    "underruns": 0,
+    "underrun_ms": 0,
 }
 
 
@@ -111,3 +113,40 @@ async def test_a_bot_that_clears_when_the_caller_barges_in(tmp_path):
     assert barge["cleared"] is True and 0 < barge["yield_ms"] <= 300  # it heard the caller and stopped at once
     assert 500 <= barge["at_ms"] - m["first_audio_ms"] <= 540  # the caller's after_ms
     assert 2000 <= m["max_buffered_ms"] <= 3000 and m["talk_over_ms"] == barge["yield_ms"]
+
+
+QUIET = """at_end: stay
+inbound:
+  - silence: {ms: 200}
+"""
+
+
+async def test_an_app_that_sends_slower_than_real_time_underruns(tmp_path):
+    """One bot sends 20 ms of audio every 40 ms: its audio runs dry between chunks, and each gap is an underrun.
+    Sent all at once, the same audio plays without a gap."""
+    tone = codecs.encode_ulaw(np.full(160, 3000, dtype=np.int16))  # 20 ms at 8 kHz
+
+    async def dribble(ws, conn):
+        await frames_seen(conn, 1)
+        for _ in range(10):
+            await ws.send(media(tone))
+            await anyio.sleep(0.04)  # the app's own pace under test: half real time
+
+    async def burst(ws, conn):
+        await frames_seen(conn, 1)
+        await ws.send(media(tone * 10))
+
+    results = {}
+    for name, script in (("dribble", dribble), ("burst", burst)):
+        settings = emulator_settings(speed=1, scenario=scenario_file(tmp_path, QUIET))
+        async with bot(script).running() as target, run_emulator(settings) as emulator:
+            await start(emulator, target, RTP)
+            async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as c:
+                with anyio.fail_after(timeout(10)):  # the last chunk has played, and its gap has passed
+                    while (m := (await c.get("/_emulator/calls/v3:bot/metrics")).json()["data"])["media_ms"] < 1500:
+                        await anyio.sleep(0.02)  # polls a condition, bounded by fail_after
+                await c.post("/v2/calls/v3:bot/actions/hangup", json={})
+        results[name] = m
+    slow, fast = results["dribble"], results["burst"]
+    assert 7 <= slow["underruns"] <= 9 and slow["underrun_ms"] >= 20 * slow["underruns"]
+    assert fast["underruns"] == 0 and fast["underrun_ms"] == 0 and 160 <= fast["max_buffered_ms"] <= 180

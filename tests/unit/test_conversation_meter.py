@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from emulator.media.conversation import HANGOVER_MS, ConversationMeter
+from emulator.media.conversation import HANGOVER_MS, UNDERRUN_MS, ConversationMeter
 
 
 def metered(caller: str, app: str, *, cleared_at: int | None = None, buffered: list[int] | None = None) -> dict:
@@ -59,6 +59,33 @@ def test_a_barge_in_measures_how_long_the_app_talked_on_and_whether_it_cleared()
 def test_the_most_audio_the_app_had_buffered_ahead():
     m = metered("." * 4, "#" * 4, buffered=[0, 2000, 1980, 40])
     assert m["max_buffered_ms"] == 2000
+
+
+def streamed(pattern: str, *, silent_ticks_fast: bool = False) -> dict:
+    """The app's stream audio: '#' a tick it played, '.' a tick with none."""
+    meter = ConversationMeter()
+    for c in pattern:
+        if c == "#":
+            meter.feed(False, True, streamed=True)
+        elif silent_ticks_fast:
+            meter.feed_silent()
+        else:
+            meter.feed(False, False)
+    return meter.as_json()
+
+
+def test_gaps_in_the_apps_stream_audio_up_to_200_ms_are_underruns():
+    limit = UNDERRUN_MS // 20
+    # A 60 ms stall, then one of exactly 200 ms: two underruns; a pause longer than that is no underrun.
+    pattern = "#" * 10 + "." * 3 + "#" * 5 + "." * limit + "#" * 5 + "." * (limit + 1) + "#" * 5
+    for fast in (False, True):
+        m = streamed(pattern, silent_ticks_fast=fast)
+        assert (m["underruns"], m["underrun_ms"]) == (2, 60 + UNDERRUN_MS)
+
+
+def test_an_app_that_keeps_ahead_has_no_underruns_and_silence_before_its_first_audio_is_none():
+    m = streamed("." * 5 + "#" * 50 + "." * 5)
+    assert (m["underruns"], m["underrun_ms"]) == (0, 0)
 
 
 def test_feed_silent_leaves_the_same_state_as_a_silent_feed():

@@ -9,9 +9,10 @@ import pytest
 
 from emulator.calls.models import AppAudioCounters
 from emulator.media.call_audio import Clip
-from emulator.media.engine import TAIL_TICKS, AppAudio, CallMedia
+from emulator.media.engine import TAIL_TICKS, CallMedia
 from emulator.media.library import build_stream_media
 from emulator.media.playout import PlayoutQueue
+from emulator.media.ticks import AppAudio
 from emulator.scenarios.loader import parse_scenario
 
 
