@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 
 from emulator.api.admin import admin_routes
 from emulator.api.auth import BearerAuth
+from emulator.api.caller import caller_routes
 from emulator.api.landing import landing_routes
 from emulator.api.limits import BodyLimit
 from emulator.api.openapi import openapi_routes
@@ -153,7 +154,7 @@ def create_app(
             await state.http.aclose()
 
     app = Starlette(
-        routes=api_routes() + queue_routes() + admin_routes() + openapi_routes() + landing_routes(),
+        routes=api_routes() + queue_routes() + admin_routes() + caller_routes() + openapi_routes() + landing_routes(),
         middleware=[
             # A request for another host, sent to the emulator as a proxy, is refused before anything else.
             Middleware(ProxyGuard),

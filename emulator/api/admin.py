@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.api.filters import CALL_FILTERS, COMMAND_FILTERS, WEBHOOK_FILTERS, filtered
 from emulator.api.queues import seat_json
 from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
 from emulator.api.sessions import payment_json, sessions_json
@@ -66,6 +66,8 @@ def stream_json(record: StreamRecord) -> dict[str, Any]:
         "errors_sent": record.errors_sent,
         "close_code": record.close_code,
         "max_lateness_ms": round(record.max_lateness * 1000, 3),
+        "ticks": record.ticks,
+        "late_ticks": record.late_ticks,
         "started_at": record.started_at,
         "ended_at": record.ended_at,
         "app_audio": app_audio_json(record.app_audio),
@@ -120,6 +122,9 @@ def call_json(call: Call) -> dict[str, Any]:
         "fork": {"rx": _target(call.fork.rx), "tx": _target(call.fork.tx)} if call.fork is not None else None,
         "payment": payment_json(call),
         "metrics": call.meter.as_json() if call.meter is not None else None,
+        "hangup_cause": call.hangup_cause,  # as its call.hangup said; null while it lives
+        "hangup_source": call.hangup_source,
+        "traffic": call.traffic.as_json(),  # the app's commands refused, its webhooks that failed
         "queue": seat_json(call.queued),  # the queue it waits in and its place there; null in none
         "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
@@ -207,7 +212,10 @@ def metrics_json(call: Call) -> dict[str, Any]:
 
 
 async def list_calls(request: Request) -> Response:
-    return _data([call_json(call) for call in namespace_of(request).store.calls.values()])
+    """The namespace's calls, oldest first; ``?is_alive=true`` the live ones only (a load run polls that)."""
+    return _data(
+        [call_json(call) for call in filtered(request, namespace_of(request).store.calls.values(), CALL_FILTERS)]
+    )
 
 
 async def calls(request: Request) -> Response:
@@ -264,50 +272,13 @@ async def get_call_recording(request: Request) -> Response:
 # -- what happened: webhooks and the REST journal ----------------------------------------------
 
 
-# The filters of the two logs: query parameter -> does an item match the parameter's value.
-Filter = Callable[[Any, str], bool]
-WEBHOOK_FILTERS: dict[str, Filter] = {
-    "event_type": lambda attempt, value: attempt.event_type == value,
-    "call_control_id": lambda attempt, value: attempt.call_control_id == value,
-    "status": lambda attempt, value: _status_matches(attempt.status, value),
-}
-COMMAND_FILTERS: dict[str, Filter] = {
-    "call_control_id": lambda entry, value: entry.call_control_id == value,
-    "method": lambda entry, value: entry.method == value.upper(),
-    "status": lambda entry, value: _status_matches(entry.status, value),
-}
-
-
-def _status_matches(status: int | None, wanted: str) -> bool:
-    """``422`` matches that status, ``4xx`` any of its class."""
-    if status is None:
-        return False
-    if len(wanted) == 3 and wanted[1:].lower() == "xx":
-        return str(status)[0] == wanted[0]
-    return str(status) == wanted
-
-
-def _filtered(request: Request, items: Iterable[Any], filters: dict[str, Filter]) -> list[Any]:
-    """The items that match every filter of the query; an unknown parameter is a 400, not silently ignored."""
-    wanted = list(request.query_params.multi_items())
-    for name, _ in wanted:
-        if name not in filters:
-            detail = f"Unknown filter {name!r}; this list takes: {', '.join(filters)}."
-            raise ApiError(400, [Problem("10015", "Invalid filter", detail, None)])
-    for name, value in wanted:
-        if name == "status" and not (len(value) == 3 and (value.isdigit() or value[1:].lower() == "xx")):
-            detail = f"status: expected an HTTP status (422) or a class (4xx), got {value!r}."
-            raise ApiError(400, [Problem("10015", "Invalid filter", detail, None)])
-    return [item for item in items if all(filters[name](item, value) for name, value in wanted)]
-
-
 async def webhooks(request: Request) -> Response:
-    attempts = _filtered(request, namespace_of(request).webhook_attempts, WEBHOOK_FILTERS)
+    attempts = filtered(request, namespace_of(request).webhook_attempts, WEBHOOK_FILTERS)
     return _data([asdict(attempt) for attempt in attempts])
 
 
 async def commands_journal(request: Request) -> Response:
-    return _data([entry.to_json() for entry in _filtered(request, namespace_of(request).journal, COMMAND_FILTERS)])
+    return _data([entry.to_json() for entry in filtered(request, namespace_of(request).journal, COMMAND_FILTERS)])
 
 
 # -- the namespace: start over, seed ids -------------------------------------------------------

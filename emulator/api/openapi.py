@@ -31,6 +31,7 @@ REQUEST_SCHEMAS = {
     "inbound_call": "IncomingCallRequest",
     "seed": "SeedRequest",
     "call_scenario": "CallScenarioRequest",
+    "caller_action": "CallerActionRequest",
     "queue_create": "CreateQueueRequest",
     "queue_update": "UpdateQueueRequest",
     "queued_call_update": "UpdateQueuedCallRequest",
@@ -209,7 +210,18 @@ def _paths() -> dict[str, Any]:
                 (400, 422),
                 body="IncomingCallRequest",
             ),
-            "get": _operation("listCalls", "Every call of the caller's namespace", CONTROL, listing, ()),
+            "get": _operation(
+                "listCalls",
+                "Every call of the caller's namespace",
+                CONTROL,
+                listing,
+                (400,),
+                parameters=[
+                    _filter("is_alive", "true: only calls not ended yet; false: only ended ones"),
+                    _filter("state", "only calls in this state: parked, bridging, answered or ended"),
+                    _filter("direction", "only incoming or outgoing calls"),
+                ],
+            ),
         },
         "/_emulator/calls/{call_control_id}": {
             "get": _operation(
@@ -228,6 +240,17 @@ def _paths() -> dict[str, Any]:
                 CONTROL,
                 (200, "The metrics, so far or final", data({"type": "object"})),
                 (404,),
+                parameters=[CALL_ID],
+            )
+        },
+        "/_emulator/calls/{call_control_id}/caller": {
+            "post": _operation(
+                "callerAction",
+                "The caller acts now: hangs up",
+                CONTROL,
+                (200, "Done, and where on the call's media timeline", data({"type": "object"})),
+                (400, 404, 422),
+                body="CallerActionRequest",
                 parameters=[CALL_ID],
             )
         },

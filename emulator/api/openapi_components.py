@@ -98,6 +98,8 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "errors_sent": {"type": "integer", "description": "error frames answering bad messages"},
             "close_code": {"type": ["integer", "null"]},
             "max_lateness_ms": {"type": "number", "description": "the worst lateness of a frame against its schedule"},
+            "ticks": {"type": "integer", "description": "20 ms ticks of the call written to the stream"},
+            "late_ticks": {"type": "integer", "description": "ticks written a whole frame (20 ms) or more late"},
             "started_at": {**NULLABLESTRING, "description": "ISO 8601 UTC, when the WebSocket opened"},
             "ended_at": {**NULLABLESTRING, "description": "ISO 8601 UTC, when the stream ended"},
             "app_audio": ref("AppAudio"),
@@ -160,6 +162,17 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                         "anyOf": [{"type": "null"}, ref("QueueSeat")],
                         "description": "the queue the call waits in and its position (docs/queues.md); null in none",
                     },
+                    "hangup_cause": {**NULLABLESTRING, "description": "as the call's call.hangup said; null while up"},
+                    "hangup_source": NULLABLESTRING,
+                    "traffic": object_schema(
+                        {
+                            "commands": INTEGER,
+                            "commands_refused": {**INTEGER, "description": "the app's commands answered 4xx"},
+                            "webhook_attempts": INTEGER,
+                            "webhook_failures": {**INTEGER, "description": "attempts its URL answered no 2xx"},
+                        }
+                    ),
+                    "metrics": {"type": ["object", "null"], "description": "conversation metrics (docs/metrics.md)"},
                     "history": {
                         "type": "array",
                         "items": object_schema({"at": {**STRING, "description": "ISO 8601 UTC"}, "state": STRING}),

@@ -91,6 +91,10 @@ class JournalRecorder:
                 api_key=api_key,
                 response=b"".join(answer),
             )
+            call = self.namespaces.get(api_key).store.calls.get(entry.call_control_id or "")
+            if call is not None:
+                call.traffic.commands += 1
+                call.traffic.commands_refused += 400 <= status < 500
             if 400 <= status < 500:  # why it was refused, where a person looks first
                 why = describe_errors(entry.errors) if entry.errors else "no Telnyx errors in the answer"
                 log.info("%s %s -> %d: %s", entry.method, entry.path, status, why)
@@ -115,11 +119,15 @@ class NamespacedWebhookSender(WebhookSender):
         if namespace is not None and namespace.store.calls.get(call_control_id) is not owner:
             namespace = None  # forgotten (reset, history): its events are nobody's
         # The epoch too: an event queued before a reset is no longer the namespace's when it is attempted.
-        super().send(call_control_id, target, event, (namespace, namespace.epoch) if namespace else None)
+        tag = (namespace, namespace.epoch, owner) if namespace else None
+        super().send(call_control_id, target, event, tag)
 
     def _record(self, attempt: DeliveryAttempt, owner: object) -> None:
         super()._record(attempt, owner)
         if isinstance(owner, tuple):
-            namespace, epoch = owner
+            namespace, epoch, call = owner
             if namespace.epoch == epoch:
                 namespace.webhook_attempts.append(attempt)
+                if not attempt.skipped:
+                    call.traffic.webhook_attempts += 1
+                    call.traffic.webhook_failures += not attempt.ok

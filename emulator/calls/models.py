@@ -130,8 +130,11 @@ class StreamRecord:
     frames_received: int = 0
     errors_sent: int = 0  # error frames answering bad messages from the app
     close_code: int | None = None
-    # Pacing: how late frames left against their absolute schedule, in seconds.
+    # Pacing: how late frames left against their absolute schedule, in seconds; how many ticks left a whole
+    # frame (LATE_TICK_S) or more late (the emulator could not keep pace: ``telnyx-emulator load`` reports it).
     max_lateness: float = 0.0
+    ticks: int = 0
+    late_ticks: int = 0
     # Set by streaming_stop/hangup at once, so a second stop finds nothing left to stop.
     stop_requested: bool = False
     # ISO 8601 UTC: when the WebSocket opened (connected sent), and when the stream ended.
@@ -173,6 +176,25 @@ class Unbridge(enum.StrEnum):
     HANGUP = "hangup"  # Telnyx's default: it hangs up too
     PARK = "park"  # park_after_unbridge: self: it stays up, parked, for the app's next command
     HOLD = "hold"  # hold_after_unbridge: true: it stays up, on hold
+
+
+@dataclass(slots=True)
+class CallTraffic:
+    """How the app handled the call's traffic: its commands the emulator refused (4xx), its webhooks its URL
+    did not take (no 2xx answer, or none at all). Counted whatever the journal and webhook log still keep."""
+
+    commands: int = 0
+    commands_refused: int = 0
+    webhook_attempts: int = 0
+    webhook_failures: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "commands": self.commands,
+            "commands_refused": self.commands_refused,
+            "webhook_attempts": self.webhook_attempts,
+            "webhook_failures": self.webhook_failures,
+        }
 
 
 @dataclass(slots=True)
@@ -235,6 +257,9 @@ class Call:
     ai_gather: AiGather | None = None  # gather_using_ai's, until it ends
     payment: Payment | None = None  # pay's, while it collects and processes (calls/payments.py)
     meter: ConversationMeter | None = None  # its media's conversation metrics, from the answer on (and after)
+    traffic: CallTraffic = field(default_factory=lambda: CallTraffic())  # how the app's side of it went
+    hangup_cause: str | None = None  # why it ended, as its call.hangup said (None while it lives)
+    hangup_source: str | None = None
     joined: JoinedConversation | None = field(default=None, compare=False, repr=False)  # ai_assistant_join's
 
     @property

@@ -282,6 +282,7 @@ def _end(
     was_answered = call.state is CallState.ANSWERED
     transition(call, CallState.ENDED, ctx.now)
     call.end_time = ctx.timestamp
+    call.hangup_cause, call.hangup_source = cause, source
     call.pending_stream = None
     effects: list[Effect] = [Emit(call, "call.hangup", events.call_hangup(call, cause, source))]
     active = call.active_streams()
