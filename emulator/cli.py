@@ -26,10 +26,11 @@ import uvicorn
 from emulator import PROG, __version__, call_command, key_commands
 from emulator.api.schemas import SchemaError
 from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, SettingSpec, unknown_variables
+from emulator.load import command as load_command
 from emulator.scenarios import cli as scenario_cli
 from emulator.scenarios.loader import ScenarioError
 
-COMMANDS = ("serve", "call", "scenario", "ca", "public-key")
+COMMANDS = ("serve", "call", "load", "scenario", "ca", "public-key")
 
 
 # argparse's own int and float read those flags, so a bad value reads "invalid int value"; a string flag
@@ -105,7 +106,8 @@ def _serve_epilog() -> str:
     lines.append(
         "\n"
         + _fill(
-            f"Other commands: call, scenario (list, check, render), ca, public-key; {PROG} COMMAND --help for each."
+            f"Other commands: call, load, scenario (list, check, render), ca, public-key; "
+            f"{PROG} COMMAND --help for each."
         )
     )
     return "\n".join(lines)
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(subparsers)
     call_command.add_parser(subparsers)
+    load_command.add_parser(subparsers)
     scenario_cli.add_parser(subparsers)
     key_commands.add_parsers(subparsers)
     return parser
@@ -161,6 +164,8 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "call":
         return call_command.place_call(args, environ)
+    if args.command == "load":
+        return load_command.run(args, environ)
     if args.command == "scenario":
         return scenario_cli.run(args)
     if args.command == "ca":

@@ -54,12 +54,15 @@ def _status_matches(status: int | None, wanted: str) -> bool:
     return str(status) == wanted
 
 
-def filtered(request: Request, items: Iterable[Any], filters: dict[str, Filter]) -> list[Any]:
-    """The items that match every filter of the query; an unknown parameter or value is a 400."""
-    wanted = list(request.query_params.multi_items())
+def filtered(
+    request: Request, items: Iterable[Any], filters: dict[str, Filter], options: tuple[str, ...] = ()
+) -> list[Any]:
+    """The items that match every filter of the query; an unknown parameter or value is a 400. ``options``: the
+    other parameters the list takes (its caller reads them)."""
+    wanted = [(name, value) for name, value in request.query_params.multi_items() if name not in options]
     for name, value in wanted:
         if name not in filters:
-            detail = f"Unknown filter {name!r}; this list takes: {', '.join(filters)}."
+            detail = f"Unknown filter {name!r}; this list takes: {', '.join((*filters, *options))}."
             raise ApiError(400, [Problem("10015", "Invalid filter", detail, None)])
         valid, expected = _CHOICES.get(name, (None, ""))
         if valid is not None and not valid(value):

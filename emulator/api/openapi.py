@@ -183,7 +183,8 @@ def _paths() -> dict[str, Any]:
             )
         }
     calls = ref("EmulatorCall")
-    listing = (200, "Oldest first", data({"type": "array", "items": calls}))
+    brief = {"anyOf": [calls, ref("EmulatorCallBrief")]}  # view=brief: a few fields per call
+    listing = (200, "Oldest first", data({"type": "array", "items": brief}))
     paths |= {
         "/_emulator/health": {
             "get": _public(
@@ -220,6 +221,7 @@ def _paths() -> dict[str, Any]:
                     _filter("is_alive", "true: only calls not ended yet; false: only ended ones"),
                     _filter("state", "only calls in this state: parked, bridging, answered or ended"),
                     _filter("direction", "only incoming or outgoing calls"),
+                    _filter("view", "full (the default) or brief: id, direction, state, from, to, media_ms"),
                 ],
             ),
         },

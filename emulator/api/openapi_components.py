@@ -125,6 +125,16 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "samples": {"type": "integer", "minimum": 0, "description": "exact, at sample_rate"},
         }
     ),
+    "EmulatorCallBrief": object_schema(
+        {
+            "call_control_id": STRING,
+            "direction": {"enum": ["incoming", "outgoing"]},
+            "state": {"enum": ["parked", "bridging", "answered", "ended"]},
+            "from": STRING,
+            "to": STRING,
+            "media_ms": {**INTEGER, "description": "how long its media has run"},
+        }
+    ),
     "EmulatorCall": {
         "allOf": [
             ref("CallStatus"),

@@ -197,9 +197,6 @@ class StreamSession:
         record = self.record
         if lateness > record.max_lateness:
             record.max_lateness = lateness
-        record.ticks += 1
-        if lateness >= LATE_TICK_S:
-            record.late_ticks += 1
         n = self._ticks
         batch: list[str] = []
         if tick.marks:
@@ -209,7 +206,10 @@ class StreamSession:
         for digit in tick.dtmf:
             batch.append(frames.dtmf_frame(self._next_sequence(), self.stream_id, digit, utc_now()))
         media_frames = 0
-        if tick.end is None:
+        if tick.end is None:  # a tick of the call's media; the one the caller hangs up in carries none
+            record.ticks += 1
+            if lateness >= LATE_TICK_S:
+                record.late_ticks += 1
             for track in self._tracks:
                 payload = self._inbound_payload(tick.inbound) if track == "inbound" else self._outbound_payload(tick)
                 batch.append(
