@@ -101,6 +101,7 @@ class Runtime:
         self.spawn = self.tasks.spawn  # the one way background work starts
         self.webhooks: WebhookSender | None = None  # attached by the app once its HTTP client exists
         self.sessions: dict[str, StreamSession] = {}
+        self._rings: dict[str, asyncio.Task[None]] = {}  # dialed calls still ringing, by call_control_id
         self.clips = ClipPlayer(lambda coro, name: self.spawn(coro, name), media_dir=media_dir)
         self.call_recordings = RecordingFiles(directory=recordings.directory if recordings else None)
         self.recordings = recordings or RecordingStore()
@@ -159,8 +160,11 @@ class Runtime:
                             session.request_stop(reason)
                 case Emit(call, event_type, payload):
                     self.emit(call, event_type, payload)
+                    if event_type == "call.hangup" and (ringing := self._rings.pop(call.call_control_id, None)):
+                        ringing.cancel()  # hung up before the far end answered: its ring timer is moot
                 case Ring():
-                    self.spawn(self._ring(effect), name=f"ring-{effect.call.call_control_id}")
+                    key = effect.call.call_control_id
+                    self._rings[key] = self.spawn(self._ring(effect), name=f"ring-{key}")
                 case StartMedia(call, awaiting):
                     self.media.start(call, awaiting)
                 case StopMedia(call):
@@ -212,6 +216,7 @@ class Runtime:
             await self._sleep(ring.timeout_secs)
         else:
             await self._sleep(callee.ring_ms / 1000)
+        self._rings.pop(call.call_control_id, None)
         if answers:
             outcome = leg_answers(self.context(), call, callee)
         else:

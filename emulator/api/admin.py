@@ -214,7 +214,7 @@ def metrics_json(call: Call) -> dict[str, Any]:
 
 async def list_calls(request: Request) -> Response:
     """The namespace's calls, oldest first; ``?is_alive=true`` the live ones only. ``view=brief``: a few fields
-    per call, cheap to build while streams run (``telnyx-emulator load`` polls it twice a second)."""
+    per call, cheap to build while streams run (``telnyx-emulator load`` polls it four times a second)."""
     view = request.query_params.get("view", "full")
     if view not in ("full", "brief"):
         raise ApiError(400, [Problem("10015", "Invalid view", f"view: expected full or brief, got {view!r}.", None)])

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -96,6 +97,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     limits.add_argument(
         "--call-limit", type=float, default=300.0, metavar="S", help="a call up longer is cut (default 300)"
     )
+    limits.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="after the last call, how long late webhook retries and commands still count (default 3)",
+    )
     out = load.add_argument_group("results")
     out.add_argument("--json", type=Path, metavar="FILE", help="write every call's record and the summary")
     out.add_argument("--report", type=Path, metavar="FILE.html", help="write an HTML report with plots")
@@ -116,6 +124,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             mix=ScenarioMix.parse(args.scenario),
         )
         slos = [parse_slo(text) for text in args.slo]
+        _check_options(args)
     except (PlanError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     if args.report is not None:
@@ -134,7 +143,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return _fail("give --webhook-url (your app's), or --emulator to use a running emulator", EXIT_USAGE)
     key = args.api_key or environ.get("TELNYX_API_KEY") or "emulator"
     try:
-        with _emulator(running, port, args.webhook_url) as base:
+        with _emulator(running, port, args.webhook_url, _history(plan)) as base:
             config = LoadConfig(
                 emulator=base,
                 api_key=key,
@@ -145,6 +154,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 seed=args.seed,
                 answer_timeout_s=args.answer_timeout,
                 call_limit_s=args.call_limit,
+                settle_s=args.settle,
+                own_emulator=running is None,
             )
             progress = ProgressLine(sys.stderr, enabled=not args.quiet)
             try:
@@ -153,9 +164,17 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 progress.close()
     except _NoEmulator as exc:
         return _fail(str(exc), EXIT_NO_RUN)
-    except httpx.HTTPError as exc:
-        return _fail(f"lost the emulator: {exc!r}", EXIT_NO_RUN)
     return _finish(results, slos, args)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if not re.fullmatch(r"\+?\d{4,15}", args.from_):
+        raise ValueError(f"--from {args.from_!r}: expected a number (+13125559000): call k calls from it plus k")
+    for flag, value in (("--answer-timeout", args.answer_timeout), ("--call-limit", args.call_limit)):
+        if not value > 0:
+            raise ValueError(f"{flag}: {value:g} is out of range (seconds, above 0)")
+    if not args.settle >= 0:
+        raise ValueError(f"--settle: {args.settle:g} is out of range (seconds, 0 or more)")
 
 
 def _finish(results: dict[str, Any], slos: list[Slo], args: argparse.Namespace) -> int:
@@ -169,6 +188,10 @@ def _finish(results: dict[str, Any], slos: list[Slo], args: argparse.Namespace) 
 
         args.report.write_text(render_report(results))
         print(f"report: {args.report}")
+    if results["run"]["aborted"]:
+        print(f"{PROG} load: error: the run stopped early: {results['run']['aborted']}", file=sys.stderr)
+        # Not one call created: the run's own request is wrong (a scenario that does not exist, say).
+        return EXIT_USAGE if summary["calls"]["started"] == 0 else EXIT_NO_RUN
     if results["run"]["interrupted"]:
         return EXIT_INTERRUPTED
     return 0 if summary["ok"] else EXIT_BREACHED
@@ -177,16 +200,12 @@ def _finish(results: dict[str, Any], slos: list[Slo], args: argparse.Namespace) 
 async def _drive(run: LoadRun) -> dict[str, Any]:
     """Run the plan; the first Ctrl-C stops it gracefully (calls still up hang up), a second one at once."""
     loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
 
     def interrupt() -> None:
-        if run.stopping.is_set() and main is not None:
-            main.cancel()
-            return
-        print(
-            f"\n{PROG}: stopping: no new calls; hanging up the calls still up (Ctrl-C again to quit)", file=sys.stderr
-        )
-        run.stop()
+        if not run.stopping.is_set():
+            note = "stopping: no new calls; hanging up the calls still up (Ctrl-C again to quit)"
+            print(f"\n{PROG}: {note}", file=sys.stderr)
+        run.stop()  # the second time: at once
 
     with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises KeyboardInterrupt instead
         loop.add_signal_handler(signal.SIGINT, interrupt)
@@ -197,8 +216,14 @@ class _NoEmulator(Exception):
     pass
 
 
+def _history(plan: LoadPlan) -> int:
+    """The ended calls the run's own emulator keeps: all of the run's, so none is forgotten before it is read
+    (serve's default, 1000, unless the run has more; a run by duration alone: 20000)."""
+    return max(1000, min(plan.calls or 20_000, 100_000))
+
+
 @contextlib.contextmanager
-def _emulator(running: str | None, port: int, webhook_url: str | None) -> Iterator[str]:
+def _emulator(running: str | None, port: int, webhook_url: str | None, history: int) -> Iterator[str]:
     """The emulator's base URL: the running one, checked; or one started here, stopped when the run is over."""
     if running is not None:
         base = running.rstrip("/")
@@ -209,7 +234,14 @@ def _emulator(running: str | None, port: int, webhook_url: str | None) -> Iterat
         yield base
         return
     log = tempfile.NamedTemporaryFile("w+", prefix="telnyx-emulator-load-", suffix=".log", delete=False)
+    with socket.socket() as probe:  # a server already there (your own emulator?) would answer in its place
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            why = f"cannot start an emulator on port {port}: {exc.strerror or exc}"
+            raise _NoEmulator(f"{why}; use --emulator URL to load a running one, or another --port") from None
     command = [sys.executable, "-m", "emulator", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--history", str(history)]
     if webhook_url:
         command += ["--webhook-url", webhook_url]
     # A session of its own: Ctrl-C in the terminal stops the run, which then hangs up and stops the emulator.

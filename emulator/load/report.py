@@ -299,7 +299,7 @@ def _timeline_plot(figure_class: type[Figure], timeline: Sequence[Mapping[str, A
     bottom.set_ylabel("calls (cumulative)")
     bottom.set_xlabel("time since the run started (s)")
     bottom.legend(loc="upper left", fontsize=8)
-    return _figure(fig, title, "Sampled about every 0.5 s.", "timeline")
+    return _figure(fig, title, "Sampled at each look at the live calls, about every 0.25 s.", "timeline")
 
 
 def _gantt_plot(figure_class: type[Figure], calls: Sequence[Mapping[str, Any]], run: Mapping[str, Any]) -> str:

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 STATS = ("p50", "p90", "p95", "p99", "max", "mean")
-OUTCOMES = ("completed", "unanswered", "rejected", "cut", "not_created")
-# Calls that did not go as a call should: each is one error of the kind its outcome names.
-FAILED_OUTCOMES = ("unanswered", "rejected", "cut", "not_created")
+OUTCOMES = ("completed", "unanswered", "rejected", "cut", "not_created", "lost", "interrupted")
+# Calls that did not go as a call should: each is one error of the kind its outcome names. (Ctrl-C's
+# interrupted calls are not the app's fault.)
+FAILED_OUTCOMES = ("unanswered", "rejected", "cut", "not_created", "lost")
 TRAFFIC_ERRORS = ("refused_streams", "webhook_failures", "app_4xx")
 ERROR_KINDS = (*FAILED_OUTCOMES, *TRAFFIC_ERRORS)
 # Share of stream ticks written a frame late past which the emulator, not the app, set the pace.

@@ -4,6 +4,7 @@ every answer is also checked against the emulator's OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.contract import assert_documented
 from tests.receivers import WebhookReceiver
-from tests.servers import WsReceiver, emulator_settings, run_emulator
+from tests.servers import WsReceiver, emulator_settings, run_emulator, timeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -21,8 +22,7 @@ CALLER_PATH = "/_emulator/calls/{call_control_id}/caller"
 CALLS_PATH = "/_emulator/calls"
 HANGUP = {"hangup": True}
 # A far end that stays: as a caller it never hangs up by itself, as a dialed callee it rings for 10 minutes
-# (at speed 1). A dialed call's ring timer sleeps on after the call ends, so the emulators that ring these
-# stop with a short shutdown_grace rather than wait the default 5 s for it.
+# (at speed 1). A dialed call that ends while it rings stops its ring timer: nothing is left to wait for.
 STAYING = """\
 description: Rings for ten minutes when dialed; once answered, stays on the line until hung up.
 at_end: stay
@@ -140,7 +140,7 @@ async def test_the_callee_of_a_dialed_call_refuses_it_while_it_rings_and_hangs_u
     staying = tmp_path / "staying.yaml"
     staying.write_text(STAYING)
     async with WebhookReceiver().running() as hooks:
-        settings = emulator_settings(webhook_url=hooks.url, scenario=str(staying), speed=1, shutdown_grace=0.2)
+        settings = emulator_settings(webhook_url=hooks.url, scenario=str(staying), speed=1)
         async with run_emulator(settings) as emulator, client_for(emulator) as client:
             dial = await client.post("/v2/calls", json={"connection_id": "1", "to": APP_NUMBER, "from": CALLER})
             call_id = dial.json()["data"]["call_control_id"]
@@ -162,6 +162,8 @@ async def test_the_callee_of_a_dialed_call_refuses_it_while_it_rings_and_hangs_u
                 "callee",
             )
             assert "call.answered" not in [r.event_type for r in hooks.requests]
+            async with asyncio.timeout(timeout(2)):  # the ten-minute ring was cancelled with the call
+                await emulator.state.runtime.wait_idle()
 
     async with WebhookReceiver().running() as hooks:
         settings = emulator_settings(webhook_url=hooks.url, scenario="stay-on-line")  # speed 0: answered at once
@@ -217,7 +219,7 @@ async def test_the_call_list_filters_by_liveness_state_and_direction(tmp_path: P
     staying = tmp_path / "staying.yaml"
     staying.write_text(STAYING)
     async with WebhookReceiver().running() as hooks:
-        settings = emulator_settings(webhook_url=hooks.url, scenario=str(staying), speed=1, shutdown_grace=0.2)
+        settings = emulator_settings(webhook_url=hooks.url, scenario=str(staying), speed=1)
         async with run_emulator(settings) as emulator, client_for(emulator) as client:
             ringing = await incoming_call(client)
             answered = await incoming_call(client)

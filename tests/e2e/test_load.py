@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,7 @@ async def test_a_load_run_measures_every_call_and_reports_errors_by_kind(tmp_pat
         status, out, err = await load(
             "--emulator", emulator.url, "--api-key", KEY, "--webhook-url", app.url,
             "--calls", "6", "--concurrency", "3", "--scenario", str(scenario), "--answer-timeout", "1",
+            "--settle", "0.5",
             "--json", str(tmp_path / "run.json"), "--report", str(tmp_path / "run.html"),
             "--slo", "response_p95_ms=300", "--slo", "first_audio_p50_ms=700", "--slo", "unanswered=0",
         )  # fmt: skip
@@ -197,7 +200,8 @@ async def test_ctrl_c_stops_starting_calls_hangs_up_the_rest_and_still_reports(t
     assert "stopping: no new calls" in err and "[interrupted]" in out
     results = json.loads((tmp_path / "run.json").read_text())
     assert results["run"]["interrupted"] is True and len(results["calls"]) == 2
-    assert {call["outcome"] for call in results["calls"]} == {"cut"}
+    assert {call["outcome"] for call in results["calls"]} == {"interrupted"}  # not the app's fault
+    assert results["summary"]["errors"]["cut"] == 0 and results["summary"]["calls"]["failed"] == 0
     assert live == []
 
 
@@ -213,3 +217,94 @@ async def test_ctrl_c_stops_starting_calls_hangs_up_the_rest_and_still_reports(t
 async def test_usage_errors_and_an_unreachable_emulator(args: list[str], status: int, message: str):
     got, out, err = await load(*args)
     assert got == status and message in err and out == ""
+
+
+async def test_a_second_ctrl_c_quits_at_once_and_still_reports(tmp_path: Path):
+    scenario = tmp_path / "stay.yaml"
+    scenario.write_text(ON_THE_LINE)
+    async with run_emulator(emulator_settings(speed=1)) as emulator, App(emulator.api).running() as app:
+
+        async def interrupt_twice(process: Any) -> None:
+            headers = {"Authorization": f"Bearer {KEY}"}
+            async with httpx.AsyncClient(base_url=emulator.url, headers=headers) as client:
+                async with asyncio.timeout(timeout(20)):
+                    while not (await client.get("/_emulator/calls?state=answered")).json()["data"]:
+                        await asyncio.sleep(0.05)  # polls a condition, bounded by the timeout
+            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)
+
+        status, out, err = await load(
+            "--emulator", emulator.url, "--api-key", KEY, "--webhook-url", app.url, "--calls", "3",
+            "--concurrency", "3", "--scenario", str(scenario), "--json", str(tmp_path / "run.json"),
+            then=interrupt_twice,
+        )  # fmt: skip
+    assert status == 130, err
+    assert "Traceback" not in err and "[interrupted]" in out
+    assert json.loads((tmp_path / "run.json").read_text())["run"]["interrupted"] is True
+
+
+async def test_an_emulator_that_goes_away_ends_the_run_with_what_it_gathered(tmp_path: Path):
+    scenario = tmp_path / "stay.yaml"
+    scenario.write_text(ON_THE_LINE)
+    stack = AsyncExitStack()
+    emulator = await stack.enter_async_context(run_emulator(emulator_settings(speed=1)))
+    app = await stack.enter_async_context(App(emulator.api).running())
+
+    async def stop_the_emulator_once_calls_are_up(process: Any) -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with httpx.AsyncClient(base_url=emulator.url, headers=headers) as client:
+            async with asyncio.timeout(timeout(20)):
+                while len((await client.get("/_emulator/calls?state=answered")).json()["data"]) < 2:
+                    await asyncio.sleep(0.05)  # polls a condition, bounded by the timeout
+        await stack.aclose()
+
+    try:
+        status, out, err = await load(
+            "--emulator", emulator.url, "--api-key", KEY, "--webhook-url", app.url, "--calls", "2",
+            "--scenario", str(scenario), "--json", str(tmp_path / "run.json"),
+            then=stop_the_emulator_once_calls_are_up,
+        )  # fmt: skip
+    finally:
+        await stack.aclose()
+    assert status == 3, err
+    assert "the run stopped early: lost the emulator" in err and out.startswith("2 calls in")
+    results = json.loads((tmp_path / "run.json").read_text())
+    assert results["run"]["aborted"].startswith("lost the emulator")
+    assert [call["call_control_id"] is not None for call in results["calls"]] == [True, True]
+
+
+async def test_a_scenario_that_does_not_exist_stops_the_run_after_a_few_refused_calls(tmp_path: Path):
+    async with run_emulator(emulator_settings()) as emulator:
+        status, out, err = await load(
+            "--emulator", emulator.url, "--api-key", KEY, "--webhook-url", "http://127.0.0.1:9/w",
+            "--calls", "50", "--concurrency", "1", "--scenario", "no-such-scenario", "--quiet",
+        )  # fmt: skip
+        created = await alive_calls(emulator.url)
+    assert status == 2, err
+    assert "no call could be created: the emulator refused the call: 422" in err and "no-such-scenario" in err
+    assert "started 0" in out and "not_created 3" in out and created == []
+
+
+async def test_a_port_already_taken_is_refused_rather_than_loaded(tmp_path: Path):
+    async with run_emulator(emulator_settings()) as emulator:
+        port = emulator.url.rsplit(":", 1)[1]
+        status, _, err = await load("--port", port, "--webhook-url", "http://127.0.0.1:9/w", "--calls", "1")
+    assert status == 3 and f"cannot start an emulator on port {port}" in err and "--emulator URL" in err
+
+
+async def test_a_rate_capped_by_concurrency_waits_without_spinning(tmp_path: Path):
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text("inbound:\n  - tone: {frequency: 500, ms: 200}\n  - silence: {ms: 800}\n")
+    async with run_emulator(emulator_settings(speed=1)) as emulator, App(emulator.api).running() as app:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        status, out, err = await load(
+            "--emulator", emulator.url, "--api-key", KEY, "--webhook-url", app.url, "--calls", "6",
+            "--rate", "20", "--concurrency", "2", "--scenario", str(scenario), "--settle", "0", "--quiet",
+        )  # fmt: skip
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert status == 0, err
+    assert "answered 6" in out
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert wall > 2.5 and cpu < 0.5 * wall  # three waves of 1 s calls; a busy loop would use a whole core

@@ -75,12 +75,15 @@ def test_errors_by_kind_count_failed_calls_and_the_apps_traffic():
         call(2, outcome="not_created"),
         call(3, outcome="rejected", traffic={"refused_streams": 1}),
         call(4, outcome="cut"),
+        call(5, outcome="lost"),
+        call(6, outcome="interrupted"),  # Ctrl-C: not the app's fault
     ]
     assert errors(calls) == {
         "unanswered": 1,
         "rejected": 1,
         "cut": 1,
         "not_created": 1,
+        "lost": 1,
         "refused_streams": 1,
         "webhook_failures": 2,
         "app_4xx": 1,
@@ -127,3 +130,17 @@ def test_slos_met_breached_and_without_data():
     nothing = summarize([call(0, outcome="unanswered")], [parse_slo("response_p95_ms=1500")])
     assert nothing["slo"][0] == {"name": "response_p95_ms", "limit": 1500, "value": None, "ok": False}
     assert summarize(calls)["ok"] is True  # no SLO: nothing to breach
+
+
+def test_the_runs_own_hangup_names_the_outcome_only_if_the_call_ended_by_it():
+    from emulator.load.records import outcome
+
+    assert outcome("unanswered", False, "originator_cancel", "caller") == "unanswered"
+    assert outcome("cut", True, "normal_clearing", "caller") == "cut"
+    assert outcome("interrupted", False, "originator_cancel", "caller") == "interrupted"
+    assert outcome("interrupted", True, "normal_clearing", "caller") == "interrupted"
+    # The call ended by itself just before the run's hangup came: its own outcome stands.
+    assert outcome("unanswered", False, "call_rejected", "callee") == "rejected"
+    assert outcome("cut", True, "normal_clearing", "callee") == "completed"
+    assert outcome(None, True, "normal_clearing", "caller") == "completed"
+    assert outcome(None, False, "originator_cancel", "caller") == "rejected"
