@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from emulator.api.admin import admin_routes
 from emulator.api.auth import BearerAuth
 from emulator.api.caller import caller_routes
+from emulator.api.faults import fault_routes
 from emulator.api.landing import landing_routes
 from emulator.api.limits import BodyLimit
 from emulator.api.openapi import openapi_routes
@@ -110,6 +111,7 @@ def build_state(
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=system_tls)
     runtime.clips.http = http  # audio_url fetches share the webhooks' client (and its TLS context)
+    runtime.faults_for = lambda call: namespace.faults if (namespace := namespaces.find(call.namespace)) else None
     runtime.webhooks = NamespacedWebhookSender(
         http,
         key,
@@ -154,7 +156,15 @@ def create_app(
             await state.http.aclose()
 
     app = Starlette(
-        routes=api_routes() + queue_routes() + admin_routes() + caller_routes() + openapi_routes() + landing_routes(),
+        routes=[
+            *api_routes(),
+            *queue_routes(),
+            *admin_routes(),
+            *caller_routes(),
+            *fault_routes(),
+            *openapi_routes(),
+            *landing_routes(),
+        ],
         middleware=[
             # A request for another host, sent to the emulator as a proxy, is refused before anything else.
             Middleware(ProxyGuard),

@@ -49,6 +49,7 @@ from emulator.calls.ids import IdFactory
 from emulator.calls.journal import redact_url
 from emulator.calls.models import Call, StreamEndReason, StreamRecord
 from emulator.clock import Clock
+from emulator.faults.rules import FaultBook
 from emulator.media.clip_player import ClipPlayer
 from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import RecordingFiles
@@ -116,6 +117,8 @@ class Runtime:
             files=self.call_recordings,
         )
         self.runners = self.media.runners  # each answered call's media (CallRunner), by the Call's identity
+        # The fault rules of a call's namespace (docs/faults.md), for the streams: set by the app, which knows them.
+        self.faults_for: Callable[[Call], FaultBook | None] = lambda call: None
 
     # -- tasks -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.api.openapi_components import RESPONSE_SCHEMAS, envelope, ref
+from emulator.api.openapi_faults import fault_paths
 from emulator.api.openapi_queues import QUEUE_SCHEMAS, queue_paths
 from emulator.api.schemas import SUFFIX, default_schema_dir
 from emulator.calls.actions import ACTIONS
@@ -32,6 +33,7 @@ REQUEST_SCHEMAS = {
     "seed": "SeedRequest",
     "call_scenario": "CallScenarioRequest",
     "caller_action": "CallerActionRequest",
+    "fault_rule": "FaultRule",
     "queue_create": "CreateQueueRequest",
     "queue_update": "UpdateQueueRequest",
     "queued_call_update": "UpdateQueuedCallRequest",
@@ -329,6 +331,7 @@ def _paths() -> dict[str, Any]:
         },
     }
     paths |= queue_paths(_operation, TELNYX, CONTROL)
+    paths |= fault_paths(_operation, CONTROL, _path_parameter)
     return paths
 
 

@@ -90,6 +90,7 @@ class JournalRecorder:
                 duration_ms=(time.perf_counter() - started) * 1000,
                 api_key=api_key,
                 response=b"".join(answer),
+                fault=scope.get("state", {}).get("fault"),
             )
             call = self.namespaces.get(api_key).store.calls.get(entry.call_control_id or "")
             if call is not None:

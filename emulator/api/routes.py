@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.api import api_faults
 from emulator.calls.actions import ACTIONS, TELNYX_ACTIONS
 from emulator.calls.actions.bridging import dial_linked
 from emulator.calls.effects import Outcome
@@ -141,7 +142,10 @@ async def _run_action(request: Request, name: str) -> Response:
         raise NotEmulated(name) if name in TELNYX_ACTIONS else NotFound(f"Unknown call action '{name}'.")
     if request.method != action.method:  # a POST to an action of its own route, which the route for all took
         raise MethodNotAllowed(request.method, allowed=(action.method,))
+    dropped = await api_faults.inject(request, namespace, name, call_control_id)  # docs/faults.md
     body = await validated_body(request, action.schema)
+    if dropped:  # accepted, as when the call hung up meanwhile, and never performed
+        return _data({"result": "ok"})
     context = state.context(namespace, _base_url(request))
     _refuse_foreign(state, namespace, call_control_id)
     call = store.lookup(call_control_id, context.now, action.lenient_state)
@@ -152,6 +156,7 @@ async def dial(request: Request) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
     store = namespace.store
+    await api_faults.inject(request, namespace, "dial", None)  # docs/faults.md
     body = await validated_body(request, "dial")
     context = state.context(namespace, _base_url(request))
 

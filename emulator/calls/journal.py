@@ -39,6 +39,7 @@ class JournalEntry:
     deduplicated: bool
     duration_ms: float
     errors: list[dict[str, Any]] | None = None  # what a refused request was answered: Telnyx's errors
+    fault: str | None = None  # a fault rule answered it (docs/faults.md): which, and what it did
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +147,7 @@ class Journal:
         duration_ms: float,
         api_key: str,
         response: bytes = b"",
+        fault: str | None = None,
     ) -> JournalEntry:
         entry = JournalEntry(
             at=at,
@@ -157,6 +159,7 @@ class Journal:
             deduplicated=deduplicated,
             duration_ms=round(duration_ms, 3),
             errors=mask(response_errors(status, response), (api_key,)),
+            fault=fault,
         )
         self._entries.append(entry)
         return entry

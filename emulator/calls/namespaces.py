@@ -24,6 +24,7 @@ from emulator.calls.journal import Journal
 from emulator.calls.models import StreamRecord
 from emulator.calls.queues import Queues
 from emulator.calls.store import CallStore
+from emulator.faults.rules import FaultBook
 
 if TYPE_CHECKING:  # the sender is I/O; a namespace only holds what it recorded
     from emulator.webhooks.sender import DeliveryAttempt
@@ -39,6 +40,11 @@ def id_factory(seed: int | None, api_key: str) -> IdFactory:
     return IdFactory(namespace_seed(seed, api_key) if seed is not None else None)
 
 
+def fault_book(seed: int | None, api_key: str) -> FaultBook:
+    """The namespace's fault rules draw from a stream of their own: adding a rule changes no id."""
+    return FaultBook.seeded(namespace_seed(seed, "faults\0" + api_key) if seed is not None else None)
+
+
 @dataclass(slots=True)
 class Namespace:
     api_key: str
@@ -51,6 +57,7 @@ class Namespace:
     # Counts resets: an event queued before a reset still goes out, but its attempts are no longer
     # this namespace's (its call is forgotten).
     epoch: int = 0
+    faults: FaultBook = field(default_factory=lambda: FaultBook.seeded(None))  # docs/faults.md
 
     @property
     def ids(self) -> IdFactory:
@@ -65,6 +72,7 @@ class Namespace:
         """Draw ids from ``seed`` from now on (``None``: random ids)."""
         self.seed = seed
         self.store.ids = id_factory(seed, self.api_key)
+        self.faults.rng = fault_book(seed, self.api_key).rng  # the rules stay; their random stream restarts
 
     def reset(self, now: float) -> list[StreamRecord]:
         """Forget calls, queues, commands, the journal and the webhook log; restart the id sequence.
@@ -75,6 +83,7 @@ class Namespace:
         running = self.store.clear(now)
         self.journal.clear()
         self.webhook_attempts.clear()
+        self.faults.clear()
         self.epoch += 1
         self.reseed(self.seed)
         return running
@@ -108,6 +117,7 @@ class Namespaces:
                 journal=Journal(self.history),
                 seed=self.seed,
                 webhook_attempts=deque(maxlen=self.history),
+                faults=fault_book(self.seed, api_key),
             )
         return namespace
 

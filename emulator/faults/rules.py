@@ -1,0 +1,174 @@
+"""Fault rules (pure): what each rule matches, when it fires, and the record of every fault injected.
+
+A rule is JSON (``schemas/fault_rule.schema.json``)::
+
+    {"target": "webhooks", "kind": "duplicate", "event_type": "call.answered"}
+    {"target": "api", "kind": "status", "status": 503, "action": "speak", "times": 2}
+    {"target": "media", "kind": "loss", "probability": 0.2}
+
+It *matches* an occasion (a webhook about to be delivered, a REST command, a media frame) when every matcher
+it gives agrees: ``call_control_id``, ``event_type`` (webhooks), ``action`` (api: the action's name, or
+``dial``), ``stream_id`` (media), ``scenario`` (the call's). A matching rule *fires* always, or with a
+``probability``, or ``every`` Nth match, and at most ``times`` times in all. The randomness comes from one
+``random.Random`` per namespace, seeded from ``--seed`` and the API key: a failing run replays exactly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS: dict[str, tuple[str, ...]] = {
+    "webhooks": ("duplicate", "out_of_order", "delay", "timeout", "bad_signature", "stale_timestamp", "failover"),
+    "api": ("status", "delay", "drop_effect"),
+    "media": ("jitter", "loss", "reorder", "duplicate", "error", "drop", "stop"),
+}
+MATCHERS = ("call_control_id", "event_type", "action", "stream_id", "scenario")
+FIRING = ("probability", "every", "times")
+# What each kind may say besides its matchers and firing (the schema gives their ranges).
+PARAMETERS = ("status", "retry_after", "delay_ms", "at_ms", "jitter_ms", "burst", "code", "detail")
+LOG_SIZE = 1000  # injected faults kept per namespace, the latest
+
+
+@dataclass(slots=True)
+class FaultRule:
+    id: str
+    target: str
+    kind: str
+    matchers: dict[str, str]
+    params: dict[str, Any]
+    probability: float | None = None
+    every: int | None = None
+    times: int | None = None
+    source: str = "api"  # "api" (POST /_emulator/faults) or "scenario:<name>" (a scenario's faults: section)
+    matched: int = 0
+    fired: int = 0
+
+    @classmethod
+    def from_json(cls, rule_id: str, body: Mapping[str, Any], source: str = "api") -> FaultRule:
+        """A rule from its JSON, already valid against the schema."""
+        return cls(
+            id=rule_id,
+            target=body["target"],
+            kind=body["kind"],
+            matchers={name: body[name] for name in MATCHERS if name in body},
+            params={name: body[name] for name in PARAMETERS if name in body},
+            probability=body.get("probability"),
+            every=body.get("every"),
+            times=body.get("times"),
+            source=source,
+        )
+
+    def matches(self, target: str, context: Mapping[str, str | None]) -> bool:
+        if target != self.target:
+            return False
+        return all(context.get(name) == wanted for name, wanted in self.matchers.items())
+
+    def decide(self, rng: random.Random) -> bool:
+        """A match happened: does the rule fire on it? Counts both."""
+        if self.times is not None and self.fired >= self.times:
+            return False
+        self.matched += 1
+        if self.every is not None and self.matched % self.every:
+            return False
+        if self.probability is not None and rng.random() >= self.probability:
+            return False
+        self.fired += 1
+        return True
+
+    @property
+    def spent(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "target": self.target, "kind": self.kind, **self.matchers, **self.params}
+        for name in FIRING:
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return {**data, "source": self.source, "matched": self.matched, "fired": self.fired}
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """One fault the emulator injected: which rule, where, and what it did."""
+
+    rule_id: str
+    target: str
+    kind: str
+    at: str  # ISO 8601 UTC
+    call_control_id: str | None
+    detail: str  # what happened, in words: "call.answered delivered twice (same event id)"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "target": self.target,
+            "kind": self.kind,
+            "at": self.at,
+            "call_control_id": self.call_control_id,
+            "detail": self.detail,
+        }
+
+
+@dataclass(slots=True)
+class FaultBook:
+    """A namespace's fault rules, in the order they were added, and the faults they injected."""
+
+    rng: random.Random
+    rules: list[FaultRule] = field(default_factory=list)
+    injected: deque[Injected] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+    _next_id: int = 1
+
+    @classmethod
+    def seeded(cls, seed: int | None) -> FaultBook:
+        return cls(random.Random(seed) if seed is not None else random.Random())
+
+    def add(self, body: Mapping[str, Any], source: str = "api") -> FaultRule:
+        rule = FaultRule.from_json(f"flt_{self._next_id}", body, source)
+        self._next_id += 1
+        self.rules.append(rule)
+        return rule
+
+    def remove(self, rule_id: str) -> FaultRule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                self.rules.remove(rule)
+                return rule
+        return None
+
+    def clear(self) -> None:
+        self.rules.clear()
+        self.injected.clear()
+
+    def fire(
+        self,
+        target: str,
+        kinds: tuple[str, ...] | None = None,
+        exclusive: tuple[str, ...] = (),
+        **context: str | None,
+    ) -> list[FaultRule]:
+        """The rules that fire on this occasion, in the order they were added (each counts the match). ``kinds``:
+        only rules of these kinds can (the others cannot happen here); ``exclusive``: kinds of which one fault at
+        most happens (a command is answered one way): once one fired, later rules of those kinds are not asked,
+        and do not count the occasion. Cheap when there are no rules: the usual case."""
+        if not self.rules:
+            return []
+        fired: list[FaultRule] = []
+        decided = False
+        for rule in self.rules:
+            if kinds is not None and rule.kind not in kinds:
+                continue
+            if decided and rule.kind in exclusive:
+                continue
+            if rule.matches(target, context) and rule.decide(self.rng):
+                fired.append(rule)
+                decided = decided or rule.kind in exclusive
+        return fired
+
+    def note(self, rule: FaultRule, at: str, call_control_id: str | None, detail: str) -> Injected:
+        injected = Injected(rule.id, rule.target, rule.kind, at, call_control_id, detail)
+        self.injected.append(injected)
+        return injected
