@@ -90,6 +90,8 @@ def build_state(
         strict=settings.strict_calls,
         command_id_window=settings.command_id_window,
         history=settings.history,
+        scenarios=library.scenarios,  # their faults: sections (docs/faults.md)
+        default_scenario=library.default,
     )
     key = signing_key(settings)
     # Loading CA certificates takes ~50 ms: webhooks and wss:// targets share the process's context unless

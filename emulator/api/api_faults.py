@@ -30,7 +30,7 @@ async def inject(request: Request, namespace: Namespace, action: str, call_contr
     """Apply the REST faults that fire on this command: wait (delay), answer an error (status: raises it), or
     return True when the command must be answered 200 without running (drop_effect)."""
     book = namespace.faults
-    if not book.rules:
+    if not book.sync():  # no rule at all: the usual case
         return False
     call = namespace.store.calls.get(call_control_id) if call_control_id is not None else None
     kinds = DIAL_KINDS if action == "dial" else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from emulator.calls.journal import Journal
 from emulator.calls.models import StreamRecord
 from emulator.calls.queues import Queues
 from emulator.calls.store import CallStore
-from emulator.faults.rules import FaultBook
+from emulator.faults.rules import FaultBook, HasFaults
 
 if TYPE_CHECKING:  # the sender is I/O; a namespace only holds what it recorded
     from emulator.webhooks.sender import DeliveryAttempt
@@ -93,9 +93,18 @@ class Namespaces:
     """Every namespace of one emulator, by API key, created on first use."""
 
     def __init__(
-        self, *, seed: int | None = None, strict: bool = False, command_id_window: float = 60.0, history: int = 1000
+        self,
+        *,
+        seed: int | None = None,
+        strict: bool = False,
+        command_id_window: float = 60.0,
+        history: int = 1000,
+        scenarios: Mapping[str, HasFaults] | None = None,
+        default_scenario: str = "default",
     ) -> None:
         self.seed = seed
+        self.scenarios: Mapping[str, HasFaults] = scenarios if scenarios is not None else {}  # their faults: sections
+        self.default_scenario = default_scenario
         self.strict = strict
         self.command_id_window = command_id_window
         self.history = history  # calls, journal entries and webhook attempts kept per namespace
@@ -119,6 +128,8 @@ class Namespaces:
                 webhook_attempts=deque(maxlen=self.history),
                 faults=fault_book(self.seed, api_key),
             )
+            namespace.faults.scenarios = self.scenarios
+            namespace.faults.default_scenario = self.default_scenario
         return namespace
 
     def find(self, api_key: str) -> Namespace | None:

@@ -19,7 +19,7 @@ import random
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 KINDS: dict[str, tuple[str, ...]] = {
     "webhooks": ("duplicate", "out_of_order", "delay", "timeout", "bad_signature", "stale_timestamp", "failover"),
@@ -113,14 +113,39 @@ class Injected:
         }
 
 
+class HasFaults(Protocol):
+    """A scenario, as the fault rules see it: its faults: section."""
+
+    @property
+    def faults(self) -> tuple[dict[str, Any], ...]: ...
+
+
 @dataclass(slots=True)
 class FaultBook:
-    """A namespace's fault rules, in the order they were added, and the faults they injected."""
+    """A namespace's fault rules, in the order they were added, and the faults they injected.
+
+    ``scenarios`` (the emulator's loaded scenarios, by key; it grows as scenario files are loaded) brings
+    each scenario's ``faults:`` section in as rules that match its calls only, the first time the book is
+    asked after the scenario was loaded. ``default_scenario`` is the key of a call whose scenario is None."""
 
     rng: random.Random
     rules: list[FaultRule] = field(default_factory=list)
     injected: deque[Injected] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+    scenarios: Mapping[str, HasFaults] = field(default_factory=dict)
+    default_scenario: str = "default"
+    _installed: set[str] = field(default_factory=set)
     _next_id: int = 1
+
+    def sync(self) -> bool:
+        """Bring in the faults of scenarios loaded since; whether the book has any rule (cheap: call it per
+        stream, not per frame)."""
+        if len(self._installed) != len(self.scenarios):
+            for key, scenario in list(self.scenarios.items()):
+                if key not in self._installed:
+                    self._installed.add(key)
+                    for body in scenario.faults:
+                        self.add({**body, "scenario": key}, source=f"scenario:{key}")
+        return bool(self.rules)
 
     @classmethod
     def seeded(cls, seed: int | None) -> FaultBook:
@@ -140,8 +165,10 @@ class FaultBook:
         return None
 
     def clear(self) -> None:
+        """Forget every rule (a scenario's too: they come back from the scenario) and the log."""
         self.rules.clear()
         self.injected.clear()
+        self._installed.clear()
 
     def fire(
         self,
@@ -154,8 +181,10 @@ class FaultBook:
         only rules of these kinds can (the others cannot happen here); ``exclusive``: kinds of which one fault at
         most happens (a command is answered one way): once one fired, later rules of those kinds are not asked,
         and do not count the occasion. Cheap when there are no rules: the usual case."""
-        if not self.rules:
+        if not self.sync():
             return []
+        if "scenario" in context and context["scenario"] is None:
+            context["scenario"] = self.default_scenario
         fired: list[FaultRule] = []
         decided = False
         for rule in self.rules:

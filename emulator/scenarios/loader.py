@@ -273,6 +273,8 @@ class Scenario:
     # When the inbound script runs out: "hangup" (the caller hangs up once the call's audio has played) or "stay".
     at_end: str = "hangup"
     base_dir: Path = field(default=Path(), compare=False)  # play files and the speech bundle are relative to it
+    # Fault rules for the calls that play it (docs/faults.md), as POST /_emulator/faults takes them.
+    faults: tuple[dict[str, Any], ...] = ()
 
 
 def default_scenario_dir() -> Path:
@@ -311,7 +313,24 @@ def parse_scenario(text: str, source: str, base_dir: Path, *, speech: tts.Speech
         refer=ReferAnswer(**data.get("refer", {})),
         at_end=data.get("at_end", "hangup"),
         base_dir=base_dir,
+        faults=_faults(root, data, source),
     )
+
+
+def _faults(root: Any, data: dict[str, Any], source: str) -> tuple[dict[str, Any], ...]:
+    """The scenario's fault rules, each valid as a rule of /_emulator/faults (its scenario is this one)."""
+    rules = data.get("faults", [])
+    check = yamlcheck.validator(data_dir("schemas") / "fault_rule.schema.json")
+    for index, rule in enumerate(rules):
+        try:
+            yamlcheck.check_part(root, ("faults", index), rule, source, check)
+        except yamlcheck.YamlProblem as e:
+            raise ScenarioError(str(e)) from None
+        if "scenario" in rule:
+            path = ("faults", index, "scenario")
+            why = "a scenario's faults apply to its own calls: remove scenario"
+            raise ScenarioError(yamlcheck.format_problem(source, yamlcheck.line_of(root, path), path, why))
+    return tuple(rules)
 
 
 def load_scenario(path: Path, *, speech: tts.SpeechCache | None = None) -> Scenario:

@@ -44,6 +44,23 @@ def check(root: yaml.Node | None, data: Any, source: str, validator: Any, descri
         raise YamlProblem(format_problem(source, line, field_path, message))
 
 
+def check_part(root: yaml.Node | None, prefix: FieldPath, data: Any, source: str, validator: Any) -> None:
+    """``check`` for one part of the document (the value at ``prefix``) against a schema of its own: the line
+    and field path of a problem are the whole file's. A subschema's ``x-telnyx-detail`` words its problem."""
+    errors = list(validator.iter_errors(data))
+    if not errors:
+        return
+    described = []
+    for err in errors:
+        _, rank, path, message = _describe(err, None, None)
+        if err.validator not in ("required", "type") and isinstance(err.schema, dict):
+            message = err.schema.get("x-telnyx-detail", message)
+        full = (*prefix, *path)
+        described.append((line_of(root, full), rank, full, message))
+    line, _, field_path, message = min(described, key=lambda d: (d[0], d[1]))
+    raise YamlProblem(format_problem(source, line, field_path, message))
+
+
 # libyaml parses about five times faster than PyYAML's own parser, which took most of the start-up's scenario
 # loading. Its error messages differ in wording, so a file it refuses is parsed again by the pure-Python
 # loader, whose messages (and marks) are the ones users see. libyaml also accepts a little more: tabs

@@ -105,6 +105,26 @@ def _seed(seed: int | None) -> _Request:
     return _Request("POST", "/seed", {"seed": seed})
 
 
+def _add_fault(rule: dict[str, Any]) -> _Request:
+    return _Request("POST", "/faults", rule)
+
+
+def _faults() -> _Request:
+    return _Request("GET", "/faults")
+
+
+def _delete_fault(rule_id: str) -> _Request:
+    return _Request("DELETE", f"/faults/{_id(rule_id)}")
+
+
+def _clear_faults() -> _Request:
+    return _Request("DELETE", "/faults")
+
+
+def _injected_faults() -> _Request:
+    return _Request("GET", "/faults/injected")
+
+
 class ControlPlane:
     """A synchronous client of ``/_emulator/`` for one API key (its namespace). See docs/control-plane.md.
 
@@ -173,6 +193,24 @@ class ControlPlane:
     def seed(self, seed: int | None) -> dict[str, Any]:
         return dict(self._send(_seed(seed)))
 
+    def add_fault(self, target: str, kind: str, **fields: Any) -> dict[str, Any]:
+        """Add a fault rule (docs/faults.md): ``add_fault("api", "status", status=503, action="speak", times=1)``."""
+        return dict(self._send(_add_fault({"target": target, "kind": kind, **fields})))
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._send(_faults()))
+
+    def delete_fault(self, rule_id: str) -> dict[str, Any]:
+        return dict(self._send(_delete_fault(rule_id)))
+
+    def clear_faults(self) -> int:
+        """Delete every fault rule; returns how many there were."""
+        return int(self._send(_clear_faults())["deleted"])
+
+    def injected_faults(self) -> list[dict[str, Any]]:
+        """The faults injected so far, oldest first: which rule, where, and what it did."""
+        return list(self._send(_injected_faults()))
+
 
 class AsyncControlPlane:
     """``ControlPlane`` for async tests (a short-lived client per request, so any event loop works)."""
@@ -229,3 +267,18 @@ class AsyncControlPlane:
 
     async def seed(self, seed: int | None) -> dict[str, Any]:
         return dict(await self._send(_seed(seed)))
+
+    async def add_fault(self, target: str, kind: str, **fields: Any) -> dict[str, Any]:
+        return dict(await self._send(_add_fault({"target": target, "kind": kind, **fields})))
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return list(await self._send(_faults()))
+
+    async def delete_fault(self, rule_id: str) -> dict[str, Any]:
+        return dict(await self._send(_delete_fault(rule_id)))
+
+    async def clear_faults(self) -> int:
+        return int((await self._send(_clear_faults()))["deleted"])
+
+    async def injected_faults(self) -> list[dict[str, Any]]:
+        return list(await self._send(_injected_faults()))

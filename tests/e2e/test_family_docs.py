@@ -29,6 +29,7 @@ PAGES = {
     "sip.md": "test_siprec.py",
     "pay.md": "test_payment.py",
     "metrics.md": "test_bot_timing.py",
+    "faults.md": "test_sdk_retries.py",
 }
 
 

@@ -124,3 +124,26 @@ async def test_faults_replay_from_the_seed():
 
     first, again = await run(), await run()
     assert first == again and 500 in first and 200 in first
+
+
+async def test_a_scenarios_faults_apply_to_its_calls_only(tmp_path):
+    flaky = tmp_path / "flaky.yaml"
+    flaky.write_text(
+        "at_end: stay\ninbound:\n  - silence: {ms: 100}\n"
+        "faults:\n  - {target: api, kind: status, status: 503, action: speak}\n"
+    )
+    speak = {"payload": "hello", "voice": "female", "language": "en-US"}
+    async with run_emulator() as emulator, httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as c:
+        calls = {}
+        for scenario in (str(flaky), None):
+            body = {"from": "+13125550111", "to": "+13125550122"} | ({"scenario": scenario} if scenario else {})
+            call = (await c.post("/_emulator/calls", json=body)).json()["data"]["call_control_id"]
+            await c.post(f"/v2/calls/{call}/actions/answer", json={})
+            calls[scenario] = (await c.post(f"/v2/calls/{call}/actions/speak", json=speak)).status_code
+        rules = (await c.get("/_emulator/faults")).json()["data"]
+        await c.post("/_emulator/reset")
+        after_reset = (await c.get("/_emulator/faults")).json()["data"]
+    assert calls == {str(flaky): 503, None: 200}
+    (rule,) = rules
+    assert rule["scenario"] == str(flaky.resolve()) and rule["source"] == f"scenario:{flaky.resolve()}"
+    assert after_reset == []  # and back with the next call that asks

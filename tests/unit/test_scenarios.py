@@ -8,6 +8,7 @@ import json
 import math
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,8 +42,16 @@ OUTBOUND_STEPS = "dtmf, play, repeat, say, silence, tone"
 SHIPPED = ["barge-in", "hangup-mid-sentence", "ivr-menu", "silent-caller", "soak-10min", "voice-bot-question"]
 
 BAD = [
+    ("fault kind not of its target", "inbound:\n  - silence: {ms: 10}\nfaults:\n  - {target: api, kind: duplicate}\n",
+     "4: faults[0].kind: A api fault's kind is one of: status, delay, drop_effect."),
+    ("fault without its status", "inbound:\n  - silence: {ms: 10}\nfaults:\n  - target: media\n    kind: loss\n"
+     "  - target: api\n    kind: status\n", "6: faults[1].status: missing required field"),
+    ("fault naming a scenario",
+     "inbound:\n  - silence: {ms: 10}\nfaults:\n  - {target: media, kind: loss, scenario: x}\n",
+     "4: faults[0].scenario: a scenario's faults apply to its own calls: remove scenario"),
     ("unknown top-level key", "description: x\ninbound:\n  - silence: {ms: 10}\ncolour: blue\n",
-     "4: colour: unknown field (expected one of: at_end, callee, description, gain, inbound, noise, outbound, refer)"),
+     "4: colour: unknown field (expected one of: at_end, callee, description, faults, gain, inbound, noise, outbound, "
+     "refer)"),
     ("unknown step", "inbound:\n  - silence: {ms: 10}\n  - sing: {song: la}\n",
      f"3: inbound[1]: unknown step 'sing' (expected one of: {STEPS})"),
     ("frequency not a number", "description: IVR\ninbound:\n  - silence: {ms: 10}\n  - silence: {ms: 10}\n"
@@ -604,3 +613,17 @@ def test_a_scenario_folder_adds_to_the_bundled_scenarios_and_wins_on_a_shared_na
     assert {"default", "stay-on-line", "mine", "tone"} <= set(found)
     assert found["tone"].description == "my tone"
     assert set(scenarios_of(default_scenario_dir())) == {p.stem for p in default_scenario_dir().glob("*.yaml")}
+
+
+def test_the_faults_page_scenario_loads_with_its_rules(tmp_path):
+    """docs/faults.md's scenario with a faults: section is a valid scenario, and its rules are kept as written."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "faults.md").read_text()
+    text = re.search(r"```yaml\n# scenarios/flaky-network.yaml\n(.*?)```", page, re.DOTALL)
+    assert text is not None
+    path = tmp_path / "flaky-network.yaml"
+    path.write_text(text.group(1))
+    scenario = load_scenario(path, speech=tts.SpeechCache(None, fake_speech()))
+    assert scenario.faults == (
+        {"target": "media", "kind": "loss", "probability": 0.05, "burst": 3},
+        {"target": "webhooks", "kind": "duplicate", "event_type": "call.answered"},
+    )
