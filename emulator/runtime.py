@@ -242,6 +242,7 @@ class Runtime:
             ssl_context=self.ssl_context,
             connect_timeout=self.connect_timeout,
             limits=self.stream_limits,
+            faults=self.faults_for(record.call),  # once per stream: its namespace's media faults
         )
         self.sessions[spec.stream_id] = session
         self.recordings.add(session.recording)

@@ -72,6 +72,7 @@ def stream_json(record: StreamRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "ended_at": record.ended_at,
         "app_audio": app_audio_json(record.app_audio),
+        "faults": dict(record.faults),
     }
 
 

@@ -103,6 +103,11 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "started_at": {**NULLABLESTRING, "description": "ISO 8601 UTC, when the WebSocket opened"},
             "ended_at": {**NULLABLESTRING, "description": "ISO 8601 UTC, when the stream ended"},
             "app_audio": ref("AppAudio"),
+            "faults": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "media faults injected into the stream, by kind (docs/faults.md)",
+            },
         }
     ),
     "AppAudio": object_schema(
@@ -206,6 +211,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "at": STRING,
             "ok": {"type": "boolean"},
             "skipped": {"type": "boolean"},
+            "fault": {
+                "type": ["string", "null"],
+                "description": "what a webhook fault rule did to this attempt, e.g. 'flt_2: duplicate delivery'",
+            },
         }
     ),
     "JournalEntry": object_schema(

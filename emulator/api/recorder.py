@@ -7,7 +7,8 @@ the journal holds it even when the app never reads it (an unknown route, say). A
 request answered from the command_id memory by setting ``request.state.deduplicated``.
 
 ``NamespacedWebhookSender`` records each delivery attempt in the namespace of the call the event is
-about; ``GET /_emulator/webhooks`` shows a namespace its own attempts.
+about; ``GET /_emulator/webhooks`` shows a namespace its own attempts. It also asks that namespace's webhook
+fault rules about each event it queues, and notes the faults injected in the namespace's fault log.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.calls.journal import describe_errors
 from emulator.calls.models import Call
-from emulator.calls.namespaces import Namespaces
+from emulator.calls.namespaces import Namespace, Namespaces
+from emulator.faults.rules import FaultRule
 from emulator.state import utc_timestamp
+from emulator.webhooks.faults import SPOILERS, EventFaults
 from emulator.webhooks.sender import DeliveryAttempt, WebhookSender, WebhookTarget
 
 log = logging.getLogger(__name__)
@@ -114,14 +117,38 @@ class NamespacedWebhookSender(WebhookSender):
         self.namespaces = namespaces
 
     def send(
-        self, call_control_id: str, target: WebhookTarget | None, event: Mapping[str, Any], owner: object = None
+        self,
+        call_control_id: str,
+        target: WebhookTarget | None,
+        event: Mapping[str, Any],
+        owner: object = None,
+        faults: EventFaults | None = None,
     ) -> None:
         namespace = self.namespaces.find(owner.namespace) if isinstance(owner, Call) else None
         if namespace is not None and namespace.store.calls.get(call_control_id) is not owner:
             namespace = None  # forgotten (reset, history): its events are nobody's
         # The epoch too: an event queued before a reset is no longer the namespace's when it is attempted.
         tag = (namespace, namespace.epoch, owner) if namespace else None
-        super().send(call_control_id, target, event, tag)
+        if namespace is not None and target is not None and namespace.faults.rules:  # no rules: nothing to ask
+            assert isinstance(owner, Call)
+            event_type = str(event.get("event_type", ""))
+            fired = namespace.faults.fire(
+                "webhooks",
+                None,
+                SPOILERS,
+                call_control_id=call_control_id,
+                event_type=event_type,
+                scenario=owner.scenario,
+            )
+            faults = EventFaults.of(fired) or faults
+        super().send(call_control_id, target, event, tag, faults)
+
+    def _inject(self, owner: object, rule: FaultRule, call_control_id: str, detail: str) -> None:
+        super()._inject(owner, rule, call_control_id, detail)
+        if isinstance(owner, tuple):
+            namespace: Namespace = owner[0]
+            if namespace.epoch == owner[1]:  # a reset forgets the faults injected before it
+                namespace.faults.note(rule, utc_timestamp(), call_control_id, detail)
 
     def _record(self, attempt: DeliveryAttempt, owner: object) -> None:
         super()._record(attempt, owner)

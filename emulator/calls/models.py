@@ -141,6 +141,7 @@ class StreamRecord:
     started_at: str | None = None
     ended_at: str | None = None
     app_audio: AppAudioCounters = field(default_factory=AppAudioCounters)
+    faults: dict[str, int] = field(default_factory=dict)  # media faults injected (docs/faults.md), by kind
 
     @property
     def is_active(self) -> bool:

@@ -26,12 +26,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from emulator.calls.journal import redact_url
 from emulator.calls.models import FAILURE_REASONS, StreamEndReason, StreamRecord, StreamState, StreamTrack
 from emulator.clock import Clock
+from emulator.faults.rules import FaultBook
 from emulator.media import codecs, frames
 from emulator.media.app_audio import MAX_MESSAGE_BYTES, AppAudioDecoder
 from emulator.media.app_messages import AppMessages
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.recordings import Recording
+from emulator.media.stream_faults import MediaFaults
 from emulator.media.stream_watch import StreamLimits, watch
 from emulator.media.ticks import AppAudio, MediaTick
 from emulator.media.wire import FrameWriter
@@ -76,8 +78,10 @@ class StreamSession:
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 10.0,
         limits: StreamLimits | None = None,
+        faults: FaultBook | None = None,
     ) -> None:
         self.limits = limits or StreamLimits()
+        self._faults = MediaFaults(faults, record) if faults is not None else None  # docs/faults.md
         self._stalled = False  # set by the watchdog when it gave up on a target that stopped reading
         self.record = record
         self.media = media  # the scenario at this stream's codec and rate
@@ -161,6 +165,8 @@ class StreamSession:
                 finally:
                     self._done = None
                     await self._writing.wait()  # a tick still being written goes out whole before stop
+                for late in self._faults.leftovers() if self._faults is not None else ():
+                    await self._send(ws, late)  # frames a fault held back go out late, not never
                 reason = self._stop_reason or StreamEndReason.STOPPED
                 self.app.stop_accepting()
                 await self._send_marks(ws, self.app_audio.marks_due)  # their audio finished on the last tick
@@ -218,9 +224,20 @@ class StreamSession:
             media_frames = len(self._tracks)
             self.recording.add_tick(tick)
             self._ticks = n + 1
+        record.media_frames_sent += media_frames
+        faults = self._faults
+        if faults is not None and (faults.book.rules or faults.holding):  # no rule: nothing per frame (the usual)
+            batch = faults.shape(batch, self._tracks if media_frames else (), n, self._sequence)
+            if faults.end is not None:  # a stop is streaming_stop's (the call stays up); a drop sends no close frame
+                self._sequence -= media_frames  # not sent: the stop frame takes the first of their numbers
+                if faults.end.kind == "stop":
+                    self.request_stop(StreamEndReason.STOPPED)
+                else:
+                    writer.ws.transport.abort()
+                    done.set_exception(ConnectionClosed(None, None))  # run() ends it as a lost connection
+                return False
         if not batch:
             return True
-        record.media_frames_sent += media_frames
         if writer.write(batch):
             record.frames_sent += len(batch)
         else:
@@ -333,7 +350,8 @@ class StreamSession:
             self._finish(StreamEndReason.DISCONNECTED, f"the stream target closed the connection: code {exc.rcvd}")
         else:
             self.record.close_code = None
-            detail = "the stream target dropped the connection without a close frame"
+            dropped = self._faults.dropped if self._faults is not None else None  # by a drop fault
+            detail = dropped or "the stream target dropped the connection without a close frame"
             self._finish(StreamEndReason.DISCONNECTED, detail)
 
     async def _watch(self, ws: ClientConnection) -> None:

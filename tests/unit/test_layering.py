@@ -30,6 +30,7 @@ PURE_MEDIA = (
     "recordings",
     "rtp",
     "gather",
+    "stream_faults",
 )
 
 

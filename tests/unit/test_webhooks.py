@@ -10,14 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
-from emulator.webhooks.sender import (
-    WebhookSender,
-    WebhookTarget,
-    build_event,
-    format_time,
-    render_body,
-    signed_headers,
-)
+from emulator.webhooks.envelope import build_event, format_time, render_body, signed_headers
+from emulator.webhooks.sender import WebhookSender, WebhookTarget
 from emulator.webhooks.signing import SigningKey
 from tests.servers import timeout
 
