@@ -30,6 +30,7 @@ from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import URL_PREFIX, RecordingFiles
 from emulator.media.session import StreamSession
 from emulator.scenarios.cursor import End
+from emulator.scenarios.steps import AudioStep
 from emulator.timestamps import utc_now
 from emulator.timing import FRAME_MS
 
@@ -141,6 +142,27 @@ class CallMediaControl:
     def _play(self, runner: CallRunner, request: ClipRequest) -> None:
         engine = runner.engine
         self.clips.play(engine.call_audio, engine.sample_rate, request, lambda events: self.clip_events(runner, events))
+
+    def caller_is_live(self, call: Call) -> bool:
+        """The call's caller has live steps queued or playing (``caller_plays``)."""
+        runner = self.runner_of(call)
+        return runner is not None and runner.engine.is_live
+
+    def caller_plays(self, call: Call, step: AudioStep | None) -> tuple[int, int] | None:
+        """The caller plays ``step`` (None: hangs up) once the live steps given before it have played, its script
+        paused meanwhile (docs/control-plane.md): where that starts on the call's media timeline and how long it
+        lasts, in ms. None when the call's media is over."""
+        runner = self.runner_of(call)
+        if runner is None or runner.engine.end is not None:
+            return None
+        engine = runner.engine
+        runner.catch_up()  # a runner asleep through quiet ticks: the step starts now, not where the sleep began
+        scenario = call.scenario or self.library.default  # the key its media was made with (start)
+        position = None if step is None else self.library.add_live(scenario, self.call_codec, step)
+        start = engine.play_live(position)
+        runner.poke()
+        frames = engine.media.script.frames_in(position) if position is not None else 0
+        return start * FRAME_MS, frames * FRAME_MS
 
     def stop_clips(self, stop: StopClips) -> None:
         runner = self.runner_of(stop.call)

@@ -52,6 +52,17 @@ _ERROR_DESCRIPTIONS = {
     422: "Invalid body or a command the call's state does not allow (see docs/errors.md)",
     429: "--max-streams streams are running: a command that would start one more is refused (code 10011)",
 }
+# The answer of POST /_emulator/calls/{call_control_id}/caller (docs/control-plane.md).
+_CALLER_ACTION = {
+    "type": "object",
+    "required": ["call_control_id", "action", "at_ms", "duration_ms"],
+    "properties": {
+        "call_control_id": {"type": "string"},
+        "action": {"enum": ["dtmf", "say", "play", "silence_ms", "hangup"]},
+        "at_ms": {"type": "integer", "minimum": 0, "description": "Where it starts: ms of the call's media"},
+        "duration_ms": {"type": "integer", "minimum": 0, "description": "How long it plays (0: a hangup)"},
+    },
+}
 # Commands that can start a stream, and so meet the --max-streams limit.
 _STREAM_STARTING = frozenset({"dialCall"} | {a.operation_id for a in ACTIONS.values() if a.starts_stream})
 
@@ -250,9 +261,9 @@ def _paths() -> dict[str, Any]:
         "/_emulator/calls/{call_control_id}/caller": {
             "post": _operation(
                 "callerAction",
-                "The caller acts now: hangs up",
+                "The caller acts now: presses keys, speaks, plays a file, keeps quiet or hangs up",
                 CONTROL,
-                (200, "Done, and where on the call's media timeline", data({"type": "object"})),
+                (200, "Queued, and where on the call's media timeline", data(_CALLER_ACTION)),
                 (400, 404, 422),
                 body="CallerActionRequest",
                 parameters=[CALL_ID],

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emulator.media.clip_audio import PAUSES_MS
-from emulator.scenarios.cursor import AppEvent
+from emulator.scenarios.turns import AppEvent
 
 PCM = NDArray[np.int16]
 

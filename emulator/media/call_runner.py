@@ -142,7 +142,10 @@ class CallRunner:
         return int((self.clock.monotonic() - self._anchor_t) / self._step) - (n - self._anchor_n) + 1
 
     def _skippable(self, ticks: int) -> int:
-        """At most ``ticks``, and never past a timer set during the sleep: it fires on its own tick."""
+        """At most ``ticks``, and never past a timer set during the sleep: it fires on its own tick. None once the
+        caller was given live steps: they start at the tick they were queued for (after ``catch_up``)."""
+        if self.engine.is_live:
+            return 0
         timers = self.engine.timers
         return max(0, min(ticks, timers[0][0] - self.engine.index)) if timers else ticks
 

@@ -18,6 +18,9 @@ call's rate.
 When the caller's script ends: a ``hangup`` step or a wait that fails ends the call at once; a script that
 runs out (``completed``) lets the outbound track and the app's audio finish (at most ``TAIL_TICKS``), then
 ends, unless the scenario says ``at_end: stay``: the caller then stays on the line, silent.
+
+``play_live(position)`` has the caller play one of its scenario's live segments now (``MediaLibrary.add_live``;
+None: hang up), after those queued before it; its script pauses meanwhile (``emulator.scenarios.cursor``).
 """
 
 from __future__ import annotations
@@ -101,7 +104,13 @@ class CallMedia:
             and not self.timers  # so do timers
             and not self.is_joined  # another leg may talk at any moment
             and not self._app_playing()
+            and not self.is_live
         )
+
+    @property
+    def is_live(self) -> bool:
+        """The caller has live steps queued or playing (``play_live``)."""
+        return self.end is None and self.cursor.is_live
 
     @property
     def is_joined(self) -> bool:
@@ -129,7 +138,7 @@ class CallMedia:
         return min(quiet, self.timers[0][0] - self.index) if self.timers else quiet
 
     def _script_quiet_ticks(self) -> int:
-        if self.end is not None:
+        if self.end is not None or self.is_live:
             return 0
         if self.script_end is None:
             return self.cursor.quiet_ticks()
@@ -163,6 +172,13 @@ class CallMedia:
         self.timers = [timer for timer in self.timers if timer[0] > n]
         return due
 
+    def play_live(self, position: int | None) -> int:
+        """The caller plays the live segment at ``position`` of its script's track (None: hangs up) once those
+        queued before it have played; returns the tick it starts at."""
+        if self.end is not None:
+            raise RuntimeError("the call's media has ended")
+        return self.cursor.play_live(position, self.index)
+
     def add_app_audio(self, key: str, source: AppAudio) -> None:
         """Mix ``source`` (a stream's audio from the app, its playout at the call's rate) from the next tick on."""
         self.sources[key] = source
@@ -194,18 +210,20 @@ class CallMedia:
         dtmf: tuple[str, ...] = ()
         said: tuple[tuple[str, bool], ...] = ()
         heard = audio.take_heard() if audio.heard else ()  # drained each tick, script or not
-        if self.script_end is None:
+        if self.script_end is None or self.cursor.is_live:
             echoed = [name for names in marks.values() for name in names] if marks else ()
             step = self.cursor.advance(app_playing, echoed, heard)
             dtmf, said = step.dtmf, step.said
             if self.hearers and step.end is None:
                 self._cross(step)
-            if step.end is not None:
+            if step.end is self.script_end is not None:  # live steps after the script's end are over: silence
+                step = None
+            elif step.end is not None:
                 self.script_end = step.end
                 if step.end.reason != "completed":  # a hangup step, or a wait that failed: no media now
                     return self._finish(MediaTick(n, None, n, None, dtmf, marks, step.end, said=said))
                 self.ended_at, step = n, None
-        if self.ended_at is not None and self.at_end == "hangup" and self._tail_over(n, app_playing):
+        if self.ended_at is not None and self.at_end == "hangup" and step is None and self._tail_over(n, app_playing):
             return self._finish(MediaTick(n, None, n, None, dtmf, marks, self.script_end, said=said))
         cues = self._due_cues(n) if self.timers and self.timers[0][0] <= n else ()
         if not busy:

@@ -7,12 +7,17 @@ The caller's track is a compiled script (``emulator.scenarios.segments``): audio
 and hang-ups, walked tick by tick by each stream's own ``ScriptCursor`` (``emulator.scenarios.cursor``). Every
 audio segment and the idle loop played during waits are pre-encoded here. The outbound track (what
 the call plays to the caller) is plain audio.
+
+The caller's **live steps** (``POST /_emulator/calls/{id}/caller``) join a scenario's media here too
+(``add_live``): each distinct step is rendered and encoded once per codec, appended after the script's segments
+of every codec's media of the scenario, and kept, so a call's ticks name it as they name a script segment.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from emulator.media import codecs
 from emulator.scenarios.cursor import render, render_track
 from emulator.scenarios.loader import SCENARIO_SUFFIXES, Scenario, ScenarioError, load_scenario
 from emulator.scenarios.segments import AudioSegment, CompiledTrack, compile_track
+from emulator.scenarios.steps import AudioStep, Play
 from emulator.timing import FRAME_MS
 
 
@@ -35,7 +41,9 @@ class StreamMedia:
     sample_rate: int
     frame_samples: int
     script: CompiledTrack  # the caller (inbound track)
-    segment_payloads: tuple[tuple[str, ...], ...]  # per script segment: its frames' payloads (() unless audio)
+    # Per script segment its frames' payloads (() unless audio), then per live segment (``add_live``): a list, since
+    # live ones are appended while the emulator runs.
+    segment_payloads: list[tuple[str, ...]]
     idle_payloads: tuple[str, ...]  # the loop played while the caller waits
     outbound: tuple[str, ...]  # the outbound script's frames
     outbound_pcm: np.ndarray  # the same as PCM, for mixing in the app's audio and for recordings
@@ -72,10 +80,10 @@ def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
     info = codecs.codec_info(codec)
     compiled = compile_track(scenario.inbound, info.sample_rate)
     seen: dict[str, str] = {}
-    segments = tuple(
+    segments = [
         _encode_frames(segment.pcm, info, seen) if isinstance(segment, AudioSegment) else ()
         for segment in compiled.segments
-    )
+    ]
     outbound = render_track(scenario.outbound, info.sample_rate)
     outbound_pcm = np.zeros(-(-len(outbound.pcm) // info.frame_samples) * info.frame_samples, dtype=np.int16)
     outbound_pcm[: len(outbound.pcm)] = outbound.pcm
@@ -111,6 +119,9 @@ class MediaLibrary:
         self.scenarios = dict(scenarios)
         self.default = self.resolve(default)
         self._cache: dict[tuple[str, str], StreamMedia] = {}
+        # Each scenario's live steps in the order they were added, and the position of each (by its key).
+        self._live: dict[str, list[AudioStep]] = {}
+        self._live_at: dict[tuple[str, Hashable], int] = {}
 
     def resolve(self, name_or_path: str) -> str:
         """The key of a scenario name or ``.yaml``/``.yml`` path (loading the file); ScenarioError if neither."""
@@ -135,8 +146,37 @@ class MediaLibrary:
         cached = self._cache.get(key)
         if cached is None:
             cached = self._cache[key] = build_stream_media(self.scenarios[scenario], codec)
+            for step in self._live.get(scenario, ()):  # at the same positions as in the scenario's other codecs
+                self._add_live(cached, scenario, step)
         return cached
+
+    def add_live(self, scenario: str, codec: str, step: AudioStep) -> int:
+        """The position of ``step`` as a live segment of ``scenario``'s caller (``CompiledTrack.live``), the same
+        in the scenario's media for every codec: rendered into each (``codec``'s built first if need be, the
+        others as they are built) the first time it is asked for, with the caller's gain and background noise."""
+        self.media(scenario, codec)
+        key = (scenario, _live_key(step))
+        known = self._live_at.get(key)
+        if known is None:
+            self._live.setdefault(scenario, []).append(step)
+            medias = [media for (name, _), media in self._cache.items() if name == scenario]
+            (known,) = {self._add_live(media, scenario, step) for media in medias}
+            self._live_at[key] = known
+        return known
+
+    def _add_live(self, media: StreamMedia, scenario: str, step: AudioStep) -> int:
+        (segment,) = compile_track([step], media.sample_rate, self.scenarios[scenario].inbound.mix).segments
+        assert isinstance(segment, AudioSegment)
+        media.segment_payloads.append(_encode_frames(segment.pcm, codecs.codec_info(media.codec), {}))
+        return media.script.add_live(segment)
 
 
 def _is_file_key(key: str) -> bool:
     return Path(key).suffix in SCENARIO_SUFFIXES
+
+
+def _live_key(step: AudioStep) -> Hashable:
+    """What makes two live steps the same audio: their fields, and for a file its samples (a URL's may change)."""
+    if isinstance(step, Play):
+        return (step.file, step.sample_rate, step.level, step.max_ms, hashlib.sha1(step.samples.tobytes()).hexdigest())
+    return step

@@ -1,31 +1,18 @@
-"""Walking a compiled track: the pure turn-taking state machine the stream engine drives, and the render of what
-an app that never answers receives.
+"""Walking a compiled track: the caller's script, tick by tick, as the stream engine drives it, and the render of
+what an app that never answers receives.
 
-A track is compiled once into segments (``segments``): audio, waits for the app, hang-ups. Turn-taking is
-three pure pieces, all in media time (milliseconds since the stream's first frame, tick ``n`` at ``n * 20``), so
-they behave the same at every ``--speed``:
+A track is compiled once into segments (``segments``): audio, waits for the app, hang-ups. ``ScriptCursor`` walks
+a ``CompiledTrack``: ``advance(app_playing, marks)`` once per tick returns a ``Tick`` saying which frame to send (a
+segment's frame, or an idle frame), which DTMF digits to report first, and when the script is over (``End``:
+completed, hangup with a cause, or failed with the wait that timed out). Its waits are decided by the turn-taking
+pieces of ``emulator.scenarios.turns`` (``Turn``, ``WaitState``), in media time: tick ``n`` is at ``n * 20`` ms.
 
-* ``Turn`` — what the app did since the caller's current turn began (since the last wait resolved, or the
-  stream started): when it first started playing audio, whether it plays now, when it last stopped, and which
-  marks it echoed. Audio the app played while the caller was still talking counts: a reply that starts during
-  the caller's last words is still the reply.
-* ``WaitState`` — one wait: ``feed(turn, now_ms)`` answers ``WAIT``, ``RESUME`` or ``TIMEOUT``. Once the
-  condition is met, the moment is latched and ``after_ms`` counts from it; the timeout no longer applies.
-* ``ScriptCursor`` — walks a ``CompiledTrack``: ``advance(app_playing, marks)`` once per tick returns a ``Tick``
-  saying which frame to send (a segment's frame, or an idle frame), which DTMF digits to report first, and when
-  the script is over (``End``: completed, hangup with a cause, or failed with the wait that timed out).
-
-The conditions, with ``now`` the current tick's time:
-
-* ``app_audio_start`` — met at the first tick of the turn where the app is playing; resume ``after_ms`` later
-  (barge-in: the caller starts talking while the app still plays).
-* ``app_audio_end`` — the app has played in this turn and has now been quiet for ``silence_ms``: met at
-  ``stopped + silence_ms``, where ``stopped`` is the first quiet tick.
-* ``mark`` — the app's mark of that name was echoed in this turn; met at the echo.
-* Not met within ``timeout_ms`` of the wait's first tick: ``TIMEOUT``, and ``on_timeout`` says what happens:
-  ``continue`` (go on with the script), ``hangup`` (the caller hangs up, ``normal_clearing``) or ``fail`` (the
-  script ends as failed, naming the wait). A wait whose condition already holds resumes on its first tick, so
-  there is no gap at all.
+**Live steps.** ``play_live(position, at)`` queues one of the track's live segments (``CompiledTrack.add_live``:
+a DTMF, speech, file or silence the control plane asks for), or a hangup (``None``), to play from the next tick,
+after the live steps queued before it. The script **pauses** while they play: the segment it was in (audio or a
+wait) resumes where it stopped once they are over, its DTMF and words are reported that much later, and a wait's
+timeout is counted without them. The app's audio and marks during the pause still count for the wait the caller
+was in. A live hangup ends the script there. After the script has ended (``at_end: stay``) live steps still play.
 
 ``render(track)`` is what an app that never plays audio nor echoes a mark receives: every wait lasts its
 timeout (rounded up to whole frames) and then does its ``on_timeout``. A unit test checks it against the cursor.
@@ -45,8 +32,8 @@ per stream make a ``ScriptCursor(track)``. At every tick ``n``, before sending a
 
 from __future__ import annotations
 
-import enum
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -55,116 +42,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emulator.scenarios.segments import AudioSegment, CompiledTrack, HangupSegment, WaitSegment, compile_track
-from emulator.scenarios.steps import APP_AUDIO_START, APP_DTMF, CLIP_EVENTS, MARK, DtmfEvent, Mix, Step, WaitFor
+from emulator.scenarios.steps import DtmfEvent, Mix, Step, WaitFor
+from emulator.scenarios.turns import AppEvent, Decision, Turn, WaitState
 from emulator.timing import FRAME_MS
-
-# --- turn-taking -------------------------------------------------------------------------------------------------
-
-# Something the app had the call play, as the caller heard it: (event, digits), e.g. ("speak_end", "") or
-# ("dtmf", "12") once the app's tones for 1 and 2 have played.
-AppEvent = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """What the app did since the caller's current turn began; see the module docstring."""
-
-    started_ms: int | None = None  # the first tick of this turn where the app was playing
-    playing: bool = False
-    stopped_ms: int | None = None  # the first quiet tick after the app last played
-    marks: tuple[tuple[str, int], ...] = ()  # (name, first echo) in echo order
-    # What the call played on the app's command: (event, when first heard), e.g. ("speak_end", 1200).
-    clips: tuple[tuple[str, int], ...] = ()
-    keys: tuple[tuple[str, int], ...] = ()  # the app's DTMF keys, each with when its tones had played
-
-    @classmethod
-    def begin(cls, now_ms: int, app_playing: bool) -> Turn:
-        """A new turn; audio already playing at its start counts as starting then."""
-        return cls(started_ms=now_ms if app_playing else None, playing=app_playing)
-
-    def observe(
-        self, now_ms: int, app_playing: bool, marks: Iterable[str] = (), heard: Sequence[AppEvent] = ()
-    ) -> Turn:
-        # Called every 20 ms for every call; most ticks change nothing (the app keeps playing or stays
-        # quiet, no mark echoed, nothing started or ended), and those return at once.
-        if not marks and not heard and app_playing is self.playing and (not app_playing or self.started_ms is not None):
-            return self
-        started = now_ms if app_playing and self.started_ms is None else self.started_ms
-        stopped = None if app_playing else (now_ms if self.playing else self.stopped_ms)
-        known = {name for name, _ in self.marks}
-        new = tuple((name, now_ms) for name in dict.fromkeys(marks) if name not in known)
-        clips, keys = self.clips, self.keys
-        for event, digits in heard:
-            if event == APP_DTMF:
-                keys += tuple((digit, now_ms) for digit in digits)
-            elif all(name != event for name, _ in clips):
-                clips += ((event, now_ms),)
-        if (started, app_playing, stopped, clips, keys) == (
-            self.started_ms,
-            self.playing,
-            self.stopped_ms,
-            self.clips,
-            self.keys,
-        ) and not new:
-            return self
-        return Turn(started, app_playing, stopped, self.marks + new, clips, keys)
-
-    def mark_ms(self, name: str) -> int | None:
-        return next((at for mark, at in self.marks if mark == name), None)
-
-    def clip_ms(self, event: str) -> int | None:
-        return next((at for name, at in self.clips if name == event), None)
-
-    def keys_ms(self, digits: str | None) -> int | None:
-        """When the app had sent ``digits`` in a row (any key: None), by the last of them."""
-        if not self.keys:
-            return None
-        if digits is None:
-            return self.keys[0][1]
-        sent = "".join(key for key, _ in self.keys)
-        found = sent.find(digits)
-        return None if found < 0 else self.keys[found + len(digits) - 1][1]
-
-
-class Decision(enum.Enum):
-    WAIT = "wait"  # keep waiting: send an idle frame
-    RESUME = "resume"  # go on with the script at this very tick
-    TIMEOUT = "timeout"  # timeout_ms passed and the condition was not met: do what on_timeout says
-
-
-@dataclass(frozen=True, slots=True)
-class WaitState:
-    condition: WaitFor
-    begun_ms: int
-    met_ms: int | None = None  # latched when the condition is first met
-
-    def feed(self, turn: Turn, now_ms: int) -> tuple[WaitState, Decision]:
-        state = self
-        if state.met_ms is None:
-            met = _met_at(self.condition, turn, now_ms)
-            if met is not None:
-                state = replace(self, met_ms=met)
-        if state.met_ms is not None:
-            return state, Decision.RESUME if now_ms >= state.met_ms + self.condition.after_ms else Decision.WAIT
-        if now_ms - self.begun_ms >= self.condition.timeout_ms:
-            return state, Decision.TIMEOUT
-        return state, Decision.WAIT
-
-
-def _met_at(condition: WaitFor, turn: Turn, now_ms: int) -> int | None:
-    if condition.event == APP_AUDIO_START:
-        return turn.started_ms
-    if condition.event == MARK:
-        assert condition.mark is not None
-        return turn.mark_ms(condition.mark)
-    if condition.event == APP_DTMF:
-        return turn.keys_ms(condition.digits)
-    if condition.event in CLIP_EVENTS:
-        return turn.clip_ms(condition.event)
-    if turn.started_ms is None or turn.playing or turn.stopped_ms is None:
-        return None
-    met = turn.stopped_ms + condition.silence_ms
-    return met if now_ms >= met else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +63,8 @@ class Tick(NamedTuple):
 
     at_ms: int
     dtmf: tuple[str, ...] = ()  # digits whose tones have just finished
-    segment: int | None = None  # the AudioSegment playing (index into segments), or None: an idle frame
+    # The AudioSegment playing (its position: index into segments, or past them a live one), or None: an idle frame.
+    segment: int | None = None
     frame: int = 0  # the frame within that segment, or within the idle loop
     end: End | None = None
     waiting: WaitFor | None = None  # the wait this idle frame belongs to (for logs and the control plane)
@@ -204,12 +85,38 @@ class ScriptCursor:
         self._wait: WaitState | None = None
         self._dtmf: list[tuple[int, str]] = []  # (tick to report at, digit)
         self._said: list[tuple[int, str, bool]] = []  # (tick to report at, text, is_final), in tick order
+        # Live steps (module docstring): positions queued (None: hang up), the one playing and its ticks, the tick
+        # the queued ones end at, and while they play, the tick the script paused at and its reports.
+        self._live: deque[int | None] = deque()
+        self._playing: int | None = None
+        self._playing_from = self._playing_until = 0
+        self._live_until = 0
+        self._paused: tuple[int, list[tuple[int, str]], list[tuple[int, str, bool]]] | None = None
+
+    @property
+    def is_live(self) -> bool:
+        """Live steps are queued or playing (or the last one ends at the next tick)."""
+        return self._playing is not None or bool(self._live)
+
+    def play_live(self, position: int | None, at: int) -> int:
+        """Queue the live segment at ``position`` (None: hang up) after those queued before it; returns the tick it
+        starts at. ``at`` is the call's tick now: a cursor whose script has ended is no longer advanced, so its own
+        count stops there."""
+        self.ticks = max(self.ticks, at)
+        start = max(self.ticks, self._live_until)
+        self._live_until = start + (self.track.frames_in(position) if position is not None else 0)
+        self._live.append(position)
+        return start
 
     def advance(self, app_playing: bool = False, marks: Iterable[str] = (), heard: Sequence[AppEvent] = ()) -> Tick:
         n = self.ticks
         self.ticks += 1
         now = n * FRAME_MS
         self._turn = self._turn.observe(now, app_playing, marks, heard)
+        if self._playing is not None or self._live:
+            live = self._live_tick(n, now)
+            if live is not None:
+                return live
         if self.end is not None:
             return Tick(now, end=self.end)
         segments = self.track.segments
@@ -241,11 +148,55 @@ class ScriptCursor:
             self._index += 1
             self._start_tick = n
 
+    def _live_tick(self, n: int, now: int) -> Tick | None:
+        """Tick ``n`` of the live steps; None when they are over and the script goes on from this very tick."""
+        early: tuple[str, ...] = ()
+        early_said: tuple[tuple[str, bool], ...] = ()
+        while True:
+            if self._playing is not None:
+                if n < self._playing_until:
+                    said = early_said + (self._said_by(n) if self._said else ())
+                    return Tick(now, early + self._due(n), self._playing, n - self._playing_from, said=said)
+                self._playing = None
+            if not self._live:
+                return self._resume(n, now)
+            position = self._live.popleft()
+            if self._paused is None and self.end is None:
+                # The script's digits and words that finished just before the pause were heard: report them now.
+                early, early_said = self._due(n), self._said_by(n) if self._said else ()
+                self._paused, self._dtmf, self._said = (n, self._dtmf, self._said), [], []
+            if position is None:
+                self._paused = None  # the script's tones cut short by the hangup were never heard whole
+                end = self._finish(n, End("hangup", now, cause="normal_clearing"))
+                return end._replace(dtmf=early + end.dtmf, said=early_said + end.said)
+            self._playing, self._playing_from = position, n
+            self._playing_until = n + self.track.frames_in(position)
+            self._schedule_reports(self.track.audio(position), n)
+
+    def _resume(self, n: int, now: int) -> Tick | None:
+        """The live steps are over at tick ``n``: the paused script goes on, everything of it that much later."""
+        if self._paused is None:  # the script had ended before them: report what is left of theirs, and the end
+            assert self.end is not None
+            due, said = tuple(digit for _, digit in self._dtmf), tuple((t, f) for _, t, f in self._said)
+            self._dtmf, self._said = [], []
+            return Tick(now, due, end=self.end, said=said)
+        paused_at, dtmf, words = self._paused
+        self._paused, shift = None, n - paused_at
+        self._start_tick += shift
+        wait = self._wait
+        if wait is not None:  # its timeout, and after_ms once met, count without the pause
+            met = wait.met_ms + shift * FRAME_MS if wait.met_ms is not None else None
+            self._wait = replace(wait, begun_ms=wait.begun_ms + shift * FRAME_MS, met_ms=met)
+        # Stable sorts by tick: the script's reports first, then the live steps' last ones (due by now).
+        self._dtmf = sorted([(at + shift, d) for at, d in dtmf] + self._dtmf, key=lambda item: item[0])
+        self._said = sorted([(at + shift, t, f) for at, t, f in words] + self._said, key=lambda item: item[0])
+        return None
+
     def quiet_ticks(self) -> int:
         """How many ticks from now pass with nothing to report (no digit, no end) if the app plays nothing and
         echoes no mark: ``skip`` may jump over them. Only within the current segment; 0 when unsure."""
         n, index = self.ticks, self._index
-        if self.end is not None or self._turn.playing or index >= len(self.track.segments):
+        if self.end is not None or self._turn.playing or index >= len(self.track.segments) or self.is_live:
             return 0
         segment = self.track.segments[index]
         if isinstance(segment, AudioSegment):

@@ -11,7 +11,9 @@
 * ``HangupSegment`` — the caller hangs up: the engine sends ``call.hangup`` and ends the stream.
 
 Compiling is pure and deterministic, and its result is immutable: compile once per (scenario, codec) and share it
-between every stream that plays it.
+between every stream that plays it. The one thing that grows is ``live``: audio segments the control plane asks a
+call's caller to play now (``POST /_emulator/calls/{id}/caller``, ``MediaLibrary.add_live``), appended once per
+distinct step and never removed, so their positions stay valid for every call of the scenario.
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ class CompiledTrack:
     # idle loop: the conversation metrics read the caller's side from these, never from the samples.
     voiced: tuple[NDArray[np.bool_], ...] = field(init=False)
     idle_voiced: NDArray[np.bool_] = field(init=False)
+    # Live segments (module docstring): position ``len(segments) + k`` is ``live[k]``, so a cursor's ``Tick`` names
+    # one as it names a script segment. Appended to in place (``add_live``); the script's own never change.
+    live: list[AudioSegment] = field(init=False, default_factory=list)
+    live_voiced: list[NDArray[np.bool_]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         fs = self.frame_samples
@@ -108,9 +114,25 @@ class CompiledTrack:
 
     def is_voiced(self, at: FramePosition) -> bool:
         """Whether the caller's frame at ``at`` is a voice."""
-        if at.segment is None:
+        index = at.segment
+        if index is None:
             return bool(self.idle_voiced[at.frame])
-        return bool(self.voiced[at.segment][at.frame])
+        script = len(self.segments)
+        return bool((self.voiced[index] if index < script else self.live_voiced[index - script])[at.frame])
+
+    def add_live(self, segment: AudioSegment) -> int:
+        """Append a live segment; returns its position (see ``live``)."""
+        segment.pcm.setflags(write=False)
+        self.live.append(segment)
+        self.live_voiced.append(voiced_frames(segment.pcm, self.frame_samples))
+        return len(self.segments) + len(self.live) - 1
+
+    def audio(self, index: int) -> AudioSegment:
+        """The AudioSegment at position ``index``: the script's, or a live one."""
+        script = len(self.segments)
+        segment = self.segments[index] if index < script else self.live[index - script]
+        assert isinstance(segment, AudioSegment)
+        return segment
 
     @property
     def idle_frames(self) -> int:
@@ -118,18 +140,14 @@ class CompiledTrack:
 
     def frames_in(self, index: int) -> int:
         """Frames of the AudioSegment at ``index`` (the track's last segment may end with a partial frame)."""
-        segment = self.segments[index]
-        assert isinstance(segment, AudioSegment)
-        return -(-len(segment.pcm) // self.frame_samples)
+        return -(-len(self.audio(index).pcm) // self.frame_samples)
 
     def frame(self, at: FramePosition) -> NDArray[np.int16]:
         """The inbound samples at ``at``: exactly one frame, zero-padded at the very end of the audio."""
         fs = self.frame_samples
         if at.segment is None:
             return self.idle[at.frame * fs : (at.frame + 1) * fs]
-        segment = self.segments[at.segment]
-        assert isinstance(segment, AudioSegment)
-        pcm = segment.pcm[at.frame * fs : (at.frame + 1) * fs]
+        pcm = self.audio(at.segment).pcm[at.frame * fs : (at.frame + 1) * fs]
         return pcm if len(pcm) == fs else np.concatenate([pcm, np.zeros(fs - len(pcm), dtype=np.int16)])
 
 

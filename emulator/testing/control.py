@@ -77,6 +77,14 @@ def _set_scenario(call_control_id: str, scenario: str) -> _Request:
     return _Request("PUT", f"/calls/{_id(call_control_id)}/scenario", {"scenario": scenario})
 
 
+def _caller(call_control_id: str, actions: dict[str, Any]) -> _Request:
+    """One request per action, in order: the caller plays them one after another (docs/control-plane.md)."""
+    body = {name: value for name, value in actions.items() if value is not None and value is not False}
+    if len(body) != 1:
+        raise TypeError("caller() takes exactly one action: dtmf, say, play, silence_ms or hangup=True")
+    return _Request("POST", f"/calls/{_id(call_control_id)}/caller", body)
+
+
 def _streams() -> _Request:
     return _Request("GET", "/streams")
 
@@ -171,6 +179,21 @@ class ControlPlane:
         """What the caller of this call says in streams started from now on (a name or a .yaml path)."""
         return dict(self._send(_set_scenario(call_control_id, scenario)))
 
+    def caller(
+        self,
+        call_control_id: str,
+        *,
+        dtmf: str | None = None,
+        say: str | None = None,
+        play: str | None = None,
+        silence_ms: int | None = None,
+        hangup: bool = False,
+    ) -> dict[str, Any]:
+        """The caller acts now, one action per call: presses ``dtmf`` keys, says ``say``, plays ``play`` (a URL or a
+        file), keeps quiet ``silence_ms``, or hangs up. Returns ``action``, ``at_ms`` and ``duration_ms``."""
+        actions = {"dtmf": dtmf, "say": say, "play": play, "silence_ms": silence_ms, "hangup": hangup}
+        return dict(self._send(_caller(call_control_id, actions)))
+
     def streams(self) -> list[dict[str, Any]]:
         return list(self._send(_streams()))
 
@@ -246,6 +269,19 @@ class AsyncControlPlane:
 
     async def set_scenario(self, call_control_id: str, scenario: str) -> dict[str, Any]:
         return dict(await self._send(_set_scenario(call_control_id, scenario)))
+
+    async def caller(
+        self,
+        call_control_id: str,
+        *,
+        dtmf: str | None = None,
+        say: str | None = None,
+        play: str | None = None,
+        silence_ms: int | None = None,
+        hangup: bool = False,
+    ) -> dict[str, Any]:
+        actions = {"dtmf": dtmf, "say": say, "play": play, "silence_ms": silence_ms, "hangup": hangup}
+        return dict(await self._send(_caller(call_control_id, actions)))
 
     async def streams(self) -> list[dict[str, Any]]:
         return list(await self._send(_streams()))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emulator.scenarios import segments, synth
-from emulator.scenarios.cursor import Decision, End, ScriptCursor, Turn, WaitState, render, render_track
+from emulator.scenarios.cursor import End, ScriptCursor, render, render_track
 from emulator.scenarios.loader import default_scenario_dir, load_scenarios
 from emulator.scenarios.segments import AudioSegment, HangupSegment, WaitSegment, compile_track
 from emulator.scenarios.steps import (
@@ -26,6 +26,7 @@ from emulator.scenarios.steps import (
     Tone,
     WaitFor,
 )
+from emulator.scenarios.turns import Decision, Turn, WaitState
 from tests.unit.test_synth import detect_dtmf, peak_dbfs_from_rms
 
 RATE = 8000
