@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -180,7 +181,13 @@ def _read_keys(fd: int | None, timeout: float) -> str:
         time.sleep(timeout)
         return ""
     ready, _, _ = select.select([fd], [], [], timeout)
-    return os.read(fd, 64).decode(errors="replace") if ready else ""
+    return without_escapes(os.read(fd, 64).decode(errors="replace")) if ready else ""
+
+
+def without_escapes(typed: str) -> str:
+    """The keys typed, less the escape sequences a terminal sends for arrows and function keys (ESC [ A would
+    otherwise press A)."""
+    return re.sub(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|O.|.)?", "", typed)
 
 
 def _delivery(attempt: Mapping[str, Any]) -> str:

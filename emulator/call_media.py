@@ -148,6 +148,11 @@ class CallMediaControl:
         runner = self.runner_of(call)
         return runner is not None and runner.engine.is_live
 
+    def caller_gone(self, call: Call) -> bool:
+        """The call's caller has hung up, or will once its queued live steps have played: it plays nothing more."""
+        runner = self.runner_of(call)
+        return runner is not None and (runner.engine.end is not None or runner.engine.cursor.hangup_queued)
+
     def caller_plays(self, call: Call, step: AudioStep | None) -> tuple[int, int] | None:
         """The caller plays ``step`` (None: hangs up) once the live steps given before it have played, its script
         paused meanwhile (docs/control-plane.md): where that starts on the call's media timeline and how long it

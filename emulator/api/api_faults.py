@@ -22,7 +22,7 @@ STATUS_PROBLEMS = {
     504: ("10001", "Gateway timeout"),
     429: ("10011", "Too many requests"),
 }
-DIAL_KINDS = ("status", "delay")  # dial has no call to leave untouched: no drop_effect
+ANSWER_ONLY = ("status", "delay")  # dial and retrieve have no effect to leave out: no drop_effect
 ANSWERS = ("status", "drop_effect")  # a command is answered one way: the first of these rules to fire
 
 
@@ -30,10 +30,10 @@ async def inject(request: Request, namespace: Namespace, action: str, call_contr
     """Apply the REST faults that fire on this command: wait (delay), answer an error (status: raises it), or
     return True when the command must be answered 200 without running (drop_effect)."""
     book = namespace.faults
-    if not book.sync():  # no rule at all: the usual case
+    if not book.has("api"):  # no rule: the usual case
         return False
     call = namespace.store.calls.get(call_control_id) if call_control_id is not None else None
-    kinds = DIAL_KINDS if action == "dial" else None
+    kinds = ANSWER_ONLY if action in ("dial", "retrieve") else None
     scenario = call.scenario if call is not None else None
     fired = book.fire("api", kinds, ANSWERS, call_control_id=call_control_id, action=action, scenario=scenario)
     notes: list[str] = []

@@ -47,6 +47,7 @@ async def caller_action(request: Request) -> Response:
     body = await validated_body(request, "caller_action")
     require_alive(call)
     ((action, value),) = body.items()  # the schema allows exactly one
+    _require_caller(state, call, action)
     if action == "hangup":
         at_ms = _hang_up(state, namespace, call)
         return _answer(call, action, at_ms, 0)
@@ -63,6 +64,7 @@ async def caller_action(request: Request) -> Response:
     except LiveAudioError as exc:
         raise ValidationFailed.at(f"/{action}", "Audio not available", str(exc)) from None
     require_alive(call)  # the call may have ended while its audio was being made
+    _require_caller(state, call, action)
     placed = state.runtime.media.caller_plays(call, step)
     if placed is None:  # no media: a call the app made up (lenient) has none before its first streaming_start
         raise CallError(
@@ -73,6 +75,12 @@ async def caller_action(request: Request) -> Response:
             f"/{action}",
         )
     return _answer(call, action, *placed)
+
+
+def _require_caller(state: EmulatorState, call: Call, action: str) -> None:
+    if state.runtime.media.caller_gone(call):
+        detail = "The caller has hung up, or will once its queued live steps have played: it does nothing more."
+        raise CallError("90018", "Caller has hung up", detail, f"/{action}")
 
 
 def _hang_up(state: EmulatorState, namespace: Namespace, call: Call) -> int:

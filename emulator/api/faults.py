@@ -11,18 +11,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.api.routes import namespace_of, validated_body
-from emulator.errors import NotFound
+from emulator.calls.actions import ACTIONS
+from emulator.errors import NotFound, ValidationFailed
 
 
 async def faults(request: Request) -> Response:
     book = namespace_of(request).faults
     if request.method == "POST":
-        rule = book.add(await validated_body(request, "fault_rule"))
+        body = await validated_body(request, "fault_rule")
+        action = body.get("action")
+        if action is not None and action not in ACTIONS and action not in ("dial", "retrieve"):
+            detail = f"No command is named {action!r}: an action's name (speak, answer, ...), dial or retrieve."
+            raise ValidationFailed.at("/action", "Invalid parameter", detail)
+        rule = book.add(body)
         return JSONResponse({"data": rule.as_json()}, status_code=201)
     if request.method == "DELETE":
-        deleted = len(book.rules)
-        book.rules.clear()
-        return JSONResponse({"data": {"deleted": deleted}})
+        return JSONResponse({"data": {"deleted": book.clear_rules()}})
+    book.sync()  # a scenario's rules are listed once the scenario is loaded
     return JSONResponse({"data": [rule.as_json() for rule in book.rules]})
 
 

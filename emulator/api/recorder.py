@@ -129,7 +129,7 @@ class NamespacedWebhookSender(WebhookSender):
             namespace = None  # forgotten (reset, history): its events are nobody's
         # The epoch too: an event queued before a reset is no longer the namespace's when it is attempted.
         tag = (namespace, namespace.epoch, owner) if namespace else None
-        if namespace is not None and target is not None and namespace.faults.rules:  # no rules: nothing to ask
+        if namespace is not None and target is not None and namespace.faults.has("webhooks"):  # the usual: none
             assert isinstance(owner, Call)
             event_type = str(event.get("event_type", ""))
             fired = namespace.faults.fire(

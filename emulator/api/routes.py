@@ -144,11 +144,11 @@ async def _run_action(request: Request, name: str) -> Response:
         raise MethodNotAllowed(request.method, allowed=(action.method,))
     dropped = await api_faults.inject(request, namespace, name, call_control_id)  # docs/faults.md
     body = await validated_body(request, action.schema)
-    if dropped:  # accepted, as when the call hung up meanwhile, and never performed
-        return _data({"result": "ok"})
     context = state.context(namespace, _base_url(request))
     _refuse_foreign(state, namespace, call_control_id)
     call = store.lookup(call_control_id, context.now, action.lenient_state)
+    if dropped:  # accepted, as when the call hung up meanwhile, and never performed
+        return _data({"result": "ok"})
     return _perform(request, store, call_control_id, body, context.now, lambda: action.run(context, store, call, body))
 
 
@@ -196,6 +196,7 @@ async def retrieve_call(request: Request) -> Response:
     state = emulator_state(request)
     namespace = namespace_of(request)
     call_control_id = request.path_params["call_control_id"]
+    await api_faults.inject(request, namespace, "retrieve", call_control_id)  # docs/faults.md
     _refuse_foreign(state, namespace, call_control_id)
     call = namespace.store.lookup(call_control_id, state.clock.monotonic())
     return _data(call_resource(call))

@@ -72,7 +72,7 @@ class Namespace:
         """Draw ids from ``seed`` from now on (``None``: random ids)."""
         self.seed = seed
         self.store.ids = id_factory(seed, self.api_key)
-        self.faults.rng = fault_book(seed, self.api_key).rng  # the rules stay; their random stream restarts
+        self.faults.reseed(fault_book(seed, self.api_key).seed)  # the rules stay; their random streams restart
 
     def reset(self, now: float) -> list[StreamRecord]:
         """Forget calls, queues, commands, the journal and the webhook log; restart the id sequence.

@@ -15,6 +15,7 @@ it gives agrees: ``call_control_id``, ``event_type`` (webhooks), ``action`` (api
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import deque
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ FIRING = ("probability", "every", "times")
 # What each kind may say besides its matchers and firing (the schema gives their ranges).
 PARAMETERS = ("status", "retry_after", "delay_ms", "at_ms", "jitter_ms", "burst", "code", "detail")
 LOG_SIZE = 1000  # injected faults kept per namespace, the latest
+STACKING = ("delay",)  # kinds of which several rules may fire on one occasion (their delays add up)
 
 
 @dataclass(slots=True)
@@ -55,10 +57,10 @@ class FaultRule:
             target=body["target"],
             kind=body["kind"],
             matchers={name: body[name] for name in MATCHERS if name in body},
-            params={name: body[name] for name in PARAMETERS if name in body},
+            params={name: _whole(name, body[name]) for name in PARAMETERS if name in body},
             probability=body.get("probability"),
-            every=body.get("every"),
-            times=body.get("times"),
+            every=_whole("every", body.get("every")),
+            times=_whole("times", body.get("times")),
             source=source,
         )
 
@@ -89,6 +91,11 @@ class FaultRule:
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         return {**data, "source": self.source, "matched": self.matched, "fired": self.fired}
+
+
+def _whole(name: str, value: Any) -> Any:
+    """JSON Schema's integers include 3.0: the rule keeps 3 (a header says Retry-After: 3, not 3.0)."""
+    return int(value) if isinstance(value, float) and name != "probability" else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +133,48 @@ class FaultBook:
 
     ``scenarios`` (the emulator's loaded scenarios, by key; it grows as scenario files are loaded) brings
     each scenario's ``faults:`` section in as rules that match its calls only, the first time the book is
-    asked after the scenario was loaded. ``default_scenario`` is the key of a call whose scenario is None."""
+    asked after the scenario was loaded. ``default_scenario`` is the key of a call whose scenario is None.
 
-    rng: random.Random
+    Randomness: each target draws from a random stream of its own, and so does each media stream
+    (``random_for``), all derived from ``seed``: what webhooks draw does not depend on how many media frames
+    were asked before them, so a seeded run replays."""
+
+    seed: int | None = None
     rules: list[FaultRule] = field(default_factory=list)
     injected: deque[Injected] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
     scenarios: Mapping[str, HasFaults] = field(default_factory=dict)
     default_scenario: str = "default"
     _installed: set[str] = field(default_factory=set)
+    _live: dict[str, int] = field(default_factory=dict)  # rules not spent yet, by target
+    _randoms: dict[str, random.Random] = field(default_factory=dict)
     _next_id: int = 1
 
+    @classmethod
+    def seeded(cls, seed: int | None) -> FaultBook:
+        return cls(seed)
+
+    def random_for(self, name: str) -> random.Random:
+        """The random stream of ``name`` (a target, or ``media:<stream_id>``): from the seed, or from the OS."""
+        stream = self._randoms.get(name)
+        if stream is None:
+            if self.seed is None:
+                stream = random.Random()
+            else:
+                digest = hashlib.sha256(f"{self.seed}\0{name}".encode()).digest()
+                stream = random.Random(int.from_bytes(digest[:8], "big"))
+            self._randoms[name] = stream
+        return stream
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart every random stream from ``seed``, and every rule's counts: the rules stay."""
+        self.seed = seed
+        self._randoms.clear()
+        for rule in self.rules:
+            rule.matched = rule.fired = 0
+        self._count()
+
     def sync(self) -> bool:
-        """Bring in the faults of scenarios loaded since; whether the book has any rule (cheap: call it per
-        stream, not per frame)."""
+        """Bring in the faults of scenarios loaded since; whether the book has any rule (cheap)."""
         if len(self._installed) != len(self.scenarios):
             for key, scenario in list(self.scenarios.items()):
                 if key not in self._installed:
@@ -147,55 +183,90 @@ class FaultBook:
                         self.add({**body, "scenario": key}, source=f"scenario:{key}")
         return bool(self.rules)
 
-    @classmethod
-    def seeded(cls, seed: int | None) -> FaultBook:
-        return cls(random.Random(seed) if seed is not None else random.Random())
+    def has(self, target: str) -> bool:
+        """Whether a rule of ``target`` may still fire: cheap enough to ask per media frame."""
+        if len(self._installed) != len(self.scenarios):
+            self.sync()
+        return self._live.get(target, 0) > 0
 
     def add(self, body: Mapping[str, Any], source: str = "api") -> FaultRule:
         rule = FaultRule.from_json(f"flt_{self._next_id}", body, source)
         self._next_id += 1
         self.rules.append(rule)
+        self._live[rule.target] = self._live.get(rule.target, 0) + 1
         return rule
 
     def remove(self, rule_id: str) -> FaultRule | None:
         for rule in self.rules:
             if rule.id == rule_id:
                 self.rules.remove(rule)
+                self._count()
                 return rule
         return None
 
     def clear(self) -> None:
-        """Forget every rule (a scenario's too: they come back from the scenario) and the log."""
+        """Forget every rule (a scenario's too: they come back from the scenario) and the log; ids start over."""
         self.rules.clear()
         self.injected.clear()
         self._installed.clear()
+        self._live.clear()
+        self._next_id = 1
+
+    def clear_rules(self) -> int:
+        """DELETE /_emulator/faults: every rule goes (a scenario's come back after a reset); the log stays."""
+        deleted = len(self.rules)
+        self.rules.clear()
+        self._live.clear()
+        return deleted
+
+    def _count(self) -> None:
+        self._live = {}
+        for rule in self.rules:
+            if not rule.spent:
+                self._live[rule.target] = self._live.get(rule.target, 0) + 1
 
     def fire(
         self,
         target: str,
         kinds: tuple[str, ...] | None = None,
         exclusive: tuple[str, ...] = (),
+        *,
+        rng: random.Random | None = None,
         **context: str | None,
     ) -> list[FaultRule]:
-        """The rules that fire on this occasion, in the order they were added (each counts the match). ``kinds``:
-        only rules of these kinds can (the others cannot happen here); ``exclusive``: kinds of which one fault at
-        most happens (a command is answered one way): once one fired, later rules of those kinds are not asked,
-        and do not count the occasion. Cheap when there are no rules: the usual case."""
-        if not self.sync():
+        """The rules that fire on this occasion, in the order they were added (each counts the match).
+
+        ``kinds``: only rules of these kinds can (the others cannot happen here). One rule at most fires per
+        kind (``delay``s add up: each fires); ``exclusive``: kinds of which one at most happens at all (a
+        command is answered one way). A rule that cannot act on the occasion is not asked, and does not count
+        it. ``rng``: the random stream to draw from (the target's by default). Cheap without rules."""
+        if not self.has(target):
             return []
         if "scenario" in context and context["scenario"] is None:
             context["scenario"] = self.default_scenario
+        draw = rng if rng is not None else self.random_for(target)
         fired: list[FaultRule] = []
+        seen: set[str] = set()
         decided = False
         for rule in self.rules:
-            if kinds is not None and rule.kind not in kinds:
+            kind = rule.kind
+            if (kinds is not None and kind not in kinds) or (kind in seen and kind not in STACKING):
                 continue
-            if decided and rule.kind in exclusive:
+            if decided and kind in exclusive:
                 continue
-            if rule.matches(target, context) and rule.decide(self.rng):
+            if rule.matches(target, context) and self.decide(rule, draw):
                 fired.append(rule)
-                decided = decided or rule.kind in exclusive
+                seen.add(kind)
+                decided = decided or kind in exclusive
         return fired
+
+    def decide(self, rule: FaultRule, rng: random.Random) -> bool:
+        """``rule.decide``, keeping count of the rules that may still fire."""
+        if not rule.decide(rng):
+            return False
+        if rule.spent:
+            self._live[rule.target] -= 1
+        return True
 
     def note(self, rule: FaultRule, at: str, call_control_id: str | None, detail: str) -> Injected:
         injected = Injected(rule.id, rule.target, rule.kind, at, call_control_id, detail)

@@ -50,9 +50,9 @@ async def live_step(
     """The step for one caller action (``dtmf``, ``say``, ``play`` or ``silence_ms``), its audio made or fetched."""
     if action == "dtmf":
         return Dtmf(str(value))
-    if action == "silence_ms":
-        assert isinstance(value, int)
-        return Silence(value)
+    if action == "silence_ms":  # JSON Schema's integers include 500.0
+        assert isinstance(value, int | float)
+        return Silence(int(value))
     if action == "say":
         return await asyncio.to_thread(_say, str(value), speech or tts.SpeechCache.from_env(), scenario_dir)
     if action == "play":

@@ -226,7 +226,7 @@ class StreamSession:
             self._ticks = n + 1
         record.media_frames_sent += media_frames
         faults = self._faults
-        if faults is not None and (faults.book.rules or faults.holding):  # no rule: nothing per frame (the usual)
+        if faults is not None and (faults.holding or faults.book.has("media")):  # the usual: no media rule
             batch = faults.shape(batch, self._tracks if media_frames else (), n, self._sequence)
             if faults.end is not None:  # a stop is streaming_stop's (the call stays up); a drop sends no close frame
                 self._sequence -= media_frames  # not sent: the stop frame takes the first of their numbers

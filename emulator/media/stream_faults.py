@@ -60,14 +60,15 @@ class MediaFaults:
         self._reached: set[str] = set()  # drop/stop rules this stream has reached (each is asked once)
         self.end: FaultRule | None = None  # a drop or stop rule that fired: the session ends the stream
         self.dropped: str | None = None  # a drop's detail, for the stream's error
-        book.sync()  # a scenario's faults: section joins the rules once per stream, not per frame
+        # A random stream of its own: what it draws does not depend on other streams' frames (a seed replays).
+        self.rng = book.random_for(f"media:{spec.stream_id}")
 
     def shape(self, batch: list[str], tracks: tuple[str, ...], n: int, last_sequence: int) -> list[str]:
         """What to write now of a tick's frames: ``batch`` ends with the tick's media frames, one per track of
         ``tracks`` (none for a tick without media), the last numbered ``last_sequence``; ``n`` counts the
         media ticks before this one. Sets ``end`` when a drop or stop fires here."""
         head = len(batch) - len(tracks)
-        if tracks and self.book.rules and self._reached_point(n * FRAME_MS):
+        if tracks and self.book.has("media") and self._reached_point(n * FRAME_MS):
             self._held += batch[:head]  # a stop sends what was due before it; a drop loses it all
             self.record.media_frames_sent -= len(tracks)
             return []
@@ -102,14 +103,14 @@ class MediaFaults:
         if swapped is not None:
             out += (frame, swapped)
             return
-        if not self.book.rules:
+        if not self.book.has("media"):
             out.append(frame)
             return
         kinds = _WHILE_HELD if self._release >= 0 else FRAME_KINDS
-        fired = {rule.kind: rule for rule in reversed(self.book.fire("media", kinds, _ONE_OF, **self._context))}
+        fired = {rule.kind: rule for rule in self.book.fire("media", kinds, _ONE_OF, rng=self.rng, **self._context)}
         if "jitter" in fired:
             rule = fired["jitter"]
-            ticks = self.book.rng.randint(1, rule.params.get("jitter_ms", DEFAULT_JITTER_MS) // FRAME_MS)
+            ticks = self.rng.randint(1, rule.params.get("jitter_ms", DEFAULT_JITTER_MS) // FRAME_MS)
             self._release = n + ticks
             self._note(rule, f"frames from sequence {sequence} held back {ticks * FRAME_MS} ms, then sent in one burst")
         if "loss" in fired:
@@ -144,7 +145,7 @@ class MediaFaults:
                 continue
             if rule.params["at_ms"] <= ms and rule.matches("media", self._context):
                 self._reached.add(rule.id)
-                if rule.decide(self.book.rng):
+                if self.book.decide(rule, self.rng):
                     self.end = rule
                     if rule.kind == "drop":
                         self._held, self._swapped = [], {}  # lost with the connection

@@ -92,11 +92,17 @@ class ScriptCursor:
         self._playing_from = self._playing_until = 0
         self._live_until = 0
         self._paused: tuple[int, list[tuple[int, str]], list[tuple[int, str, bool]]] | None = None
+        self._paused_in_wait = False  # the pause began while the script waited for the app
 
     @property
     def is_live(self) -> bool:
         """Live steps are queued or playing (or the last one ends at the next tick)."""
         return self._playing is not None or bool(self._live)
+
+    @property
+    def hangup_queued(self) -> bool:
+        """A live hangup waits behind the live steps: nothing given after it would ever play."""
+        return None in self._live
 
     def play_live(self, position: int | None, at: int) -> int:
         """Queue the live segment at ``position`` (None: hang up) after those queued before it; returns the tick it
@@ -165,6 +171,7 @@ class ScriptCursor:
                 # The script's digits and words that finished just before the pause were heard: report them now.
                 early, early_said = self._due(n), self._said_by(n) if self._said else ()
                 self._paused, self._dtmf, self._said = (n, self._dtmf, self._said), [], []
+                self._paused_in_wait = self._wait is not None
             if position is None:
                 self._paused = None  # the script's tones cut short by the hangup were never heard whole
                 end = self._finish(n, End("hangup", now, cause="normal_clearing"))
@@ -183,6 +190,10 @@ class ScriptCursor:
         paused_at, dtmf, words = self._paused
         self._paused, shift = None, n - paused_at
         self._start_tick += shift
+        if not self._paused_in_wait:
+            # Paused while the caller talked: what the app did meanwhile answered the live steps, not what the
+            # caller says next, so the script's next wait sees only what the app does from now on.
+            self._turn = Turn.begin(now, self._turn.playing)
         wait = self._wait
         if wait is not None:  # its timeout, and after_ms once met, count without the pause
             met = wait.met_ms + shift * FRAME_MS if wait.met_ms is not None else None

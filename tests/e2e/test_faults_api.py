@@ -44,6 +44,9 @@ async def test_rules_are_added_listed_and_deleted_per_namespace():
         ({"target": "api", "kind": "status", "status": 404}, "/status", "status is one of"),
         ({"target": "media", "kind": "loss", "probability": 2}, "/probability", None),
         ({"target": "media", "kind": "loss", "colour": "red"}, "/colour", None),
+        ({"target": "media", "kind": "loss", "event_type": "call.answered"}, "/event_type", "does not match on"),
+        ({"target": "webhooks", "kind": "duplicate", "action": "speak"}, "/action", "does not match on"),
+        ({"target": "api", "kind": "delay", "delay_ms": 5, "action": "spek"}, "/action", "No command is named 'spek'"),
     ],
 )
 async def test_a_bad_rule_is_refused_with_a_pointer_to_its_field(rule, pointer, detail):
@@ -146,4 +149,22 @@ async def test_a_scenarios_faults_apply_to_its_calls_only(tmp_path):
     assert calls == {str(flaky): 503, None: 200}
     (rule,) = rules
     assert rule["scenario"] == str(flaky.resolve()) and rule["source"] == f"scenario:{flaky.resolve()}"
-    assert after_reset == []  # and back with the next call that asks
+    # A reset forgets the rules' counts; the scenario's rule is back, as the scenario is still loaded.
+    assert [(r["source"], r["fired"]) for r in after_reset] == [(f"scenario:{flaky.resolve()}", 0)]
+
+
+async def test_a_scenarios_webhook_faults_fire_in_a_namespace_that_never_asked_before(tmp_path):
+    doubled = tmp_path / "doubled.yaml"
+    doubled.write_text(
+        "at_end: stay\ninbound:\n  - silence: {ms: 100}\n"
+        "faults:\n  - {target: webhooks, kind: duplicate, event_type: call.initiated}\n"
+    )
+    async with WebhookReceiver().running() as hooks:
+        async with run_emulator(emulator_settings(webhook_url=hooks.url)) as emulator:
+            fresh = {"Authorization": "Bearer a-brand-new-key"}
+            async with httpx.AsyncClient(base_url=emulator.url, headers=fresh) as c:
+                body = {"from": "+13125550111", "to": "+13125550122", "scenario": str(doubled)}
+                await c.post("/_emulator/calls", json=body)
+                await hooks.wait_until(lambda: len(hooks.requests) == 2)
+    assert [r.event_type for r in hooks.requests] == ["call.initiated", "call.initiated"]
+    assert hooks.requests[0].json["data"]["id"] == hooks.requests[1].json["data"]["id"]

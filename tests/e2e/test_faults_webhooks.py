@@ -199,7 +199,9 @@ async def test_stale_timestamp_is_signed_right_but_the_sdk_refuses_it():
     verify_key = nacl.signing.VerifyKey(base64.b64decode(PUBLIC_KEY))
     signature = base64.b64decode(stale.headers["telnyx-signature-ed25519"])
     verify_key.verify(f"{stale.headers['telnyx-timestamp']}|".encode() + stale.body, signature)  # signed right
-    assert app.rejected == [("call.answered", 1, "Webhook timestamp is too old or too new")]
+    # The SDK's wording varies with the verifier it loads ("... (600s difference)" in some): its start is stable.
+    ((event_type, attempt, why),) = app.rejected
+    assert (event_type, attempt) == ("call.answered", 1) and why.startswith("Webhook timestamp is too old or too new")
     assert of(attempts, "call.answered", "attempt", "status", "fault") == [
         (1, 400, "flt_1: telnyx-timestamp 10 minutes old"), (2, 200, None),
     ]  # fmt: skip

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from emulator.call_command import key_action
+from emulator.call_command import key_action, without_escapes
 from emulator.media import codecs
 from emulator.testing import AsyncControlPlane, ControlPlaneError
 from tests.contract import assert_documented
@@ -154,7 +154,7 @@ async def test_the_scenario_pauses_while_live_steps_play_and_resumes_that_much_l
         async with run_emulator(settings) as emulator, client_for(emulator) as client:
             call_id, conn = await answered(client, target)
             key = (await act(client, call_id, {"dtmf": "5"})).json()["data"]
-            quiet = (await act(client, call_id, {"silence_ms": 500})).json()["data"]
+            quiet = (await act(client, call_id, {"silence_ms": 500.0})).json()["data"]  # 500.0 is an integer in JSON
             start = key["at_ms"] // 20
             assert start < 150, "the steps came after the tone: too slow a machine for this test"
             assert (key["duration_ms"], quiet["at_ms"], quiet["duration_ms"]) == (100, key["at_ms"] + 100, 500)
@@ -230,6 +230,10 @@ async def test_a_hangup_waits_for_the_live_steps_before_it():
             keys = (await act(client, call_id, {"dtmf": "999"})).json()["data"]
             hangup = (await act(client, call_id, {"hangup": True})).json()["data"]
             assert (hangup["action"], hangup["at_ms"], hangup["duration_ms"]) == ("hangup", keys["at_ms"] + 500, 0)
+            # Behind a queued hangup nothing would ever play: refused, not answered 200 and dropped.
+            late = await act(client, call_id, {"silence_ms": 500.0})
+            assert late.status_code == 422 and late.json()["errors"][0]["source"]["pointer"] == "/silence_ms"
+            assert late.json()["errors"][0]["title"] == "Caller has hung up"
             await hooks.wait_until(lambda: len(events(hooks, "call.hangup")) == 1)
             (ended,) = events(hooks, "call.hangup")
             assert (ended["hangup_cause"], ended["hangup_source"]) == ("normal_clearing", "caller")
@@ -329,6 +333,8 @@ def test_keys_map_to_the_callers_actions():
         {"hangup": True},
     ]
     assert [key_action(key) for key in ("x", " ", "\n", "\x1b", "12")] == [None] * 5
+    # Arrow and function keys send escape sequences whose last letter must not press A to D.
+    assert without_escapes("1\x1b[A2\x1b[1;5C#\x1bOPh\x1b") == "12#h"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no pseudo-terminals on Windows")

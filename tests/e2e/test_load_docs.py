@@ -68,7 +68,7 @@ async def test_the_load_example_runs_as_written(tmp_path):
     finally:
         os.killpg(app.pid, signal.SIGTERM)
         await app.wait()
-    assert load.returncode == 0, err.decode() + (tmp_path / "app.log").read_text()
+    assert load.returncode == 0, out.decode() + err.decode() + (tmp_path / "app.log").read_text()
     printed = out.decode()
     # The same table as the page shows: its lines in order, with this run's figures.
     shape = [re.sub(r"[\d.]+", "N", line).split()[:2] for line in PRINTED.splitlines() if line]

@@ -163,3 +163,19 @@ def test_the_library_renders_a_live_step_once_at_the_same_position_for_every_cod
         assert len(media.segment_payloads[first]) == 5 and len(media.segment_payloads) == 3
     assert library.add_live("t", "L16", Tone((1000.0,), 40)) == 3
     assert len(pcmu.script.live) == len(l16.script.live) == 3
+
+
+def test_what_the_app_plays_during_a_live_step_is_no_reply_to_the_scripts_next_wait():
+    # The caller says 100 ms, then waits for the app's reply to end. A live step comes 40 ms in; the app plays
+    # during it (it answers the live step), then is quiet: the script's wait must not take that for its reply.
+    track = compile_track((Tone((440.0,), 100), WaitFor(event="app_audio_end", timeout_ms=2000)), RATE)
+    pause = live(track, Silence(200))
+    cursor = ScriptCursor(track)
+    advance(cursor, 2)
+    cursor.play_live(pause, 2)
+    during = [cursor.advance(app_playing=n < 6) for n in range(10)]  # the app plays for 120 ms of the pause
+    assert {tick.segment for tick in during} == {pause}
+    resumed = [cursor.advance() for _ in range(50)]  # the tone's last 60 ms, then the wait, for 940 ms
+    assert [tick.segment for tick in resumed[:3]] == [0, 0, 0]
+    # Still waiting, well past the 700 ms of quiet that would end a reply the app had begun: none has come.
+    assert all(tick.waiting is not None for tick in resumed[3:])
