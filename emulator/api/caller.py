@@ -26,6 +26,7 @@ from emulator.calls.models import Call, CallState
 from emulator.calls.namespaces import Namespace
 from emulator.calls.store import require_alive
 from emulator.errors import CallError, NotFound, ValidationFailed
+from emulator.media.library import LiveBudgetSpent
 from emulator.media.live_audio import LiveAudioError, live_step
 from emulator.state import EmulatorState
 from emulator.timing import FRAME_MS
@@ -65,7 +66,10 @@ async def caller_action(request: Request) -> Response:
         raise ValidationFailed.at(f"/{action}", "Audio not available", str(exc)) from None
     require_alive(call)  # the call may have ended while its audio was being made
     _require_caller(state, call, action)
-    placed = state.runtime.media.caller_plays(call, step)
+    try:
+        placed = state.runtime.media.caller_plays(call, step)
+    except LiveBudgetSpent as exc:
+        raise ValidationFailed.at(f"/{action}", "Too much live audio", str(exc).capitalize() + ".") from None
     if placed is None:  # no media: a call the app made up (lenient) has none before its first streaming_start
         raise CallError(
             "90034",

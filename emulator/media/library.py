@@ -106,6 +106,14 @@ def build_stream_media(scenario: Scenario, codec: str) -> StreamMedia:
     )
 
 
+# Distinct live steps are kept while the emulator runs (recordings replay them by position): this much at most.
+LIVE_BUDGET_MS = 30 * 60_000
+
+
+class LiveBudgetSpent(Exception):
+    """No room for another distinct live step: the message says why."""
+
+
 class MediaLibrary:
     """The loaded scenarios and their encoded media, built on first use and kept.
 
@@ -122,6 +130,7 @@ class MediaLibrary:
         # Each scenario's live steps in the order they were added, and the position of each (by its key).
         self._live: dict[str, list[AudioStep]] = {}
         self._live_at: dict[tuple[str, Hashable], int] = {}
+        self._live_ms = 0.0  # how much distinct live audio is kept, all scenarios together
 
     def resolve(self, name_or_path: str) -> str:
         """The key of a scenario name or ``.yaml``/``.yml`` path (loading the file); ScenarioError if neither."""
@@ -158,6 +167,12 @@ class MediaLibrary:
         key = (scenario, _live_key(step))
         known = self._live_at.get(key)
         if known is None:
+            if self._live_ms + step.duration_ms > LIVE_BUDGET_MS:
+                raise LiveBudgetSpent(
+                    f"the emulator keeps every distinct live step for as long as it runs, {LIVE_BUDGET_MS // 60_000} "
+                    "minutes of them at most, and they are spent: reuse steps, or restart the emulator"
+                )
+            self._live_ms += step.duration_ms
             self._live.setdefault(scenario, []).append(step)
             medias = [media for (name, _), media in self._cache.items() if name == scenario]
             (known,) = {self._add_live(media, scenario, step) for media in medias}

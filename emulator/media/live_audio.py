@@ -31,7 +31,7 @@ from emulator.scenarios.loader import default_scenario_dir, load_audio, speak
 from emulator.scenarios.steps import AudioStep, Dtmf, Play, Silence
 
 # A live step lasts at most as long as a scenario step may (the scenario schema's duration_ms).
-MAX_STEP_MS: Final = 600_000
+MAX_STEP_MS: Final = 60_000  # a live step is a prompt's answer, not a recording: rendered on the event loop
 MAX_FILE_BYTES: Final = 50 * 2**20  # as playback_start's audio_url (media/clip_player.py)
 
 

@@ -263,7 +263,7 @@ async def test_refusals_before_the_answer_after_the_end_and_for_bad_bodies():
             ({"dtmf": 1}, ["/dtmf"]),
             ({"say": ""}, ["/say"]),
             ({"silence_ms": 0}, ["/silence_ms"]),
-            ({"silence_ms": 600_001}, ["/silence_ms"]),
+            ({"silence_ms": 60_001}, ["/silence_ms"]),
             ({"hangup": False}, ["/hangup"]),
             ({"press": "1"}, ["/press"]),
             ({"press": "1", "dtmf": "1"}, [None, "/press"]),

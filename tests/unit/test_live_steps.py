@@ -179,3 +179,15 @@ def test_what_the_app_plays_during_a_live_step_is_no_reply_to_the_scripts_next_w
     assert [tick.segment for tick in resumed[:3]] == [0, 0, 0]
     # Still waiting, well past the 700 ms of quiet that would end a reply the app had begun: none has come.
     assert all(tick.waiting is not None for tick in resumed[3:])
+
+
+def test_distinct_live_audio_is_kept_up_to_a_budget_and_a_step_already_kept_costs_nothing(monkeypatch):
+    from emulator.media import library as library_module
+
+    monkeypatch.setattr(library_module, "LIVE_BUDGET_MS", 1000)
+    scenario = parse_scenario("inbound:\n  - silence: {ms: 100}\n", "t.yaml", Path("."))
+    library = MediaLibrary({"t": scenario}, "t")
+    first = library.add_live("t", "PCMU", Silence(600))
+    assert library.add_live("t", "PCMU", Silence(600)) == first  # the same step: kept once, no more budget
+    with pytest.raises(library_module.LiveBudgetSpent, match="30 minutes|minutes of them at most"):
+        library.add_live("t", "PCMU", Silence(500))
