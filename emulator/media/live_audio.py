@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import numpy as np
@@ -31,6 +31,7 @@ from emulator.scenarios.loader import default_scenario_dir, load_audio, speak
 from emulator.scenarios.steps import AudioStep, Dtmf, Play, Silence
 
 # A live step lasts at most as long as a scenario step may (the scenario schema's duration_ms).
+FETCH_TIMEOUT_S: Final = 15.0  # a file fetched for the caller, whole
 MAX_STEP_MS: Final = 60_000  # a live step is a prompt's answer, not a recording: rendered on the event loop
 MAX_FILE_BYTES: Final = 50 * 2**20  # as playback_start's audio_url (media/clip_player.py)
 
@@ -80,15 +81,24 @@ def _say(text: str, speech: tts.SpeechCache, scenario_dir: Path) -> AudioStep:
 
 
 async def _fetch(http: httpx.AsyncClient, url: str) -> bytes:
+    """The file at ``url``, read as it arrives: refused past MAX_FILE_BYTES or FETCH_TIMEOUT_S (a server that
+    dribbles a byte every few seconds does not hold the caller's request open)."""
+    chunks: list[bytes] = []
+    size = 0
     try:
-        response = await http.get(url, follow_redirects=True)
+        async with asyncio.timeout(FETCH_TIMEOUT_S), http.stream("GET", url, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise LiveAudioError(f"{url} answered HTTP {response.status_code}.")
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise LiveAudioError(f"{url} is larger than {MAX_FILE_BYTES // 2**20} MB.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise LiveAudioError(f"{url} took longer than {FETCH_TIMEOUT_S:g} s to fetch.") from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # refused, unresolvable, a URL httpx refuses
         raise LiveAudioError(f"{url} could not be fetched: {type(exc).__name__}.") from None
-    if response.status_code != 200:
-        raise LiveAudioError(f"{url} answered HTTP {response.status_code}.")
-    if len(response.content) > MAX_FILE_BYTES:
-        raise LiveAudioError(f"{url} is larger than {MAX_FILE_BYTES // 2**20} MB.")
-    return response.content
+    return b"".join(chunks)
 
 
 def _local(name: str, scenario_dir: Path) -> Path:
@@ -99,17 +109,32 @@ def _local(name: str, scenario_dir: Path) -> Path:
 
 def _read(path: Path, name: str) -> Play:
     try:
+        if path.exists() and not path.is_file():  # a FIFO or a device would block the reading thread for good
+            raise LiveAudioError(f"Cannot read {name!r}: not a file.")
+        if path.is_file():
+            _check_length(name, sf.info(str(path)))  # before decoding it all
         return load_audio(path, file=name)
     except (OSError, RuntimeError) as exc:  # soundfile.LibsndfileError is a RuntimeError
         reason = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
         raise LiveAudioError(f"Cannot read {name!r}: {str(reason).strip().rstrip('.')}.") from None
 
 
+def _check_length(name: str, info: Any) -> None:  # soundfile.info(): frames, samplerate, duration
+    if info.frames > MAX_STEP_MS * info.samplerate // 1000:
+        raise LiveAudioError(f"{name} lasts {info.duration:.0f} s; a live step lasts at most {MAX_STEP_MS // 1000} s.")
+
+
 def _decoded(data: bytes, url: str) -> Play:
+    not_audio = f"{url} is not an audio file soundfile can read (WAV, FLAC, OGG, MP3)."
+    try:
+        info = sf.info(io.BytesIO(data))
+    except (RuntimeError, TypeError, ValueError):  # soundfile.LibsndfileError is a RuntimeError
+        raise LiveAudioError(not_audio) from None
+    _check_length(url, info)  # before decoding it all
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (RuntimeError, TypeError, ValueError):  # soundfile.LibsndfileError is a RuntimeError
-        raise LiveAudioError(f"{url} is not an audio file soundfile can read (WAV, FLAC, OGG, MP3).") from None
+    except (RuntimeError, TypeError, ValueError):
+        raise LiveAudioError(not_audio) from None
     if len(samples) == 0:
         raise LiveAudioError(f"{url} holds no audio.")
     mono = np.ascontiguousarray(samples.mean(axis=1, dtype=np.float32))
