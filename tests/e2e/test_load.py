@@ -26,20 +26,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.load.command import free_port
+from tests.e2e.test_metrics import TIMED  # first audio at 700 ms, the reply 300 ms after the caller's turn
 from tests.servers import emulator_settings, run_emulator, timeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 KEY = "load-key"
 FIRST = "+13125559000"  # the load's first caller; call k calls from FIRST + k
-# The caller talks for 400 ms; the call's outbound track (standing in for the bot's reply) starts 300 ms later.
-TIMED = """inbound:
-  - tone: {frequency: 500, ms: 400}
-  - silence: {ms: 2300}
-outbound:
-  - silence: {ms: 700}
-  - tone: {frequency: 900, ms: 500}
-"""
 ON_THE_LINE = """at_end: stay
 inbound:
   - tone: {frequency: 500, ms: 400}
