@@ -9,8 +9,9 @@ A rule is JSON (``schemas/fault_rule.schema.json``)::
 It *matches* an occasion (a webhook about to be delivered, a REST command, a media frame) when every matcher
 it gives agrees: ``call_control_id``, ``event_type`` (webhooks), ``action`` (api: the action's name, or
 ``dial``), ``stream_id`` (media), ``scenario`` (the call's). A matching rule *fires* always, or with a
-``probability``, or ``every`` Nth match, and at most ``times`` times in all. The randomness comes from one
-``random.Random`` per namespace, seeded from ``--seed`` and the API key: a failing run replays exactly.
+``probability``, or ``every`` Nth match, and at most ``times`` times in all. The randomness comes from random
+streams per target and per media stream, seeded from ``--seed`` and the API key: a failing run replays exactly.
+The kinds of each target and their parameters are the schema's; this module knows only how rules fire.
 """
 
 from __future__ import annotations
@@ -22,11 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-KINDS: dict[str, tuple[str, ...]] = {
-    "webhooks": ("duplicate", "out_of_order", "delay", "timeout", "bad_signature", "stale_timestamp", "failover"),
-    "api": ("status", "delay", "drop_effect"),
-    "media": ("jitter", "loss", "reorder", "duplicate", "error", "drop", "stop"),
-}
 MATCHERS = ("call_control_id", "event_type", "action", "stream_id", "scenario")
 FIRING = ("probability", "every", "times")
 # What each kind may say besides its matchers and firing (the schema gives their ranges).
