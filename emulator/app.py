@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from emulator.api.admin import admin_routes
 from emulator.api.auth import BearerAuth
 from emulator.api.caller import caller_routes
+from emulator.api.events import event_routes, stream_changed, watch
 from emulator.api.faults import fault_routes
 from emulator.api.landing import landing_routes
 from emulator.api.limits import BodyLimit
@@ -92,6 +93,7 @@ def build_state(
         history=settings.history,
         scenarios=library.scenarios,  # their faults: sections (docs/faults.md)
         default_scenario=library.default,
+        watch=watch,  # each namespace's event feed (GET /_emulator/events)
     )
     key = signing_key(settings)
     # Loading CA certificates takes ~50 ms: webhooks and wss:// targets share the process's context unless
@@ -114,6 +116,7 @@ def build_state(
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=system_tls)
     runtime.clips.http = http  # audio_url fetches share the webhooks' client (and its TLS context)
     runtime.faults_for = lambda call: namespace.faults if (namespace := namespaces.find(call.namespace)) else None
+    runtime.on_stream = lambda record: stream_changed(namespaces, record)
     runtime.webhooks = NamespacedWebhookSender(
         http,
         key,
@@ -154,6 +157,7 @@ def create_app(
         try:
             yield
         finally:
+            state.namespaces.close_feeds()  # the servers the emulator runs have ended them already (api/events.py)
             await state.runtime.aclose(settings.shutdown_grace)
             await state.http.aclose()
 
@@ -162,6 +166,7 @@ def create_app(
             *api_routes(),
             *queue_routes(),
             *admin_routes(),
+            *event_routes(),
             *caller_routes(),
             *fault_routes(),
             *openapi_routes(),

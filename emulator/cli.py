@@ -331,3 +331,11 @@ class GracefulServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for open answers before the app's shutdown: the endless event streams end first (the
+        # TLS companion's too: they share the app). Imported here, as serve imports the app: --help stays quick.
+        from emulator.api.events import end_event_streams
+
+        end_event_streams(self.config.app)
+        await super().shutdown(sockets)

@@ -119,6 +119,8 @@ class Runtime:
         self.runners = self.media.runners  # each answered call's media (CallRunner), by the Call's identity
         # The fault rules of a call's namespace (docs/faults.md), for the streams: set by the app, which knows them.
         self.faults_for: Callable[[Call], FaultBook | None] = lambda call: None
+        # Told when a stream starts and when it ends (the namespace's event feed): set by the app, as faults_for.
+        self.on_stream: Callable[[StreamRecord], None] = lambda record: None
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -261,12 +263,14 @@ class Runtime:
 
     def stream_connected(self, session: StreamSession) -> None:
         self.media.stream_connected(session)
+        self.on_stream(session.record)
         self.apply(reactions.stream_started(session.record).effects)
 
     def stream_ended(self, session: StreamSession) -> None:
         record = session.record
         self.sessions.pop(record.spec.stream_id, None)
         self.media.stream_ended(session)
+        self.on_stream(record)
         directory = self.recordings.directory
         if directory is not None:
             recording = session.recording

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.api.openapi_components import RESPONSE_SCHEMAS, envelope, ref
+from emulator.api.openapi_events import event_paths
 from emulator.api.openapi_faults import fault_paths
 from emulator.api.openapi_queues import QUEUE_SCHEMAS, queue_paths
 from emulator.api.schemas import SUFFIX, default_schema_dir
@@ -343,6 +344,7 @@ def _paths() -> dict[str, Any]:
     }
     paths |= queue_paths(_operation, TELNYX, CONTROL)
     paths |= fault_paths(_operation, CONTROL, _path_parameter)
+    paths |= event_paths(_operation, CONTROL)
     return paths
 
 

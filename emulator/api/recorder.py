@@ -9,6 +9,8 @@ request answered from the command_id memory by setting ``request.state.deduplica
 ``NamespacedWebhookSender`` records each delivery attempt in the namespace of the call the event is
 about; ``GET /_emulator/webhooks`` shows a namespace its own attempts. It also asks that namespace's webhook
 fault rules about each event it queues, and notes the faults injected in the namespace's fault log.
+
+Both also publish what they record on the namespace's event feed (``GET /_emulator/events``) while someone reads it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,7 +85,8 @@ class JournalRecorder:
         try:
             await self.app(scope, replay, capture)
         finally:
-            entry = self.namespaces.get(api_key).journal.record(
+            namespace = self.namespaces.get(api_key)
+            entry = namespace.journal.record(
                 at=at,
                 method=scope["method"],
                 path=scope["path"],
@@ -95,7 +99,9 @@ class JournalRecorder:
                 response=b"".join(answer),
                 fault=scope.get("state", {}).get("fault"),
             )
-            call = self.namespaces.get(api_key).store.calls.get(entry.call_control_id or "")
+            if namespace.feed.is_watched:
+                namespace.feed.publish("command", entry.to_json())
+            call = namespace.store.calls.get(entry.call_control_id or "")
             if call is not None:
                 call.traffic.commands += 1
                 call.traffic.commands_refused += 400 <= status < 500
@@ -156,6 +162,8 @@ class NamespacedWebhookSender(WebhookSender):
             namespace, epoch, call = owner
             if namespace.epoch == epoch:
                 namespace.webhook_attempts.append(attempt)
+                if namespace.feed.is_watched:
+                    namespace.feed.publish("webhook", asdict(attempt))
                 if not attempt.skipped:
                     call.traffic.webhook_attempts += 1
                     call.traffic.webhook_failures += not attempt.ok

@@ -11,6 +11,8 @@ from emulator.calls.sessions import AiGather, Conversation, JoinedConversation, 
 from emulator.media.conversation import ConversationMeter
 
 if TYPE_CHECKING:  # a seat points back at its call
+    from collections.abc import Callable
+
     from emulator.calls.queues import QueuedCall
 
 
@@ -262,6 +264,8 @@ class Call:
     hangup_cause: str | None = None  # why it ended, as its call.hangup said (None while it lives)
     hangup_source: str | None = None
     joined: JoinedConversation | None = field(default=None, compare=False, repr=False)  # ai_assistant_join's
+    # Told when the call is created and at each state change (store.transition): its namespace's event feed.
+    observer: Callable[[Call], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_alive(self) -> bool:

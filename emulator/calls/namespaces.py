@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emulator.calls.feed import Feed
 from emulator.calls.ids import IdFactory
 from emulator.calls.journal import Journal
 from emulator.calls.models import StreamRecord
@@ -58,6 +59,7 @@ class Namespace:
     # this namespace's (its call is forgotten).
     epoch: int = 0
     faults: FaultBook = field(default_factory=lambda: FaultBook.seeded(None))  # docs/faults.md
+    feed: Feed = field(default_factory=Feed)  # what happens here, pushed to GET /_emulator/events
 
     @property
     def ids(self) -> IdFactory:
@@ -80,12 +82,14 @@ class Namespace:
         Returns the streams still running, for the runtime to stop. Their ``streaming.stopped`` events
         are still sent but no longer belong to the namespace: its calls are forgotten before they stop.
         """
+        forgotten = len(self.store.calls)
         running = self.store.clear(now)
         self.journal.clear()
         self.webhook_attempts.clear()
         self.faults.clear()
         self.epoch += 1
         self.reseed(self.seed)
+        self.feed.publish("reset", {"calls": forgotten, "streams_stopped": len(running), "seed": self.seed})
         return running
 
 
@@ -101,6 +105,7 @@ class Namespaces:
         history: int = 1000,
         scenarios: Mapping[str, HasFaults] | None = None,
         default_scenario: str = "default",
+        watch: Callable[[Namespace], None] | None = None,
     ) -> None:
         self.seed = seed
         self.scenarios: Mapping[str, HasFaults] = scenarios if scenarios is not None else {}  # their faults: sections
@@ -108,6 +113,9 @@ class Namespaces:
         self.strict = strict
         self.command_id_window = command_id_window
         self.history = history  # calls, journal entries and webhook attempts kept per namespace
+        # Called with each new namespace: the shell hooks its event feed up (api/events.py: the JSON it sends).
+        self.watch = watch
+        self.feeds_closed = False
         self._by_key: dict[str, Namespace] = {}
 
     def get(self, api_key: str) -> Namespace:
@@ -130,6 +138,10 @@ class Namespaces:
             )
             namespace.faults.scenarios = self.scenarios
             namespace.faults.default_scenario = self.default_scenario
+            if self.feeds_closed:
+                namespace.feed.close()
+            if self.watch is not None:
+                self.watch(namespace)
         return namespace
 
     def find(self, api_key: str) -> Namespace | None:
@@ -140,6 +152,12 @@ class Namespaces:
         """Every namespace that knows this call: more than one only for ids several keys made up in
         lenient mode (``call_control_id`` itself, say); ids the emulator makes are never shared."""
         return [ns for ns in self._by_key.values() if call_control_id in ns.store.calls]
+
+    def close_feeds(self) -> None:
+        """End every event stream, and refuse new ones: the emulator is stopping."""
+        self.feeds_closed = True
+        for namespace in self._by_key.values():
+            namespace.feed.close()
 
     def __iter__(self) -> Iterator[Namespace]:
         return iter(list(self._by_key.values()))

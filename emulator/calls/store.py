@@ -6,6 +6,7 @@ an ``await`` in between, so concurrent identical requests cannot both pass the d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from emulator.calls.ids import IdFactory
@@ -59,6 +60,8 @@ class CallStore:
         # The namespace's call queues (enqueue, /v2/queues): here so that every command reaches them as
         # ``store.queues``; ``Namespace.queues`` is the same object.
         self.queues = Queues()
+        # Told of each call created and each state change (the namespace's event feed); given to every call.
+        self.observer: Callable[[Call], None] | None = None
 
     def create(
         self,
@@ -84,9 +87,12 @@ class CallStore:
             state=state,
             client_state=client_state,
             namespace=self.namespace,
+            observer=self.observer,
         )
         call.history.append((now, state))
         self.calls[call.call_control_id] = call
+        if call.observer is not None:
+            call.observer(call)
         if len(self.calls) >= self._forget_at:
             self._forget_ended()
             # The next pass waits for another tenth of the history: with many live calls a pass finds
@@ -172,6 +178,8 @@ def transition(call: Call, state: CallState, now: float) -> None:
         raise IllegalTransition(f"{call.call_control_id}: {call.state} -> {state}")
     call.state = state
     call.history.append((now, state))
+    if call.observer is not None:
+        call.observer(call)
 
 
 def require_alive(call: Call) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -140,6 +140,7 @@ class FaultBook:
     injected: deque[Injected] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
     scenarios: Mapping[str, HasFaults] = field(default_factory=dict)
     default_scenario: str = "default"
+    observer: Callable[[Injected], None] | None = None  # told of each fault injected: the namespace's event feed
     _installed: set[str] = field(default_factory=set)
     _live: dict[str, int] = field(default_factory=dict)  # rules not spent yet, by target
     _randoms: dict[str, random.Random] = field(default_factory=dict)
@@ -267,4 +268,6 @@ class FaultBook:
     def note(self, rule: FaultRule, at: str, call_control_id: str | None, detail: str) -> Injected:
         injected = Injected(rule.id, rule.target, rule.kind, at, call_control_id, detail)
         self.injected.append(injected)
+        if self.observer is not None:
+            self.observer(injected)
         return injected

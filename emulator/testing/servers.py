@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import h11
 import uvicorn
 
+from emulator.api.events import end_event_streams
 from emulator.testing.settings import DEFAULT_TIMEOUT, HOST
 
 T = TypeVar("T")
@@ -77,6 +78,7 @@ class PromptServer(uvicorn.Server):
             should_exit = await self.on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        end_event_streams(self.config.app)  # endless answers: the wait below would never see them finish
         for server in self.servers:  # stop accepting connections
             server.close()
         for sock in sockets or []:
