@@ -132,7 +132,7 @@ class FaultBook:
     asked after the scenario was loaded. ``default_scenario`` is the key of a call whose scenario is None.
 
     Randomness: each target draws from a random stream of its own, and so does each media stream
-    (``random_for``), all derived from ``seed``: what webhooks draw does not depend on how many media frames
+    (``new_random``), all derived from ``seed``: what webhooks draw does not depend on how many media frames
     were asked before them, so a seeded run replays."""
 
     seed: int | None = None
@@ -151,16 +151,18 @@ class FaultBook:
         return cls(seed)
 
     def random_for(self, name: str) -> random.Random:
-        """The random stream of ``name`` (a target, or ``media:<stream_id>``): from the seed, or from the OS."""
+        """The random stream of target ``name``, kept: from the seed, or from the OS."""
         stream = self._randoms.get(name)
         if stream is None:
-            if self.seed is None:
-                stream = random.Random()
-            else:
-                digest = hashlib.sha256(f"{self.seed}\0{name}".encode()).digest()
-                stream = random.Random(int.from_bytes(digest[:8], "big"))
-            self._randoms[name] = stream
+            stream = self._randoms[name] = self.new_random(name)
         return stream
+
+    def new_random(self, name: str) -> random.Random:
+        """A random stream for ``name`` (``media:<stream_id>``), not kept: its holder keeps it as long as it lives."""
+        if self.seed is None:
+            return random.Random()
+        digest = hashlib.sha256(f"{self.seed}\0{name}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
 
     def reseed(self, seed: int | None) -> None:
         """Restart every random stream from ``seed``, and every rule's counts: the rules stay."""

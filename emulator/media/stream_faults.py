@@ -21,6 +21,7 @@ Pure: the session (``media/session.py``) writes what ``shape`` returns and carri
 from __future__ import annotations
 
 import logging
+import random
 
 from emulator.calls.models import StreamRecord
 from emulator.faults.rules import FaultBook, FaultRule
@@ -60,8 +61,14 @@ class MediaFaults:
         self._reached: set[str] = set()  # drop/stop rules this stream has reached (each is asked once)
         self.end: FaultRule | None = None  # a drop or stop rule that fired: the session ends the stream
         self.dropped: str | None = None  # a drop's detail, for the stream's error
-        # A random stream of its own: what it draws does not depend on other streams' frames (a seed replays).
-        self.rng = book.random_for(f"media:{spec.stream_id}")
+        self._rng: random.Random | None = None  # made when a media rule is first asked: most streams never are
+
+    @property
+    def rng(self) -> random.Random:
+        """The stream's own random stream: what it draws does not depend on other streams' frames (a seed replays)."""
+        if self._rng is None:
+            self._rng = self.book.new_random(f"media:{self.record.spec.stream_id}")
+        return self._rng
 
     def shape(self, batch: list[str], tracks: tuple[str, ...], n: int, last_sequence: int) -> list[str]:
         """What to write now of a tick's frames: ``batch`` ends with the tick's media frames, one per track of

@@ -49,7 +49,7 @@ def test_the_random_streams_replay_from_the_seed_whatever_else_drew_in_between()
         out = []
         for _ in range(30):
             if interleave:  # another stream's frames asked in between do not change what webhooks draw
-                book.fire("media", rng=book.random_for("media:other"), stream_id="other")
+                book.fire("media", rng=book.new_random("media:other"), stream_id="other")
             out.append(bool(book.fire("webhooks", event_type="call.answered")))
         return out
 
