@@ -106,6 +106,16 @@ async def alive_calls(url: str) -> list[dict[str, Any]]:
         return list((await client.get("/_emulator/calls?is_alive=true")).json()["data"])
 
 
+async def until_answered(url: str, count: int) -> None:
+    """Until the load has ``count`` calls answered at once on the emulator at ``url``."""
+    async with (
+        httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client,
+        asyncio.timeout(timeout(20)),
+    ):
+        while len((await client.get("/_emulator/calls?state=answered")).json()["data"]) < count:
+            await asyncio.sleep(0.05)  # polls a condition, bounded by the timeout
+
+
 def number(k: int) -> str:
     return f"+1312555{9000 + k}"
 
@@ -174,13 +184,7 @@ async def test_ctrl_c_stops_starting_calls_hangs_up_the_rest_and_still_reports(t
     async with run_emulator(emulator_settings(speed=1)) as emulator, App(emulator.api).running() as app:
 
         async def interrupt_once_calls_are_up(process: Any) -> None:
-            headers = {"Authorization": f"Bearer {KEY}"}
-            async with (
-                httpx.AsyncClient(base_url=emulator.url, headers=headers) as client,
-                asyncio.timeout(timeout(20)),
-            ):
-                while len((await client.get("/_emulator/calls?state=answered")).json()["data"]) < 2:
-                    await asyncio.sleep(0.05)  # polls a condition, bounded by the timeout
+            await until_answered(emulator.url, 2)
             process.send_signal(signal.SIGINT)
 
         status, out, err = await load(
@@ -218,11 +222,7 @@ async def test_a_second_ctrl_c_quits_at_once_and_still_reports(tmp_path: Path):
     async with run_emulator(emulator_settings(speed=1)) as emulator, App(emulator.api).running() as app:
 
         async def interrupt_twice(process: Any) -> None:
-            headers = {"Authorization": f"Bearer {KEY}"}
-            async with httpx.AsyncClient(base_url=emulator.url, headers=headers) as client:
-                async with asyncio.timeout(timeout(20)):
-                    while not (await client.get("/_emulator/calls?state=answered")).json()["data"]:
-                        await asyncio.sleep(0.05)  # polls a condition, bounded by the timeout
+            await until_answered(emulator.url, 1)
             process.send_signal(signal.SIGINT)
             process.send_signal(signal.SIGINT)
 
@@ -244,11 +244,7 @@ async def test_an_emulator_that_goes_away_ends_the_run_with_what_it_gathered(tmp
     app = await stack.enter_async_context(App(emulator.api).running())
 
     async def stop_the_emulator_once_calls_are_up(process: Any) -> None:
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with httpx.AsyncClient(base_url=emulator.url, headers=headers) as client:
-            async with asyncio.timeout(timeout(20)):
-                while len((await client.get("/_emulator/calls?state=answered")).json()["data"]) < 2:
-                    await asyncio.sleep(0.05)  # polls a condition, bounded by the timeout
+        await until_answered(emulator.url, 2)
         await stack.aclose()
 
     try:
