@@ -21,9 +21,11 @@ from starlette.middleware import Middleware
 from emulator.api.admin import admin_routes
 from emulator.api.auth import BearerAuth
 from emulator.api.caller import caller_routes
+from emulator.api.dashboard import PREFIX as DASHBOARD_PREFIX, dashboard_routes
 from emulator.api.events import event_routes, stream_changed, watch
 from emulator.api.faults import fault_routes
 from emulator.api.landing import landing_routes
+from emulator.api.levels import level_routes
 from emulator.api.limits import BodyLimit
 from emulator.api.openapi import openapi_routes
 from emulator.api.proxy import ProxyGuard
@@ -167,10 +169,12 @@ def create_app(
             *queue_routes(),
             *admin_routes(),
             *event_routes(),
+            *level_routes(),
             *caller_routes(),
             *fault_routes(),
             *openapi_routes(),
             *landing_routes(),
+            *dashboard_routes(),
         ],
         middleware=[
             # A request for another host, sent to the emulator as a proxy, is refused before anything else.
@@ -179,12 +183,13 @@ def create_app(
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             # The OpenAPI document holds nothing secret; tools (schemathesis, Swagger UI) load it unauthenticated.
             # Health checks (compose, Kubernetes) and the landing page carry no key either. Recording links work
-            # without a key, as Telnyx's (pre-signed) ones do.
+            # without a key, as Telnyx's (pre-signed) ones do. The dashboard's files hold nothing of a namespace:
+            # the page sends the key itself (api/dashboard.py).
             Middleware(
                 BearerAuth,
                 api_keys=settings.api_keys,
-                public_paths=("/openapi.json", "/", "/_emulator/health"),
-                public_prefixes=(RECORDING_URL_PREFIX,),
+                public_paths=("/openapi.json", "/", "/_emulator/health", DASHBOARD_PREFIX),
+                public_prefixes=(RECORDING_URL_PREFIX, DASHBOARD_PREFIX + "/"),
             ),
             Middleware(JournalRecorder, namespaces=state.namespaces),
         ],

@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from emulator import PROG, __version__, call_command, key_commands
+from emulator.api.dashboard import dashboard_url
 from emulator.api.schemas import SchemaError
 from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, SettingSpec, unknown_variables
 from emulator.load import command as load_command
@@ -240,7 +241,8 @@ def serve(settings: Settings) -> int:
         f"  scenario {state.library.default!r} ({media.duration_ms / 1000:.1f} s), speed {settings.speed:g}x, "
         f"call codec {settings.call_codec}; accepts {auth}\n"
         f"  webhooks to {settings.webhook_url or '(none: set --webhook-url or dial/answer webhook_url)'}\n"
-        f"  webhook public key (TELNYX_PUBLIC_KEY): {state.signing_key.public_key_b64()}{proxy_note}",
+        f"  webhook public key (TELNYX_PUBLIC_KEY): {state.signing_key.public_key_b64()}\n"
+        f"  dashboard: {dashboard_url(f'http://{settings.host}:{port}', settings.api_keys, os.environ)}{proxy_note}",
         flush=True,
     )
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:

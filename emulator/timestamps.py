@@ -25,3 +25,13 @@ def iso_utc(unix: float) -> str:
 
 def utc_now() -> str:
     return iso_utc(time.time())
+
+
+# The wall clock at monotonic zero, read once. Times kept on the monotonic clock (a call's history) are shown as
+# UTC with it, so one moment reads the same in every answer: an offset read afresh each time moves by µs.
+_WALL_AT_MONOTONIC_ZERO = time.time() - time.monotonic()
+
+
+def iso_utc_of_monotonic(seconds: float) -> str:
+    """``time.monotonic()`` seconds as UTC, like ``iso_utc``."""
+    return iso_utc(seconds + _WALL_AT_MONOTONIC_ZERO)

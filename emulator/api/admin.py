@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -33,7 +31,7 @@ from emulator.media.recordings import TRACKS
 from emulator.runtime import Runtime
 from emulator.scenarios.loader import ScenarioError
 from emulator.state import EmulatorState
-from emulator.timestamps import iso_utc
+from emulator.timestamps import iso_utc_of_monotonic
 from emulator.timing import FRAME_MS
 
 log = logging.getLogger(__name__)
@@ -103,7 +101,6 @@ def _target(target: tuple[str, int] | None) -> str | None:
 def call_json(call: Call) -> dict[str, Any]:
     # The store keeps monotonic seconds (for the command_id window); shown as wall-clock UTC, like the
     # journal and the webhook log, so the three line up.
-    to_wall = time.time() - time.monotonic()
     return {
         **call_resource(call),
         "direction": call.direction.value,
@@ -128,7 +125,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "hangup_source": call.hangup_source,
         "traffic": call.traffic.as_json(),  # the app's commands refused, its webhooks that failed
         "queue": seat_json(call.queued),  # the queue it waits in and its place there; null in none
-        "history": [{"at": iso_utc(at + to_wall), "state": state.value} for at, state in call.history],
+        "history": [{"at": iso_utc_of_monotonic(at), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
     }
 
@@ -162,7 +159,7 @@ async def set_call_scenario(request: Request) -> Response:
     media has started, and on one with a stream requested (409).
     """
     state = emulator_state(request)
-    call = _own_call(request)
+    call = own_call(request)
     body = await validated_body(request, "call_scenario")
     scenario = _scenario(state, call.to, body["scenario"])  # a bad name is a 422 whatever the call's state
     require_alive(call)
@@ -192,7 +189,7 @@ def _require_no_stream(call: Call) -> None:
     raise ApiError(409, [Problem("10015", "Call has a stream", detail, "/scenario")])
 
 
-def _own_call(request: Request) -> Call:
+def own_call(request: Request) -> Call:
     call = namespace_of(request).store.calls.get(request.path_params["call_control_id"])
     if call is None:
         raise NotFound("No call with this call_control_id.")
@@ -200,12 +197,12 @@ def _own_call(request: Request) -> Call:
 
 
 async def get_call(request: Request) -> Response:
-    return _data(call_json(_own_call(request)))
+    return _data(call_json(own_call(request)))
 
 
 async def get_call_metrics(request: Request) -> Response:
     """The call's conversation metrics (docs/metrics.md), so far or final; all zero before its media starts."""
-    return _data(metrics_json(_own_call(request)))
+    return _data(metrics_json(own_call(request)))
 
 
 def metrics_json(call: Call) -> dict[str, Any]:
@@ -224,12 +221,16 @@ async def list_calls(request: Request) -> Response:
 
 
 def brief_json(call: Call) -> dict[str, Any]:
+    history = call.history
     return {
         "call_control_id": call.call_control_id,
         "direction": call.direction.value,
         "state": call.state.value,
         "from": call.from_,
         "to": call.to,
+        "scenario": call.scenario,
+        "created_at": iso_utc_of_monotonic(history[0][0]) if history else None,
+        "ended_at": iso_utc_of_monotonic(history[-1][0]) if not call.is_alive and history else None,
         "media_ms": call.meter.ticks * FRAME_MS if call.meter is not None else 0,
     }
 
@@ -290,7 +291,7 @@ async def get_call_recording(request: Request) -> Response:
 
 async def webhooks(request: Request) -> Response:
     attempts = filtered(request, namespace_of(request).webhook_attempts, WEBHOOK_FILTERS)
-    return _data([asdict(attempt) for attempt in attempts])
+    return _data([attempt.as_json() for attempt in attempts])
 
 
 async def commands_journal(request: Request) -> Response:

@@ -21,6 +21,8 @@ code{{background:#f2f2f2;padding:0 .2em}}</style></head>
 emulator was started with <code>--api-key</code>. An app that hard-codes api.telnyx.com can use this port as
 its HTTPS proxy (<code>HTTPS_PROXY={base}</code>, docs/zero-code.md).</p>
 <ul>
+<li><a href="/_emulator/ui">/_emulator/ui</a>: the dashboard: calls live, each call's timeline and audio, and a
+console to act as the caller (it asks for the key your app uses; the start-up banner prints a link with it)</li>
 <li><a href="/openapi.json">/openapi.json</a>: the OpenAPI document of everything served here</li>
 <li><code>/_emulator/...</code>: the control plane (Bearer key): ring the app (<code>POST /_emulator/calls</code>),
 list calls, streams, webhook deliveries and the command journal, reset</li>

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.api.openapi_components import RESPONSE_SCHEMAS, envelope, ref
+from emulator.api.openapi_dashboard import dashboard_paths
 from emulator.api.openapi_events import event_paths
 from emulator.api.openapi_faults import fault_paths
 from emulator.api.openapi_queues import QUEUE_SCHEMAS, queue_paths
@@ -235,7 +236,7 @@ def _paths() -> dict[str, Any]:
                     _filter("is_alive", "true: only calls not ended yet; false: only ended ones"),
                     _filter("state", "only calls in this state: parked, bridging, answered or ended"),
                     _filter("direction", "only incoming or outgoing calls"),
-                    _filter("view", "full (the default) or brief: id, direction, state, from, to, media_ms"),
+                    _filter("view", "full (the default) or brief: a few fields per call, cheap to build"),
                 ],
             ),
         },
@@ -345,6 +346,7 @@ def _paths() -> dict[str, Any]:
     paths |= queue_paths(_operation, TELNYX, CONTROL)
     paths |= fault_paths(_operation, CONTROL, _path_parameter)
     paths |= event_paths(_operation, CONTROL)
+    paths |= dashboard_paths(_operation, _public, CONTROL, CALL_ID, STREAM_ID)
     return paths
 
 

@@ -137,6 +137,9 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "state": {"enum": ["parked", "bridging", "answered", "ended"]},
             "from": STRING,
             "to": STRING,
+            "scenario": NULLABLESTRING,
+            "created_at": {**NULLABLESTRING, "description": "when the call was created, ISO 8601 UTC"},
+            "ended_at": {**NULLABLESTRING, "description": "when it ended, ISO 8601 UTC; null while it lives"},
             "media_ms": {**INTEGER, "description": "how long its media has run"},
         }
     ),
@@ -214,6 +217,15 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "fault": {
                 "type": ["string", "null"],
                 "description": "what a webhook fault rule did to this attempt, e.g. 'flt_2: duplicate delivery'",
+            },
+            "payload": {
+                "type": ["object", "null"],
+                "description": "the body POSTed, parsed ({data, meta}); for a skipped event {data}; null if none",
+            },
+            "signature": {
+                "type": ["object", "null"],
+                "description": "the telnyx-signature-ed25519 and telnyx-timestamp headers sent; null if none",
+                "additionalProperties": STRING,
             },
         }
     ),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -163,7 +162,7 @@ class NamespacedWebhookSender(WebhookSender):
             if namespace.epoch == epoch:
                 namespace.webhook_attempts.append(attempt)
                 if namespace.feed.is_watched:
-                    namespace.feed.publish("webhook", asdict(attempt))
+                    namespace.feed.publish("webhook", attempt.as_json())
                 if not attempt.skipped:
                     call.traffic.webhook_attempts += 1
                     call.traffic.webhook_failures += not attempt.ok

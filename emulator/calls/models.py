@@ -117,6 +117,10 @@ class AppAudioCounters:
         return self.accepted_samples - self.played_samples - self.dropped_samples
 
 
+# How many marks and clears of the app a stream keeps with their tick (StreamRecord.app_controls).
+APP_CONTROLS_KEPT = 1000
+
+
 @dataclass(slots=True)
 class StreamRecord:
     """What happened to one stream, readable while it runs and after it ends."""
@@ -144,6 +148,13 @@ class StreamRecord:
     ended_at: str | None = None
     app_audio: AppAudioCounters = field(default_factory=AppAudioCounters)
     faults: dict[str, int] = field(default_factory=dict)  # media faults injected (docs/faults.md), by kind
+    # The app's marks and clears as they arrived, with the stream's tick then: (tick, "mark" or "clear", name).
+    # The dashboard marks them on the recording. Only the first APP_CONTROLS_KEPT, so a stream stays bounded.
+    app_controls: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def note_app_control(self, kind: str, name: str = "") -> None:
+        if len(self.app_controls) < APP_CONTROLS_KEPT:
+            self.app_controls.append((self.ticks, kind, name))
 
     @property
     def is_active(self) -> bool:

@@ -114,8 +114,10 @@ class AppMessages:
         if isinstance(frame, frames.FrameProblem):
             return frame
         if isinstance(frame, frames.ClientMark):
+            self.record.note_app_control("mark", frame.name)
             self.marks_due.extend(self.playout.add_mark(frame.name))
         elif isinstance(frame, frames.ClientClear):
+            self.record.note_app_control("clear")
             self.marks_due.extend(self.playout.clear())
         else:
             try:

@@ -15,6 +15,7 @@ from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.ticks import MediaTick
 from emulator.scenarios.cursor import Tick
+from emulator.timing import FRAME_MS
 
 TRACKS = ("inbound", "outbound", "app")
 _IDLE, _SILENCE = -2, -1  # Recording's codes for a tick with no script segment
@@ -51,6 +52,11 @@ class Recording:
         """One tick of the call as this stream sent it (its outbound mix, if any, is noted by the stream)."""
         if self.outbound_from is None:
             self.outbound_from = tick.outbound
+        mixed = tick.mixed
+        if mixed is not None and len(mixed) == self.frame_samples:
+            # What the caller heard, kept even when this stream does not send the outbound track (a stream that
+            # does replaces it with the frame it sent, at its own rate): the outbound recording and its levels.
+            self.outbound_frames[self.ticks] = mixed
         step = tick.inbound  # add_inbound, inlined: this runs for every stream every 20 ms
         if step is None:
             self._inbound.extend((_SILENCE, 0))
@@ -73,28 +79,81 @@ class Recording:
         out[: len(part)] = part  # past the scenario's end the track was silence
         return out
 
+    def _inbound_pcm(self, start: int, stop: int) -> np.ndarray:
+        compiled, fs = self.media.script, self.frame_samples
+        sent = self._inbound[2 * start : 2 * stop]
+        frames = [
+            np.zeros(fs, dtype=np.int16)
+            if segment == _SILENCE
+            else compiled.frame(Tick(0, segment=None if segment == _IDLE else segment, frame=frame))
+            for segment, frame in zip(sent[::2], sent[1::2], strict=True)
+        ]
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
+    def _outbound_pcm(self, start: int, stop: int) -> np.ndarray:
+        fs = self.frame_samples
+        out = self._sent(self.media.outbound_pcm)[start * fs : stop * fs].copy()
+        for tick, frame in self.outbound_frames.items():
+            if start <= tick < stop:
+                out[(tick - start) * fs : (tick - start + 1) * fs] = frame
+        return out
+
     def pcm(self, track: str) -> tuple[np.ndarray, int]:
         """The track's samples and sample rate; ``track`` is inbound, outbound or app."""
         if track == "inbound":
-            compiled, fs = self.media.script, self.frame_samples
-            sent = self._inbound
-            frames = [
-                np.zeros(fs, dtype=np.int16)
-                if segment == _SILENCE
-                else compiled.frame(Tick(0, segment=None if segment == _IDLE else segment, frame=frame))
-                for segment, frame in zip(sent[::2], sent[1::2], strict=True)
-            ]
-            pcm = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
-            return pcm, self.media.sample_rate
+            return self._inbound_pcm(0, self.ticks), self.media.sample_rate
         if track == "outbound":
-            out = self._sent(self.media.outbound_pcm)
-            for tick, frame in self.outbound_frames.items():
-                out[tick * self.frame_samples : (tick + 1) * self.frame_samples] = frame
-            return out, self.media.sample_rate
+            return self._outbound_pcm(0, self.ticks), self.media.sample_rate
         if track == "app":
             played = self.playout.played_pcm() if self.playout is not None else np.zeros(0, dtype=np.int16)
             return played, self.app_rate
         raise KeyError(track)
+
+    def levels(self, track: str, start: int, stop: int) -> list[float]:
+        """The peak of each 20 ms frame sent on ``track`` (inbound or outbound) from tick ``start`` to ``stop``,
+        0 to 1 (full scale), to 3 decimals: a live waveform's next columns, without rendering the whole track."""
+        stop = min(stop, self.ticks)
+        if stop <= start:
+            return []
+        pcm = self._inbound_pcm(start, stop) if track == "inbound" else self._outbound_pcm(start, stop)
+        peaks = np.abs(pcm.reshape(stop - start, self.frame_samples).astype(np.int32)).max(axis=1)
+        return [round(float(peak) / 32768, 3) for peak in peaks]
+
+    def caller_steps(self) -> list[tuple[int, str]]:
+        """What the caller did on this stream, as ``(ms from the stream's first tick, label)``: the words it said
+        and the keys it pressed as they began, each wait for the app, and the end of its script."""
+        steps: list[tuple[int, str]] = []
+        script = self.media.script
+        for segment, first_tick, first_frame, frames in self._runs():
+            at = first_tick * FRAME_MS
+            if segment == _SILENCE:  # a caller who stays on the line may still act live afterwards
+                if not any(label == "script over" for _, label in steps):
+                    steps.append((at, "script over"))
+                continue
+            if segment == _IDLE:
+                steps.append((at, "waits for the app"))
+                continue
+            audio = script.audio(segment)
+            events = [(e.at_ms, f"says \u201c{e.text}\u201d") for e in audio.speech]
+            events += [(e.at_ms, f"presses {e.digit}") for e in audio.dtmf]
+            heard = (first_frame * FRAME_MS, (first_frame + frames) * FRAME_MS)  # the part this stream sent
+            shown = [(at + at_ms - heard[0], label) for at_ms, label in sorted(events) if heard[0] <= at_ms < heard[1]]
+            if (not shown or shown[0][0] > at) and script.is_voiced_between(segment, first_frame, first_frame + frames):
+                shown.insert(0, (at, "sound"))  # a tone, a file: audio without words or keys (silence is not marked)
+            steps += shown
+        return steps
+
+    def _runs(self) -> list[tuple[int, int, int, int]]:
+        """The inbound track as runs of one segment: ``(segment, first tick, its first frame, frames)``."""
+        runs: list[tuple[int, int, int, int]] = []
+        sent = self._inbound
+        for tick, (segment, frame) in enumerate(zip(sent[::2], sent[1::2], strict=True)):
+            if runs and runs[-1][0] == segment and (segment < 0 or frame == runs[-1][2] + runs[-1][3]):
+                last = runs[-1]
+                runs[-1] = (segment, last[1], last[2], last[3] + 1)
+            else:
+                runs.append((segment, tick, frame, 1))
+        return runs
 
     def wav(self, track: str) -> bytes:
         return wav_bytes(*self.pcm(track))

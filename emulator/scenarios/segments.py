@@ -120,6 +120,12 @@ class CompiledTrack:
         script = len(self.segments)
         return bool((self.voiced[index] if index < script else self.live_voiced[index - script])[at.frame])
 
+    def is_voiced_between(self, index: int, start: int, stop: int) -> bool:
+        """Whether any of frames ``start`` to ``stop`` of the segment at ``index`` is a voice."""
+        script = len(self.segments)
+        voiced = self.voiced[index] if index < script else self.live_voiced[index - script]
+        return bool(voiced[start:stop].any())
+
     def add_live(self, segment: AudioSegment) -> int:
         """Append a live segment; returns its position (see ``live``)."""
         segment.pcm.setflags(write=False)

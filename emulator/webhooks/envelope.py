@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,3 +80,34 @@ class DeliveryAttempt:
     ok: bool
     skipped: bool = False
     fault: str | None = None  # what a fault rule did to this attempt: "flt_2: duplicate delivery"
+    # What was POSTed: the exact body, and the signature headers as sent (a fault may have spoiled them). Kept
+    # as bytes, parsed only when someone reads the log: most attempts are never read.
+    body: bytes | None = field(default=None, repr=False)
+    signature: dict[str, str] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The attempt as the control plane lists it (``GET /_emulator/webhooks``): ``payload`` is the body
+        parsed (the event itself, for a skipped one), ``signature`` the ``telnyx-signature-ed25519`` and
+        ``telnyx-timestamp`` headers sent (``null`` when nothing was sent)."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "call_control_id": self.call_control_id,
+            "url": self.url,
+            "attempt": self.attempt,
+            "is_failover": self.is_failover,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "at": self.at,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "fault": self.fault,
+            "payload": json.loads(self.body) if self.body is not None else None,
+            "signature": self.signature,
+        }
+
+
+def sent_signature(headers: Mapping[str, str]) -> dict[str, str]:
+    """The signature headers among ``headers``, as the log keeps them."""
+    return {name: headers[name] for name in (SIGNATURE_HEADER, TIMESTAMP_HEADER) if name in headers}

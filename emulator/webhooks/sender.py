@@ -27,7 +27,14 @@ import httpx
 from emulator.calls.journal import redact_url
 from emulator.faults.rules import FaultRule
 from emulator.timestamps import iso_utc
-from emulator.webhooks.envelope import DeliveryAttempt, WebhookTarget, build_event, render_body, signed_headers
+from emulator.webhooks.envelope import (
+    DeliveryAttempt,
+    WebhookTarget,
+    build_event,
+    render_body,
+    sent_signature,
+    signed_headers,
+)
 from emulator.webhooks.faults import HOLD_S, EventFaults, describe, fault_headers, label
 from emulator.webhooks.signing import SigningKey
 
@@ -116,7 +123,7 @@ class WebhookSender:
         The event is copied now (so later changes to it do not leak into the delivery); an event that
         is not JSON-serialisable raises ``TypeError`` here, as that is a bug, not a delivery problem.
         """
-        if target is None:  # recorded as skipped; nothing of the event is kept but its id and type
+        if target is None:  # recorded as skipped, with the event that would have been sent
             self._skip(call_control_id, event, owner)
             return
         snapshot: dict[str, Any] = json.loads(json.dumps(event))
@@ -177,6 +184,7 @@ class WebhookSender:
             )
         record = self._record_of(call_control_id, event, "", 0, False, self._clock())
         record.error, record.skipped = "skipped: no webhook URL configured", True
+        record.body = json.dumps({"data": event}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         self._record(record, owner)
 
     async def _drain(self, call_control_id: str) -> None:
@@ -315,6 +323,7 @@ class WebhookSender:
             fault_headers(self._key, now, body, spoiler) if spoiler else signed_headers(self._key, str(int(now)), body)
         )
         record = self._record_of(call_control_id, item.event, url, attempt, is_failover, now)
+        record.body, record.signature = body, sent_signature(headers)
         record.error = first.error
         record.fault = "; ".join(first.labels + ([label(spoiler)] if spoiler is not None else [])) or None
         loop = asyncio.get_running_loop()

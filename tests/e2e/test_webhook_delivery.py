@@ -75,6 +75,24 @@ async def test_retries_same_url_with_increasing_attempt_and_fresh_signatures():
     for request in receiver.requests:
         assert sdk_unwrap(request).data.id == "e1"
     assert [(a.attempt, a.status, a.ok) for a in sender.attempts] == [(1, 500, False), (2, 500, False), (3, 200, True)]
+    # Each attempt's record holds what was POSTed: the body parsed, and the signature headers sent with it.
+    for request, attempt in zip(receiver.requests, sender.attempts, strict=True):
+        logged = attempt.as_json()
+        assert logged["payload"] == request.json
+        assert logged["signature"] == {
+            "telnyx-signature-ed25519": request.headers["telnyx-signature-ed25519"],
+            "telnyx-timestamp": request.headers["telnyx-timestamp"],
+        }
+
+
+async def test_an_event_with_no_webhook_url_is_logged_with_the_event_it_would_have_sent():
+    async with httpx.AsyncClient() as client:
+        sender = WebhookSender(client, KEY)
+        built = event()
+        sender.send("v3:call-a", None, built)
+    (attempt,) = sender.attempts
+    logged = attempt.as_json()
+    assert logged["skipped"] and logged["payload"] == {"data": built} and logged["signature"] is None
 
 
 async def test_failover_after_the_primary_is_exhausted():
