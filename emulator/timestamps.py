@@ -27,11 +27,16 @@ def utc_now() -> str:
     return iso_utc(time.time())
 
 
-# The wall clock at monotonic zero, read once. Times kept on the monotonic clock (a call's history) are shown as
-# UTC with it, so one moment reads the same in every answer: an offset read afresh each time moves by µs.
-_WALL_AT_MONOTONIC_ZERO = time.time() - time.monotonic()
+# The wall clock at monotonic zero. Times kept on the monotonic clock (a call's history) are shown as UTC with it,
+# so one moment reads the same in every answer (an offset read afresh each time moves by µs). It is read again
+# when it has moved by more than a second: the machine slept (the monotonic clock stood still) or the wall clock
+# was set, and from then on new times read right.
+_offset = [time.time() - time.monotonic()]
 
 
 def iso_utc_of_monotonic(seconds: float) -> str:
     """``time.monotonic()`` seconds as UTC, like ``iso_utc``."""
-    return iso_utc(seconds + _WALL_AT_MONOTONIC_ZERO)
+    current = time.time() - time.monotonic()
+    if abs(current - _offset[0]) > 1.0:
+        _offset[0] = current
+    return iso_utc(seconds + _offset[0])

@@ -79,7 +79,7 @@ async def main(out: Path) -> None:
         async with httpx.AsyncClient(base_url=base, headers=headers) as client, async_playwright() as playwright:
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
             browser = await playwright.chromium.launch(executable_path=chromium, args=ARGS)
-            page = await browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
+            page = await browser.new_page(viewport={"width": 1440, "height": 1080}, device_scale_factor=1)
             await page.goto(f"{base}/_emulator/ui#key={KEY}")
             ring = {"from": "+13125550111", "to": "+13125550122"}
             first = (await client.post("/_emulator/calls", json=ring)).json()["data"]["call_control_id"]
@@ -91,7 +91,7 @@ async def main(out: Path) -> None:
             await page.screenshot(path=str(out / "dashboard.png"))
             await page.click(f'tr.call[data-call="{first}"]')
             await page.wait_for_selector(".recording[data-track=app][data-duration-ms]", timeout=10000)
-            await page.locator("li.entry.webhook", has_text="call.dtmf.received").first.locator("button").click()
+            await page.locator("li.entry.lane-webhook", has_text="call.dtmf.received").first.locator("button").click()
             await page.screenshot(path=str(out / "dashboard-ended.png"), full_page=True)
             await browser.close()
     finally:

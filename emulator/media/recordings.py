@@ -15,6 +15,7 @@ from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.ticks import MediaTick
 from emulator.scenarios.cursor import Tick
+from emulator.scenarios.synth import resample, to_int16
 from emulator.timing import FRAME_MS
 
 TRACKS = ("inbound", "outbound", "app")
@@ -44,7 +45,9 @@ class Recording:
         # loop of a wait; _SILENCE: after the script ended) and the frame. An array rather than a list of
         # tuples: every stream adds 50 a second, and tuples are objects the garbage collector walks.
         self._inbound = array("i")
-        self.outbound_frames: dict[int, np.ndarray] = {}  # ticks where the app's audio was mixed in
+        self.outbound_frames: dict[int, np.ndarray] = {}  # ticks where the app's audio was mixed in, as sent
+        self.heard: dict[int, np.ndarray] = {}  # the same, at the call's rate, for ticks the stream did not send it
+        self.call_rate = media.sample_rate  # the rate of ``heard`` (the stream sets it)
         self.playout: PlayoutQueue | None = None
         self.app_rate = media.sample_rate
 
@@ -53,10 +56,11 @@ class Recording:
         if self.outbound_from is None:
             self.outbound_from = tick.outbound
         mixed = tick.mixed
-        if mixed is not None and len(mixed) == self.frame_samples:
-            # What the caller heard, kept even when this stream does not send the outbound track (a stream that
-            # does replaces it with the frame it sent, at its own rate): the outbound recording and its levels.
-            self.outbound_frames[self.ticks] = mixed
+        if mixed is not None and self.ticks not in self.outbound_frames:
+            # What the caller heard, kept when this stream does not send the outbound track (one that does has
+            # noted the frame it sent): the array the engine made for the tick, at the call's rate, converted only
+            # when the recording is read.
+            self.heard[self.ticks] = mixed
         step = tick.inbound  # add_inbound, inlined: this runs for every stream every 20 ms
         if step is None:
             self._inbound.extend((_SILENCE, 0))
@@ -71,14 +75,6 @@ class Recording:
         else:
             self._inbound.extend((_IDLE if step.segment is None else step.segment, step.frame))
 
-    def _sent(self, source: np.ndarray) -> np.ndarray:
-        total = self.ticks * self.frame_samples
-        out = np.zeros(total, dtype=np.int16)
-        start = (self.outbound_from or 0) * self.frame_samples
-        part = source[start : start + total]
-        out[: len(part)] = part  # past the scenario's end the track was silence
-        return out
-
     def _inbound_pcm(self, start: int, stop: int) -> np.ndarray:
         compiled, fs = self.media.script, self.frame_samples
         sent = self._inbound[2 * start : 2 * stop]
@@ -91,12 +87,27 @@ class Recording:
         return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
     def _outbound_pcm(self, start: int, stop: int) -> np.ndarray:
+        """Ticks ``start`` to ``stop`` of the outbound track: the scenario's outbound script (silence past its end),
+        and where more was heard (the app, speak, playback), what was heard. Costs the range, not the track."""
         fs = self.frame_samples
-        out = self._sent(self.media.outbound_pcm)[start * fs : stop * fs].copy()
-        for tick, frame in self.outbound_frames.items():
-            if start <= tick < stop:
-                out[(tick - start) * fs : (tick - start + 1) * fs] = frame
+        out = np.zeros((stop - start) * fs, dtype=np.int16)
+        first = (self.outbound_from or 0) + start
+        part = self.media.outbound_pcm[first * fs : (first + stop - start) * fs]
+        out[: len(part)] = part
+        if self.outbound_frames or self.heard:
+            for tick in range(start, stop):
+                frame = self.outbound_frames.get(tick)
+                if frame is None and (heard := self.heard.get(tick)) is not None:
+                    frame = self._at_stream_rate(heard)
+                if frame is not None:
+                    out[(tick - start) * fs : (tick - start + 1) * fs] = frame[:fs]
         return out
+
+    def _at_stream_rate(self, pcm: np.ndarray) -> np.ndarray:
+        fs = self.frame_samples
+        if self.call_rate != self.media.sample_rate:
+            pcm = to_int16(resample(pcm.astype(np.float32) / 32768.0, self.call_rate, self.media.sample_rate))
+        return pcm if len(pcm) >= fs else np.concatenate([pcm, np.zeros(fs - len(pcm), dtype=np.int16)])
 
     def pcm(self, track: str) -> tuple[np.ndarray, int]:
         """The track's samples and sample rate; ``track`` is inbound, outbound or app."""

@@ -103,6 +103,7 @@ class StreamSession:
         self.recording = Recording(spec.stream_id, media, media.frame_samples)
         self.recording.playout = self.playout
         self.recording.app_rate = self.decoder.rate
+        self.recording.call_rate = self._call_rate
         self.app = AppMessages(record, self.decoder, self.playout, clock, self.app_audio.marks_due)
         self._tracks = _TRACKS[spec.track]
         # One encoder per track for the stream's life: G.722's ADPCM state must run on unbroken.

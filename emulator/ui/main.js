@@ -12,8 +12,18 @@ import { LiveWave, recordingView } from "./waveform.js";
 const api = new Api(keyFromPage());
 const $ = (id) => document.getElementById(id);
 const calls = new Map(); // call_control_id: its brief JSON
-let selected = null; // {id, call, timeline, levels: AbortController, waves: Map, shownRecordings: Set}
+// The call opened: {id, call (null while it loads), timeline, levels: AbortController, waves: Map,
+// shownRecordings: Set, cleanups: [functions that free what its audio holds], stale: refresh once loaded}
+let selected = null;
+let opening = 0; // counts select() calls: one that a later one overtook drops its answers
+let touched = null; // while reload() reads the list: the calls the feed changed meanwhile (their message is newer)
 let feed = null; // the AbortController of the feed's request
+
+function notice(message) {
+  const box = $("notice");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
 
 // -- the feed ---------------------------------------------------------------------------------------
 
@@ -45,10 +55,13 @@ function connect(delay = 0) {
 function onEvent(name, data) {
   if (name === "call") {
     calls.set(data.call_control_id, data);
+    if (touched) touched.add(data.call_control_id);
     renderCalls();
     if (selected && selected.id === data.call_control_id) refreshSelected();
-  } else if (name === "reset" || name === "lost") {
+  } else if (name === "reset") {
     reload();
+  } else if (name === "lost") {
+    // The emulator dropped this reader (it fell behind): the feed ends, and connect() reloads everything.
   } else if (selected) {
     const timeline = selected.timeline;
     if (name === "command") timeline.addCommand(data);
@@ -58,14 +71,26 @@ function onEvent(name, data) {
     if (data.call_control_id === selected.id || (name === "command" && data.path.includes(`/calls/${selected.id}/`))) {
       refreshSelected(); // its state, streams and metrics so far
     }
-    timeline.render($("timeline"));
+    if (selected.call) timeline.render($("timeline"));
   }
 }
 
 async function reload() {
-  const list = await api.get("/_emulator/calls?view=brief");
+  touched = new Set();
+  let list;
+  try {
+    list = await api.get("/_emulator/calls?view=brief");
+  } catch (error) {
+    touched = null;
+    notice(`Could not read the calls: ${error.message}`);
+    return;
+  }
+  const fresh = new Map(list.map((call) => [call.call_control_id, call]));
+  for (const id of touched) if (calls.has(id)) fresh.set(id, calls.get(id));
+  touched = null;
   calls.clear();
-  for (const call of list) calls.set(call.call_control_id, call);
+  for (const [id, call] of fresh) calls.set(id, call);
+  notice("");
   renderCalls();
   const wanted = selected ? selected.id : new URLSearchParams(location.hash.slice(1)).get("call");
   if (wanted && calls.has(wanted)) select(wanted);
@@ -109,7 +134,7 @@ function renderCalls() {
       h("td", {}, call.from),
       h("td", {}, call.to),
       h("td", { class: "duration" }, callDuration(call)),
-      h("td", {}, call.scenario || "default"),
+      h("td", {}, call.scenario || "(default)"),
     ),
   );
   replace($("calls"), rows.length ? rows : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No calls yet: ring the app (telnyx-emulator call, or POST /_emulator/calls).")));
@@ -126,48 +151,81 @@ setInterval(() => {
 // -- one call -------------------------------------------------------------------------------------
 
 async function select(id) {
-  if (selected && selected.id !== id) closeCall();
-  else if (selected) {
-    // Opened again (the feed reconnected): its audio is rebuilt from what the emulator has now.
-    if (selected.levels) selected.levels.abort();
-    $("detail").querySelector("#audio")?.remove();
-  }
+  const turn = ++opening;
+  dropSelected();
+  const mine = (selected = {
+    id,
+    call: null,
+    timeline: new Timeline(id), // takes the feed's messages from now on, while the lists load
+    levels: null,
+    waves: new Map(),
+    shownRecordings: new Set(),
+    cleanups: [],
+    stale: false,
+  });
   const params = new URLSearchParams(location.hash.slice(1));
   params.set("call", id);
   history.replaceState(null, "", `#${params}`);
-  const query = `call_control_id=${encodeURIComponent(id)}`;
-  const [call, commands, webhooks, faults] = await Promise.all([
-    api.get(`/_emulator/calls/${encodeURIComponent(id)}`),
-    api.get(`/_emulator/commands?${query}`),
-    api.get(`/_emulator/webhooks?${query}`),
-    api.get("/_emulator/faults/injected"),
-  ]);
-  const timeline = new Timeline(id);
-  timeline.setCall(call);
-  commands.forEach((entry) => timeline.addCommand(entry));
-  webhooks.forEach((attempt) => timeline.addWebhook(attempt));
-  faults.forEach((fault) => timeline.addFault(fault));
-  selected = { id, call, timeline, levels: null, waves: new Map(), shownRecordings: new Set() };
   renderCalls();
+  const query = `call_control_id=${encodeURIComponent(id)}`;
+  let lists;
+  try {
+    lists = await Promise.all([
+      api.get(`/_emulator/calls/${encodeURIComponent(id)}`),
+      api.get(`/_emulator/commands?${query}`),
+      api.get(`/_emulator/webhooks?${query}`),
+      api.get("/_emulator/faults/injected"),
+    ]);
+  } catch (error) {
+    if (turn === opening) replace($("detail"), h("p", { class: "empty" }, `Could not open the call: ${error.message}`));
+    return;
+  }
+  if (turn !== opening) return; // another call was opened meanwhile
+  const [call, commands, webhooks, faults] = lists;
+  mine.timeline.setCall(call);
+  commands.forEach((entry) => mine.timeline.addCommand(entry)); // entries the feed gave already are kept once
+  webhooks.forEach((attempt) => mine.timeline.addWebhook(attempt));
+  faults.forEach((fault) => mine.timeline.addFault(fault));
+  mine.call = call;
   renderSelected();
+  if (mine.stale) refreshSelected();
+}
+
+// Forget the call opened: its level stream, its recordings' memory, its detail pane's audio.
+function dropSelected() {
+  if (!selected) return;
+  if (selected.levels) selected.levels.abort();
+  for (const cleanup of selected.cleanups) cleanup();
+  $("detail").querySelector("#audio")?.remove();
+  selected = null;
 }
 
 function closeCall() {
-  if (selected && selected.levels) selected.levels.abort();
-  selected = null;
+  dropSelected();
   replace($("detail"), h("p", { class: "empty" }, "Open a call to see its timeline, its audio and the caller console."));
 }
 
 let refreshing = null;
 function refreshSelected() {
+  if (selected && !selected.call) {
+    selected.stale = true; // still loading: refreshed once it has
+    return;
+  }
   // Many messages can name the call at once (a hangup ends its streams too): one fetch for all of them.
-  if (refreshing) return;
+  if (refreshing || !selected) return;
   refreshing = setTimeout(async () => {
     refreshing = null;
-    if (!selected) return;
-    const call = await api.get(`/_emulator/calls/${encodeURIComponent(selected.id)}`);
-    selected.call = call;
-    selected.timeline.setCall(call);
+    const mine = selected;
+    if (!mine) return;
+    let call;
+    try {
+      call = await api.get(`/_emulator/calls/${encodeURIComponent(mine.id)}`);
+    } catch {
+      return; // gone (a reset): the feed's reset message reloads the list
+    }
+    if (selected !== mine) return; // another call was opened meanwhile
+    mine.call = call;
+    mine.timeline.setCall(call);
     renderSelected();
   }, 50);
 }
@@ -184,7 +242,7 @@ function renderSelected() {
       "p",
       {},
       h("span", { class: `state ${call.state}` }, call.state),
-      ` ${call.direction} · scenario ${call.scenario || "default"} · `,
+      ` ${call.direction} · scenario ${call.scenario || "(the default)"} · `,
       h("code", { title: call.call_control_id }, shortId(call.call_control_id)),
       ended && call.hangup_cause ? ` · ended: ${call.hangup_cause} (${call.hangup_source})` : "",
     ),
@@ -237,13 +295,17 @@ function renderAudio(section) {
   for (const stream of call.streams) {
     if (stream.ended_at && !selected.shownRecordings.has(stream.stream_id)) {
       selected.shownRecordings.add(stream.stream_id);
-      showRecording(stream).then((view) => recordings.append(view));
+      const mine = selected;
+      showRecording(stream, mine).then((view) => {
+        if (selected === mine) recordings.append(view);
+      });
     }
   }
 }
 
 function openLevels(box) {
-  const controller = (selected.levels = new AbortController());
+  const mine = selected;
+  const controller = (mine.levels = new AbortController());
   const waves = selected.waves;
   box.replaceChildren();
   const path = `/_emulator/calls/${encodeURIComponent(selected.id)}/levels`;
@@ -261,10 +323,13 @@ function openLevels(box) {
         waves.get(key).push(data.from_ms, data[track]);
       }
     }, controller.signal)
-    .catch(() => {});
+    .catch(() => {})
+    .finally(() => {
+      if (mine.levels === controller) mine.levels = null; // ended (the call did): a later stream opens a new one
+    });
 }
 
-async function showRecording(stream) {
+async function showRecording(stream, owner) {
   const id = encodeURIComponent(stream.stream_id);
   const box = h("div", { class: "stream-recording", "data-stream": stream.stream_id }, h("h4", {}, `Stream ${shortId(stream.stream_id)}: ${stream.track}, ${stream.codec}, ${stream.end_reason}`));
   let markers;
@@ -282,7 +347,10 @@ async function showRecording(stream) {
   const app = markers.app.map((mark) => ({ at_ms: mark.at_ms, label: mark.kind === "mark" ? `mark ${mark.name}` : "clear", side: "app" }));
   for (const [track, marks] of [["inbound", caller], ["outbound", app], ["app", []]]) {
     try {
-      box.append(recordingView(track, await api.blob(`/_emulator/streams/${id}/recording/${track}.wav`), marks));
+      const blob = await api.blob(`/_emulator/streams/${id}/recording/${track}.wav`);
+      const view = recordingView(track, blob, marks);
+      owner.cleanups.push(view.dispose);
+      box.append(view.element);
     } catch (error) {
       box.append(h("p", { class: "empty" }, `${track}: ${error.message}`));
     }

@@ -19,6 +19,14 @@ export class Timeline {
     this.streams = new Map(); // stream id: its JSON
     this.faults = [];
     this.open = new Set(); // keys of the entries shown open
+    this.seen = new Set(); // what was added: the feed and the lists read at opening may both give an entry
+  }
+
+  // Whether `key` is new (and now known): each command, attempt and fault is shown once.
+  fresh(key) {
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    return true;
   }
 
   setCall(call) {
@@ -27,11 +35,13 @@ export class Timeline {
   }
 
   addCommand(entry) {
-    if (entry.path.includes(`/calls/${this.callId}/`)) this.commands.push(entry);
+    const key = `command:${entry.at}:${entry.method}:${entry.path}:${entry.status}`;
+    if (entry.path.includes(`/calls/${this.callId}/`) && this.fresh(key)) this.commands.push(entry);
   }
 
   addWebhook(attempt) {
-    if (attempt.call_control_id !== this.callId) return;
+    const key = `webhook:${attempt.event_id}:${attempt.attempt}:${attempt.is_failover}:${attempt.at}`;
+    if (attempt.call_control_id !== this.callId || !this.fresh(key)) return;
     let event = this.webhooks.get(attempt.event_id);
     if (!event) {
       event = { event_type: attempt.event_type, attempts: [] };
@@ -45,7 +55,8 @@ export class Timeline {
   }
 
   addFault(injected) {
-    if (injected.call_control_id === this.callId) this.faults.push(injected);
+    const key = `fault:${injected.rule_id}:${injected.at}:${injected.detail}`;
+    if (injected.call_control_id === this.callId && this.fresh(key)) this.faults.push(injected);
   }
 
   // Every entry, oldest first: {key, lane, at (epoch ms), title, status: "ok" | "error" | "", detail()}
@@ -139,7 +150,7 @@ export class Timeline {
     };
     const item = h(
       "li",
-      { class: `entry ${entry.lane} ${entry.status}`, "data-lane": entry.lane },
+      { class: `entry lane-${entry.lane} ${entry.status}`, "data-lane": entry.lane },
       h(
         "button",
         { class: "entry-head", type: "button", onclick: entry.detail ? toggle : null, "aria-expanded": isOpen },
@@ -174,7 +185,7 @@ function axis(list, start, end) {
   for (const entry of list) {
     const x = 70 + ((entry.at - start) / (end - start)) * width;
     const y = LANES.indexOf(entry.lane) * laneHeight + 7;
-    add("circle", { cx: x, cy: y, r: 4, class: `dot ${entry.lane} ${entry.status}` }).append(
+    add("circle", { cx: x, cy: y, r: 4, class: `dot lane-${entry.lane} ${entry.status}` }).append(
       Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), {
         textContent: `${offset(entry.at - start)} ${entry.title}`,
       }),
@@ -220,7 +231,11 @@ function webhookDetail(event) {
         ),
       ),
     ),
-    urls ? h("div", { class: "recording-links" }, Object.values(urls).map((url) => h("audio", { controls: true, src: url }))) : null,
+    // Played from this page's own origin: the link names the host the app called, which the page's content
+    // security policy may not allow (localhost against 127.0.0.1, a container's name, api.telnyx.com via the proxy).
+    urls
+      ? h("div", { class: "recording-links" }, Object.values(urls).map((url) => h("audio", { controls: true, src: new URL(url).pathname })))
+      : null,
     h("h4", {}, "Payload"),
     json(first.payload),
   );

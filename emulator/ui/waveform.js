@@ -79,12 +79,14 @@ export function parseWav(buffer) {
   return { samples: new Float32Array(0), rate };
 }
 
-// A whole recording: its waveform (min and max per column) with markers, and a player.
+// A whole recording: its waveform (min and max per column) with markers, and a player; dispose() frees it.
 //   markers: [{at_ms, label, side}]; side "caller" is drawn above the wave, "app" below it.
 export function recordingView(track, blob, markers) {
   const canvas = h("canvas", { class: "wave whole", "data-track": track });
   const marks = h("div", { class: "markers" });
-  const player = h("audio", { controls: true, preload: "metadata", src: URL.createObjectURL(blob) });
+  const url = URL.createObjectURL(blob);
+  const player = h("audio", { controls: true, preload: "metadata", src: url });
+  let observer = null;
   const element = h(
     "div",
     { class: "recording", "data-track": track },
@@ -97,7 +99,8 @@ export function recordingView(track, blob, markers) {
     element.dataset.durationMs = String(Math.round(totalMs));
     const draw = () => drawWhole(canvas, samples, COLORS[track] || "#666");
     draw();
-    new ResizeObserver(draw).observe(canvas);
+    observer = new ResizeObserver(draw);
+    observer.observe(canvas);
     let row;
     const rowEnd = [-Infinity, -Infinity, -Infinity]; // where each row's last label ends, in % of the width
     for (const marker of markers) {
@@ -116,7 +119,12 @@ export function recordingView(track, blob, markers) {
       marks.append(mark);
     }
   });
-  return element;
+  // What the page must free when the call is closed: the file's memory, and the watch on the canvas's size.
+  const dispose = () => {
+    URL.revokeObjectURL(url);
+    if (observer) observer.disconnect();
+  };
+  return { element, dispose };
 }
 
 function drawWhole(canvas, samples, color) {

@@ -107,7 +107,7 @@ async def test_a_rung_call_appears_and_a_key_pressed_in_the_console_reaches_the_
         assert await page.locator("canvas.wave.live[data-track=outbound]").count() == 1
 
         await page.click('.keypad button[data-key="5"]')
-        entry = page.locator("li.entry.webhook", has_text="call.dtmf.received")
+        entry = page.locator("li.entry.lane-webhook", has_text="call.dtmf.received")
         await entry.wait_for(timeout=timeout(15) * 1000)
         assert "→ 200" in await entry.inner_text()
         # The same key reached the app's webhook URL.
@@ -119,7 +119,7 @@ async def test_a_rung_call_appears_and_a_key_pressed_in_the_console_reaches_the_
         assert '"digit": "5"' in detail
         assert "telnyx-signature-ed25519" in detail
         # The answer command is in the timeline, with its status.
-        assert "POST answer → 200" in await page.locator("li.entry.command").first.inner_text()
+        assert "POST answer → 200" in await page.locator("li.entry.lane-command").first.inner_text()
 
         await page.click(".console button.hangup")
         await page.wait_for_selector(f'tr.call[data-call="{call_id}"] .state.ended', timeout=timeout(10) * 1000)

@@ -71,3 +71,30 @@ def test_the_caller_steps_are_its_words_and_keys_where_they_begin_its_waits_and_
 def test_silence_alone_is_not_a_step():
     recording = recorded("at_end: stay\ninbound:\n  - silence: {ms: 100}\n", ticks=10)
     assert recording.caller_steps() == [(100, "script over")]
+
+
+def test_an_inbound_only_stream_at_another_rate_still_records_what_the_caller_heard():
+    """The app's audio mixed into the call (at the call's 8 kHz) lands in a 16 kHz stream's outbound recording,
+    converted when it is read, though the stream never sent the outbound track."""
+    import numpy as np
+
+    from emulator.calls.models import AppAudioCounters
+    from emulator.media.playout import PlayoutQueue
+    from emulator.media.ticks import AppAudio
+
+    scenario = parse_scenario("at_end: stay\ninbound:\n  - silence: {ms: 400}\n", "t.yaml", Path("."))
+    call_media = build_stream_media(scenario, "PCMU")
+    stream_media = build_stream_media(scenario, "G722")  # 16 kHz
+    engine = CallMedia(call_media, at_end=scenario.at_end)
+    source = AppAudio(PlayoutQueue(engine.frame_samples, AppAudioCounters()), True)
+    engine.add_app_audio("s1", source)
+    tone = (16000 * np.sin(2 * np.pi * 500 * np.arange(1600) / 8000)).astype(np.int16)  # 200 ms at 8 kHz
+    source.playout.add_audio(tone, tone)
+    recording = Recording("s1", stream_media, stream_media.frame_samples)
+    recording.call_rate = call_media.sample_rate
+    for _ in range(20):
+        recording.add_tick(engine.advance())
+    levels = recording.levels("outbound", 0, 20)
+    assert min(levels[1:9]) > 0.3 and max(levels[12:]) == 0.0
+    pcm, rate = recording.pcm("outbound")
+    assert rate == 16000 and len(pcm) == 20 * 320
