@@ -33,6 +33,7 @@ from emulator.api.queues import queue_routes
 from emulator.api.recorder import JournalRecorder, NamespacedWebhookSender
 from emulator.api.routes import api_routes, render_api_error, render_http_exception, render_unexpected
 from emulator.api.schemas import SchemaRegistry, default_schema_dir
+from emulator.api.texml import texml_routes
 from emulator.calls.ids import IdFactory
 from emulator.calls.namespaces import Namespaces
 from emulator.clock import Clock, RealClock
@@ -160,6 +161,10 @@ def create_app(
             yield
         finally:
             state.namespaces.close_feeds()  # the servers the emulator runs have ended them already (api/events.py)
+            for namespace in state.namespaces:  # TeXML documents stop waiting: their calls end now
+                for call in namespace.store.calls.values():
+                    if call.texml is not None:
+                        call.texml.stop()
             await state.runtime.aclose(settings.shutdown_grace)
             await state.http.aclose()
 
@@ -175,6 +180,7 @@ def create_app(
             *openapi_routes(),
             *landing_routes(),
             *dashboard_routes(),
+            *texml_routes(),
         ],
         middleware=[
             # A request for another host, sent to the emulator as a proxy, is refused before anything else.

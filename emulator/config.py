@@ -170,6 +170,8 @@ class Settings:
     # The emulated Call Control App's webhook settings; dial/answer webhook_url overrides per call.
     webhook_url: str | None = setting(None, "the Call Control App's webhook URL")
     webhook_failover_url: str | None = setting(None, "tried when the webhook URL fails")
+    # A TeXML application for every namespace: incoming calls fetch their document here (docs/texml.md).
+    texml_url: str | None = setting(None, "the TeXML application's voice URL: incoming calls run its TeXML")
     webhook_timeout: float = setting(2.0, "seconds a webhook may take to answer")
     # Pauses between attempts on one URL; after the last, the failover URL gets the same schedule.
     webhook_retry_delays: tuple[float, ...] = setting(
@@ -233,7 +235,7 @@ class Settings:
             raise ConfigError(f"seed: must be 0..{MAX_SEED}, got {self.seed}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level: unknown level {self.log_level!r}")
-        for name in ("webhook_url", "webhook_failover_url"):
+        for name in ("webhook_url", "webhook_failover_url", "texml_url"):
             url = getattr(self, name)
             if url is not None and not url.lower().startswith(("http://", "https://")):
                 raise ConfigError(f"{name}: must be an http:// or https:// URL, got {url!r}")

@@ -206,6 +206,9 @@ class Runtime:
                     assert_never(effect)
 
     def emit(self, call: Call, event_type: str, payload: dict[str, Any]) -> None:
+        if call.texml is not None:  # a TeXML call: its events drive its document (emulator/texml_session.py)
+            call.texml.on_event(event_type, payload)
+            return
         if self.webhooks is None:
             return
         event = build_event(event_type, payload, event_id=self.ids.event_id(), occurred_at=datetime.now(UTC))
@@ -218,9 +221,9 @@ class Runtime:
         # Nobody picks up within dial's timeout_secs: the call ends with timeout.
         answers = callee.outcome == "answer" and callee.ring_ms <= ring.timeout_secs * 1000
         if callee.outcome == "no_answer" or (callee.outcome == "answer" and not answers):
-            await self._sleep(ring.timeout_secs)
+            await self.sleep(ring.timeout_secs)
         else:
-            await self._sleep(callee.ring_ms / 1000)
+            await self.sleep(callee.ring_ms / 1000)
         self._rings.pop(call.call_control_id, None)
         if answers:
             outcome = leg_answers(self.context(), call, callee)
@@ -229,7 +232,8 @@ class Runtime:
             outcome = callee_hangs_up(self.context(), call, cause)
         self.apply(outcome.effects)
 
-    async def _sleep(self, call_seconds: float) -> None:
+    async def sleep(self, call_seconds: float) -> None:
+        """Wait ``call_seconds`` of the call's time: shorter at --speed 2, no time at --speed 0."""
         now = self.clock.monotonic()
         await asyncio.sleep(max(0.0, self.clock.media_deadline(now, call_seconds) - now))
 

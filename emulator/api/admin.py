@@ -20,6 +20,7 @@ from emulator.api.filters import CALL_FILTERS, COMMAND_FILTERS, WEBHOOK_FILTERS,
 from emulator.api.queues import seat_json
 from emulator.api.routes import call_resource, emulator_state, namespace_of, validated_body
 from emulator.api.sessions import payment_json, sessions_json
+from emulator.api.texml import start_incoming
 from emulator.calls.actions.call import incoming_call
 from emulator.calls.effects import StopMedia, StopStreams
 from emulator.calls.models import AppAudioCounters, Call, StreamEndReason, StreamRecord
@@ -124,6 +125,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "hangup_cause": call.hangup_cause,  # as its call.hangup said; null while it lives
         "hangup_source": call.hangup_source,
         "traffic": call.traffic.as_json(),  # the app's commands refused, its webhooks that failed
+        "texml": call.texml.as_json() if call.texml is not None else None,  # a TeXML call's document
         "queue": seat_json(call.queued),  # the queue it waits in and its place there; null in none
         "history": [{"at": iso_utc_of_monotonic(at), "state": state.value} for at, state in call.history],
         "streams": [stream_json(record) for record in call.streams.values()],
@@ -140,7 +142,10 @@ async def create_inbound_call(request: Request) -> Response:
     body = await validated_body(request, "inbound_call")
     scenario = _scenario(state, body["to"], body.get("scenario"))
     call, outcome = incoming_call(state.context(namespace), namespace.store, body, scenario)
+    texml = start_incoming(request, namespace, call, body)  # a TeXML call: its document, not call.initiated
     state.runtime.apply(outcome.effects)
+    if texml is not None:
+        texml.start()
     return _data(call_json(call), status_code=201)
 
 
@@ -307,6 +312,9 @@ async def reset(request: Request) -> Response:
     namespace = namespace_of(request)
     forgotten = len(namespace.store.calls)
     talking = [call for call in namespace.store.calls.values() if call.has_media and call.is_alive]
+    for call in namespace.store.calls.values():
+        if call.texml is not None:  # its document stops with it (a reset sends no call.hangup)
+            call.texml.stop()
     running = namespace.reset(state.clock.monotonic())
     state.runtime.apply([StopMedia(call) for call in talking])  # their callers stop with them
     if running:

@@ -24,22 +24,27 @@ from emulator.api.openapi_dashboard import dashboard_paths
 from emulator.api.openapi_events import event_paths
 from emulator.api.openapi_faults import fault_paths
 from emulator.api.openapi_queues import QUEUE_SCHEMAS, queue_paths
+from emulator.api.openapi_texml import TEXML_REQUEST_SCHEMAS, texml_paths
 from emulator.api.schemas import SUFFIX, default_schema_dir
 from emulator.calls.actions import ACTIONS
 
 # schemas/<stem>.schema.json -> the component it becomes (Telnyx's names where Telnyx has the body).
 # The actions' bodies come from the action registry; these are the other routes'.
-REQUEST_SCHEMAS = {
-    "dial": "CallRequest",
-    "inbound_call": "IncomingCallRequest",
-    "seed": "SeedRequest",
-    "call_scenario": "CallScenarioRequest",
-    "caller_action": "CallerActionRequest",
-    "fault_rule": "FaultRule",
-    "queue_create": "CreateQueueRequest",
-    "queue_update": "UpdateQueueRequest",
-    "queued_call_update": "UpdateQueuedCallRequest",
-} | {action.schema: action.component for action in ACTIONS.values()}
+REQUEST_SCHEMAS = (
+    {
+        "dial": "CallRequest",
+        "inbound_call": "IncomingCallRequest",
+        "seed": "SeedRequest",
+        "call_scenario": "CallScenarioRequest",
+        "caller_action": "CallerActionRequest",
+        "fault_rule": "FaultRule",
+        "queue_create": "CreateQueueRequest",
+        "queue_update": "UpdateQueueRequest",
+        "queued_call_update": "UpdateQueuedCallRequest",
+    }
+    | TEXML_REQUEST_SCHEMAS
+    | {action.schema: action.component for action in ACTIONS.values()}
+)
 TELNYX = "Call Control (Telnyx API)"
 CONTROL = "Control plane (emulator only)"
 
@@ -347,6 +352,7 @@ def _paths() -> dict[str, Any]:
     paths |= fault_paths(_operation, CONTROL, _path_parameter)
     paths |= event_paths(_operation, CONTROL)
     paths |= dashboard_paths(_operation, _public, CONTROL, CALL_ID, STREAM_ID)
+    paths |= texml_paths(_operation, TELNYX, CONTROL, _path_parameter)
     return paths
 
 

@@ -191,6 +191,11 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                         }
                     ),
                     "metrics": {"type": ["object", "null"], "description": "conversation metrics (docs/metrics.md)"},
+                    "texml": {
+                        "type": ["object", "null"],
+                        "description": "a TeXML call's document: url, document_url, documents, verb, errors "
+                        "(docs/texml.md); null for a Call Control call",
+                    },
                     "history": {
                         "type": "array",
                         "items": object_schema({"at": {**STRING, "description": "ISO 8601 UTC"}, "state": STRING}),

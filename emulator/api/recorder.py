@@ -155,6 +155,13 @@ class NamespacedWebhookSender(WebhookSender):
             if namespace.epoch == owner[1]:  # a reset forgets the faults injected before it
                 namespace.faults.note(rule, utc_timestamp(), call_control_id, detail)
 
+    def record_request(self, call: Call, attempt: DeliveryAttempt) -> None:
+        """A request the emulator made to the app about ``call`` other than a webhook (a TeXML document fetch or
+        callback: emulator/texml_session.py), logged as the call's webhooks are."""
+        namespace = self.namespaces.find(call.namespace)
+        if namespace is not None and namespace.store.calls.get(call.call_control_id) is call:
+            self._record(attempt, (namespace, namespace.epoch, call))
+
     def _record(self, attempt: DeliveryAttempt, owner: object) -> None:
         super()._record(attempt, owner)
         if isinstance(owner, tuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.calls.payments import Payment
 from emulator.calls.sessions import AiGather, Conversation, JoinedConversation, SipInfo, Siprec
@@ -119,6 +119,16 @@ class AppAudioCounters:
 
 # How many marks and clears of the app a stream keeps with their tick (StreamRecord.app_controls).
 APP_CONTROLS_KEPT = 1000
+
+
+class TexmlRunner(Protocol):
+    """What the call model knows of a TeXML call's runner: it takes the call's events, and says how it goes."""
+
+    def on_event(self, event_type: str, payload: dict[str, Any]) -> None: ...
+
+    def stop(self) -> None: ...  # the call is forgotten (reset) or the emulator stops
+
+    def as_json(self) -> dict[str, Any]: ...
 
 
 @dataclass(slots=True)
@@ -277,6 +287,9 @@ class Call:
     joined: JoinedConversation | None = field(default=None, compare=False, repr=False)  # ai_assistant_join's
     # Told when the call is created and at each state change (store.transition): its namespace's event feed.
     observer: Callable[[Call], None] | None = field(default=None, compare=False, repr=False)
+    # A TeXML call's document runner (emulator/texml_session.py): it takes the call's events, which drive the
+    # document, instead of the app's webhook URL (a TeXML app gets TeXML's requests, not Call Control webhooks).
+    texml: TexmlRunner | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_alive(self) -> bool:

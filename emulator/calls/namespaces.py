@@ -26,6 +26,7 @@ from emulator.calls.models import StreamRecord
 from emulator.calls.queues import Queues
 from emulator.calls.store import CallStore
 from emulator.faults.rules import FaultBook, HasFaults
+from emulator.texml.application import TexmlApplication
 
 if TYPE_CHECKING:  # the sender is I/O; a namespace only holds what it recorded
     from emulator.webhooks.sender import DeliveryAttempt
@@ -60,6 +61,7 @@ class Namespace:
     epoch: int = 0
     faults: FaultBook = field(default_factory=lambda: FaultBook.seeded(None))  # docs/faults.md
     feed: Feed = field(default_factory=Feed)  # what happens here, pushed to GET /_emulator/events
+    texml: TexmlApplication | None = None  # PUT /_emulator/texml: where its TeXML calls' documents come from
 
     @property
     def ids(self) -> IdFactory:
@@ -87,6 +89,7 @@ class Namespace:
         self.journal.clear()
         self.webhook_attempts.clear()
         self.faults.clear()
+        self.texml = None
         self.epoch += 1
         self.reseed(self.seed)
         self.feed.publish("reset", {"calls": forgotten, "streams_stopped": len(running), "seed": self.seed})

@@ -17,6 +17,7 @@ from emulator.calls.actions.context import OK, CommandContext
 from emulator.calls.effects import Cue, Emit, GatherRequest, Outcome, StartGather
 from emulator.calls.models import Call, StreamEndReason, StreamRecord, StreamState
 from emulator.scenarios.cursor import End
+from emulator.texml.commands import PAUSE_CUE
 
 
 def stream_started(record: StreamRecord) -> Outcome:
@@ -95,6 +96,8 @@ def cue_due(ctx: CommandContext, call: Call, cue: Cue) -> Outcome:
         return queueing.wait_over(ctx, call, cue)
     if cue.what == ai.SILENCE_CUE:  # the caller said nothing to gather_using_ai for user_response_timeout_ms
         return ai.silence_timed_out(call, cue)
+    if cue.what == PAUSE_CUE:  # a TeXML <Pause> is over: back to the call's runner (never a webhook)
+        return Outcome(OK, (Emit(call, cue.what, {"token": cue.result}),))
     if cue.what.startswith("call.refer."):  # the far end's answer to the app's refer
         answered = Emit(call, cue.what, events.refer(call, int(cue.result)))
         if cue.what == "call.refer.completed":  # it has gone to the new address: the call is over

@@ -17,6 +17,7 @@ import enum
 import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from emulator.texml.errors import TexmlError, TexmlErrorKind, position
 from emulator.texml.verbs import (
@@ -54,6 +55,13 @@ def url(raw: str) -> tuple[Any, str | None]:
     value = raw.strip()
     if not value:
         raise ValueError("expected a URL, got an empty value")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- reading it checks it
+    except ValueError as exc:
+        raise ValueError(f"expected a URL, got {raw!r} ({exc})") from None
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
     return value, None
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from emulator.webhooks.signing import SigningKey
 
@@ -103,9 +104,18 @@ class DeliveryAttempt:
             "ok": self.ok,
             "skipped": self.skipped,
             "fault": self.fault,
-            "payload": json.loads(self.body) if self.body is not None else None,
+            "payload": _parsed(self.body),
             "signature": self.signature,
         }
+
+
+def _parsed(body: bytes | None) -> Any:
+    """A body as the log shows it: JSON (a webhook), or a form's fields (a TeXML request), or None."""
+    if body is None:
+        return None
+    if body.startswith(b"{"):
+        return json.loads(body)
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def sent_signature(headers: Mapping[str, str]) -> dict[str, str]:

@@ -387,6 +387,10 @@ class WebhookSender:
         """A fault rule acted on the delivery of an event (``owner``: its tag, as ``_record`` gets it)."""
         log.info("webhook fault %s (%s) for %s: %s", rule.id, rule.kind, call_control_id, detail)
 
+    def record_request(self, owner: Any, attempt: DeliveryAttempt) -> None:
+        """A request made to the app about ``owner``'s call that is not a webhook (TeXML's), logged with them."""
+        self._record(attempt, owner)
+
     def _record(self, attempt: DeliveryAttempt, owner: object) -> None:
         self.attempts.append(attempt)
 
