@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -346,7 +346,11 @@ class TexmlSession:
         return commands.call_params(self.facts, status)
 
     def absolute(self, url: str) -> str:
-        return urljoin(self.document_url or "", url)
+        """``url`` resolved against the document's own URL; a TeXML bin has none, so its URLs must be whole."""
+        resolved = urljoin(self.document_url or "", url)
+        if not urlsplit(resolved).scheme:
+            raise DocumentFailed(f"{self.verb}: {url!r} is relative, and a TeXML bin has no URL to resolve it from")
+        return resolved
 
     def _was_answered(self) -> bool:
         return any(state is CallState.ANSWERED for _, state in self.call.history)

@@ -66,13 +66,13 @@ async def _saved_after_the_end(session: TexmlSession) -> dict[str, Any] | None:
 
 async def _recorded(session: TexmlSession, verb: Record, saved: dict[str, Any]) -> Document | None:
     params = commands.recording_params(saved, commands.recording_seconds(saved))
+    status = "in-progress" if session.call.is_alive else "completed"
     if verb.recording_status_callback:
         url = session.absolute(verb.recording_status_callback)
         method = verb.recording_status_callback_method.value
-        session.spawn(session.request(url, method, {**session.params("in-progress"), **params}, "recording"))
+        session.spawn(session.request(url, method, {**session.params(status), **params}, "recording"))
     if verb.action is None:
         return None
-    status = "in-progress" if session.call.is_alive else "completed"
     return await session.fetch(session.absolute(verb.action), verb.method.value, params, status)
 
 
