@@ -73,6 +73,12 @@ def tone_energy(pcm: np.ndarray, frequency: float, rate: int = 8000) -> float:
     return float(spectrum[np.abs(freqs - frequency) < 40].sum() / max(spectrum.sum(), 1e-9))
 
 
+def voiced_ms(pcm: np.ndarray) -> int:
+    """How many ms of ``pcm`` (8 kHz) are 20 ms frames with sound in them."""
+    frames = pcm[: len(pcm) // 160 * 160].astype(np.float64).reshape(-1, 160)
+    return int((np.sqrt((frames**2).mean(axis=1)) > 1000).sum()) * 20  # a tone, well above any background noise
+
+
 def track_pcm(conn, track: str) -> np.ndarray:
     ulaw = b"".join(base64.b64decode(m["media"]["payload"]) for m in conn.of("media") if m["media"]["track"] == track)
     return soundfile.read(io.BytesIO(ulaw), samplerate=8000, channels=1, format="RAW", subtype="ULAW", dtype="int16")[0]
@@ -107,8 +113,10 @@ async def test_a_warm_transfer_dials_the_agent_bridges_it_and_each_side_hears_th
                     if r.event_type == "call.initiated" and r.json["data"]["payload"]["call_control_id"] != caller
                 )
                 conn = target.connections[0]
-                # The agent talks, the caller answers: both tones cross the bridge before the app hangs up.
-                await target.wait_for(lambda: tone_energy(track_pcm(conn, "inbound")[-8000:], 500) > 0.5, seconds=15)
+                # The agent talks, the caller answers: both tones cross the bridge before the app hangs up. The
+                # caller's whole tone (600 ms) is sent first: hung up at its first frames, the agent's leg, a tick or
+                # two behind on a busy machine, could end before hearing any of it.
+                await target.wait_for(lambda: voiced_ms(track_pcm(conn, "inbound")) >= 600, seconds=15)
                 await c.post(f"/v2/calls/{caller}/actions/hangup", json={})
                 await hooks.wait_until(lambda: "call.recording.saved" in kinds(hooks, agent), seconds=10)
                 saved = payload(hooks, "call.recording.saved", agent)
