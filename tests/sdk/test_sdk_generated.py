@@ -61,10 +61,10 @@ import pytest
 @pytest.fixture(autouse=True)
 def _fresh_emulator_namespace():
     url = os.environ["EMULATOR_URL"] + "/_emulator/reset"
-    headers = {"Authorization": "Bearer " + os.environ["EMULATOR_API_KEY"]}
+    headers = {"Authorization": "Bearer " + os.environ["EMULATOR_API_KEY"] + os.environ.get("PYTEST_XDIST_WORKER", "")}
     httpx.post(url, headers=headers, timeout=10).raise_for_status()
 """
-# The SDK's own pytest settings, less "-n auto" (no pytest-xdist here).
+# The SDK's own pytest settings, less "-n auto" (two workers are asked for on the command line).
 PYTEST_INI = """\
 [pytest]
 asyncio_mode = auto
@@ -156,6 +156,9 @@ def extract_tests(archive: Path, into: Path) -> None:
             text = member.read().decode()
             if name == "tests/conftest.py":
                 assert f'api_key = "{SDK_API_KEY}"' in text, "the SDK's tests no longer use the key the reset uses"
+                # One namespace per pytest-xdist worker: each resets only its own calls, so the workers run apart.
+                worker_key = f'api_key = "{SDK_API_KEY}" + __import__("os").environ.get("PYTEST_XDIST_WORKER", "")'
+                text = text.replace(f'api_key = "{SDK_API_KEY}"', worker_key, 1)
             if name.endswith("/test_calls.py") or name.endswith("/test_actions.py"):
                 text, removed = SKIP_MARKER.subn("", text)
                 assert removed and "Mock server tests are disabled" not in text, f"{name}: skip markers changed"
@@ -171,7 +174,8 @@ def run_generated_tests(folder: Path, emulator_url: str, timeout: float = 900) -
     report = folder / "junit.xml"
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # their `tests`, not ours
     env |= {"TEST_API_BASE_URL": f"{emulator_url}/v2", "EMULATOR_URL": emulator_url, "EMULATOR_API_KEY": SDK_API_KEY}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:telnyx_emulator"]
+    # Two workers (pytest-xdist), each with its own API key and so its own namespace: about half the time.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:telnyx_emulator", "-n", "2"]
     command += ["--tb=short", "--junitxml", str(report), "tests"]
     result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
     assert report.exists(), result.stdout[-3000:] + result.stderr[-3000:]
