@@ -1,10 +1,8 @@
 """The OpenAPI 3.1 document of the emulator's own API, served unauthenticated at ``GET /openapi.json``.
 
-Request bodies are the JSON Schemas of ``schemas/`` as they are (OpenAPI 3.1 schemas are JSON Schema
-2020-12), so the document describes exactly what the emulator validates; only ``$schema`` and ``$id``
-are dropped, since inside the document they would change how tools resolve references. Responses are
-described here by hand. tests/unit/test_openapi.py checks that the document is valid OpenAPI 3.1 and
-names every route of the app, and the end-to-end tests validate real responses against it.
+Request bodies are ``schemas/`` as they are (OpenAPI 3.1 is JSON Schema 2020-12) less ``$schema`` and ``$id``,
+which would change how tools resolve references: the document describes exactly what the emulator validates.
+Responses are described by hand; tests check the document names every route and real answers match it.
 """
 
 from __future__ import annotations
