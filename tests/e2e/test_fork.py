@@ -42,6 +42,24 @@ def peaks(pcm: np.ndarray, count: int) -> list[float]:
     return sorted(float(f) for f in freqs[np.argsort(spectrum)[-count:]])
 
 
+def dtmf_pair(pcm: np.ndarray) -> tuple[float, float]:
+    """The strongest frequency in DTMF's low group and in its high group (one peak each, never two of one tone)."""
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    freqs = np.fft.rfftfreq(len(pcm), 1 / 8000)
+    low, high = (freqs > 600) & (freqs < 1000), (freqs > 1150) & (freqs < 1700)
+    return float(freqs[low][np.argmax(spectrum[low])]), float(freqs[high][np.argmax(spectrum[high])])
+
+
+def loud(packets: list[rtp.RtpPacket]) -> list[int]:
+    """Indexes of the packets that carry sound (the app sends nothing but its digit; the rest is silence)."""
+    return [i for i, p in enumerate(packets) if np.abs(codecs.decode_ulaw(p.payload)).max() > 100]
+
+
+def digit_sent(packets: list[rtp.RtpPacket]) -> bool:
+    sound = loud(packets)
+    return len(sound) >= 20 and sound[-1] < len(packets) - 1
+
+
 def kinds(hooks: WebhookReceiver) -> list[str]:
     return [r.event_type for r in hooks.requests]
 
@@ -65,11 +83,13 @@ async def test_the_callers_and_the_calls_audio_arrive_as_rtp_on_udp(tmp_path):
                     again = await c.post(f"{actions}/fork_start", json=body)
                     assert again.status_code == 422 and again.json()["errors"][0]["title"] == "Already forking"
                     await c.post(f"{actions}/send_dtmf", json={"digits": "5", "duration_millis": 400})
-                    for _ in range(500):  # until 2 s of each direction has come (at speed 4: half a second)
-                        if min(len(rx.packets), len(tx.packets)) >= 100:
+                    # Until the fork has sent the whole digit and silence after it, and a second of the caller. The
+                    # digit starts whenever send_dtmf lands: on a busy machine at speed 4, seconds of media later.
+                    for _ in range(1000):
+                        if len(rx.packets) >= 50 and digit_sent(tx.packets):
                             break
                         await asyncio.sleep(0.01)  # a bounded poll: UDP has nothing to await
-                    assert min(len(rx.packets), len(tx.packets)) >= 50
+                    assert len(rx.packets) >= 50 and digit_sent(tx.packets), (len(rx.packets), loud(tx.packets))
                     assert (await c.post(f"{actions}/fork_stop", json={})).status_code == 200
                     assert (await c.post(f"{actions}/fork_stop", json={})).json()["errors"][0]["title"] == "Not forking"
                     await hooks.wait_until(lambda: "call.fork.stopped" in kinds(hooks))
@@ -86,11 +106,10 @@ async def test_the_callers_and_the_calls_audio_arrive_as_rtp_on_udp(tmp_path):
     assert rx.packets[0].ssrc != tx.packets[0].ssrc
     heard = codecs.decode_ulaw(b"".join(p.payload for p in rx.packets[:50]))
     assert abs(peaks(heard, 1)[0] - 1000) < 15  # the caller's tone
-    # All the fork sent: the digit's 400 ms, wherever it began (send_dtmf comes two requests after fork_start; on a
-    # busy machine, at speed 4, that can be a second of the call's media). The rest is silence: it adds nothing.
-    sent = codecs.decode_ulaw(b"".join(p.payload for p in tx.packets))
-    low, high = peaks(sent, 2)
-    assert abs(low - 770) < 25 and abs(high - 1336) < 25  # DTMF 5
+    digit = loud(tx.packets)
+    assert len(digit) == 20 and digit == list(range(digit[0], digit[0] + 20))  # 400 ms, unbroken
+    low, high = dtmf_pair(codecs.decode_ulaw(b"".join(tx.packets[i].payload for i in digit)))
+    assert abs(low - 770) < 10 and abs(high - 1336) < 10  # DTMF 5
     started = next(r.json["data"]["payload"] for r in hooks.requests if r.event_type == "call.fork.started")
     assert started["stream_type"] == "decrypted" and started["client_state"] == "Zms="
     assert kinds(hooks).index("call.fork.started") < kinds(hooks).index("call.fork.stopped")
