@@ -24,6 +24,7 @@ import asyncio
 import heapq
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from emulator.timing import FRAME_SECONDS
@@ -45,27 +46,36 @@ class Clock(Protocol):
 
     def wake_at(self, deadline: float) -> asyncio.Future[None]: ...
 
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> None: ...
+
+
+Due = asyncio.Future[None] | Callable[[], None]
+
 
 class Ticker:
-    """Resolves futures at their deadlines (``time.monotonic`` seconds), sharing one loop timer."""
+    """Resolves futures, and calls callbacks, at their deadlines (``time.monotonic`` seconds), sharing one loop
+    timer. A callback costs no task wake-up: the call runners' steady ticks are callbacks (media/call_runner.py)."""
 
     def __init__(self) -> None:
         self._heap: list[float] = []  # distinct deadlines
-        self._due: dict[float, list[asyncio.Future[None]]] = {}  # deadline -> its futures, in arrival order
+        self._due: dict[float, list[Due]] = {}  # deadline -> its futures and callbacks, in arrival order
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
     def wake_at(self, deadline: float) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.call_at(deadline, future)
+        return future
+
+    def call_at(self, deadline: float, due: Due) -> None:
+        """Resolve the future, or call the callback (in the loop's thread, from the ticker's timer), at ``deadline``."""
         waiting = self._due.get(deadline)
         if waiting is not None:  # the common case with many streams: one heap entry per slot
-            waiting.append(future)
-            return future
-        self._due[deadline] = [future]
+            waiting.append(due)
+            return
+        self._due[deadline] = [due]
         heapq.heappush(self._heap, deadline)
-        self._arm(loop)
-        return future
+        self._arm(asyncio.get_running_loop())
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._heap:
@@ -92,9 +102,15 @@ class Ticker:
                 time.sleep(remaining)
             now = time.monotonic()
             while heap and heap[0] <= now:
-                for future in self._due.pop(heapq.heappop(heap)):
-                    if not future.done():
-                        future.set_result(None)
+                for due in self._due.pop(heapq.heappop(heap)):
+                    if isinstance(due, asyncio.Future):
+                        if not due.done():
+                            due.set_result(None)
+                        continue
+                    try:
+                        due()
+                    except Exception as exc:  # one failing callback must not stop the others' ticks
+                        loop.call_exception_handler({"message": "ticker callback failed", "exception": exc})
         self._arm(loop)
 
 
@@ -127,3 +143,7 @@ class RealClock:
     def wake_at(self, deadline: float) -> asyncio.Future[None]:
         """A future resolved at ``deadline``; resolving it earlier (to interrupt the wait) is allowed."""
         return self._ticker.wake_at(deadline)
+
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> None:
+        """``callback()`` at ``deadline``, from the ticker's own timer: no task is woken for it."""
+        self._ticker.call_at(deadline, callback)

@@ -10,6 +10,10 @@ the streams take it; with no stream listening, or once a caller that stays on th
 say, it runs in real time, so an app that answers and then starts a stream hears the call from where a real
 one would be, and a silent call does not flood its streams; so does a leg bridged to another, whose voice
 comes at the other leg's pace (docs/architecture.md).
+
+In the steady state (a stream listens, at a set pace) the ticks are callbacks of the clock's shared ticker
+(``_ride``): each 20 ms slot, one timer walks the calls due in it, and no task wakes per call per tick.
+The runner's task sleeps until a tick needs it: a slow target to wait for, the end, no stream left, a stop.
 """
 
 from __future__ import annotations
@@ -101,6 +105,11 @@ class CallRunner:
         # catch_up has already jumped.
         self._sleep: tuple[int, int] | None = None
         self._slept = 0
+        # While the ticker runs the ticks (_ride): the next tick, what the task must do when it wakes, and a
+        # generation that makes a callback left from an earlier ride do nothing.
+        self._ride_waiter: asyncio.Future[None] | None = None
+        self._ride_n, self._ride_over, self._ride_gen = 0, False, 0
+        self._ride_slow: tuple[MediaTick, list[Listener]] | None = None
 
     # -- listeners -------------------------------------------------------------------------------
 
@@ -176,6 +185,8 @@ class CallRunner:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if self._stopped and self._ride_waiter is not None and not self._ride_waiter.done():
+            self._ride_waiter.set_result(None)  # only a stop interrupts a ride: the ticks read the listeners anew
 
     # -- pacing ----------------------------------------------------------------------------------
 
@@ -207,38 +218,123 @@ class CallRunner:
             if fast and not self._real_time:
                 if n % _YIELD_EVERY_TICKS == 0:
                     await asyncio.sleep(0)
+            elif self._listening and not fast:
+                # The steady state: streams listen, at a set pace. The clock's ticker runs the ticks; this task
+                # sleeps until one needs it (a slow target to wait for, the end, no stream left).
+                n, over = await self._ride(n)
+                if over:
+                    return
+                continue
             else:
                 deadline = self._deadline(n)
                 await self._sleep_until(deadline)
                 lateness = clock.monotonic() - deadline
             if self._stopped:
                 break
-            tick = engine.advance()
+            tick, lagging = self._advance(n, lateness)
             n += 1
-            self.call.media_ticks = n
-            for listener in self._listening:
-                heard = listener.deliver(tick, lateness)
-                if heard and listener.pending is not None:  # the target reads slowly: wait for it (flow control)
-                    heard = await listener.flush()
-                if not heard:
-                    self._forget(listener.stream_id)
-            for digit in tick.dtmf:
-                self.observer.call_dtmf(self, digit)
-            for text, is_final in tick.said:
-                self.observer.caller_said(self, text, is_final)
-            if tick.events:
-                self.observer.clip_events(self, tick.events)
-            if tick.saved:
-                self.observer.recordings_saved(self, tick.saved)
-            if tick.gathered is not None:
-                self.observer.gather_ended(self, *tick.gathered)
-            for cue in tick.cues:
-                self.observer.cue_due(self, cue)
-                if self._stopped:  # the cue ended the call (its time limit)
-                    return
-            if tick.end is not None:
-                self.observer.caller_done(self, tick.end)
+            if lagging:
+                await self._flush(lagging)
+            if not self._observe(tick):
                 return
+
+    def _advance(self, n: int, lateness: float) -> tuple[MediaTick, list[Listener]]:
+        """Tick ``n`` of the engine, handed to every listener. Returns it, with the listeners that could not take
+        it at once (their targets read slowly): ``_flush`` awaits them."""
+        tick = self.engine.advance()
+        self.call.media_ticks = n + 1
+        slow: list[Listener] = []
+        for listener in self._listening:
+            if not listener.deliver(tick, lateness):
+                self._forget(listener.stream_id)
+            elif listener.pending is not None:
+                slow.append(listener)
+        return tick, slow
+
+    async def _flush(self, slow: list[Listener]) -> None:
+        for listener in slow:
+            if not await listener.flush():  # flow control: wait for the target to read
+                self._forget(listener.stream_id)
+
+    def _observe(self, tick: MediaTick) -> bool:
+        """Tell the call what happened in the tick; False when its media is over."""
+        observer = self.observer
+        for digit in tick.dtmf:
+            observer.call_dtmf(self, digit)
+        for text, is_final in tick.said:
+            observer.caller_said(self, text, is_final)
+        if tick.events:
+            observer.clip_events(self, tick.events)
+        if tick.saved:
+            observer.recordings_saved(self, tick.saved)
+        if tick.gathered is not None:
+            observer.gather_ended(self, *tick.gathered)
+        for cue in tick.cues:
+            observer.cue_due(self, cue)
+            if self._stopped:  # the cue ended the call (its time limit)
+                return False
+        if tick.end is not None:
+            observer.caller_done(self, tick.end)
+            return False
+        return True
+
+    # -- the steady state: ticks run by the clock's ticker ---------------------------------------
+
+    async def _ride(self, n: int) -> tuple[int, bool]:
+        """Let the clock's ticker call ``_ride_tick`` at each deadline from tick ``n`` on, with no wake-up of this
+        task per tick (with many calls, one per call every 20 ms was a sixth of the emulator's CPU). Returns the
+        next tick, and whether the call's media is over, once a tick needs this task or the runner is stopped."""
+        loop = asyncio.get_running_loop()
+        self._ride_n, self._ride_over, self._ride_slow = n, False, None
+        ride = self._ride_waiter = loop.create_future()
+        self._ride_gen += 1
+        gen = self._ride_gen
+        if self._deadline(n) > self.clock.monotonic():
+            self.clock.call_at(self._deadline(n), lambda: self._ride_tick(gen))
+        else:
+            self._ride_tick(gen)
+        try:
+            await ride
+        finally:
+            self._ride_gen += 1  # a callback still due is stale: it does nothing
+            self._ride_waiter = None
+        pending = self._ride_slow
+        if pending is not None:
+            tick, slow = pending
+            self._ride_slow = None
+            await self._flush(slow)
+            if not self._observe(tick):
+                return self._ride_n, True
+        return self._ride_n, self._ride_over
+
+    def _ride_tick(self, gen: int) -> None:
+        ride = self._ride_waiter
+        if gen != self._ride_gen or ride is None or ride.done():
+            return
+        clock = self.clock
+        try:
+            while True:  # a late tick: those due since run at once, as the task would; the schedule never shifts
+                n = self._ride_n
+                tick, slow = self._advance(n, clock.monotonic() - self._deadline(n))
+                self._ride_n = n + 1
+                if slow:  # the task awaits the slow targets, then tells the call about the tick
+                    self._ride_slow = (tick, slow)
+                    break
+                if not self._observe(tick):
+                    self._ride_over = True
+                    break
+                if self._stopped or not self._listening:
+                    break
+                deadline = self._deadline(n + 1)
+                if deadline > clock.monotonic():
+                    clock.call_at(deadline, lambda: self._ride_tick(gen))
+                    return
+        except BaseException as exc:  # raised in the task, as if it had run the tick itself
+            if not ride.done():
+                ride.set_exception(exc)
+            return
+        if not ride.done():
+            ride.set_result(None)
 
     def _anchor(self, n: int, at: float, *, real_time: bool) -> None:
         """From tick ``n`` on, tick ``i`` is due at ``at + (i - n)`` frame periods (real ones at speed 0)."""

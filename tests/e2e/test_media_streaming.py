@@ -200,6 +200,10 @@ class SteppedClock:
         woken.set_result(None)
         return woken
 
+    def call_at(self, deadline: float, callback) -> None:
+        self.wake_at(deadline)
+        asyncio.get_running_loop().call_soon(callback)
+
 
 async def test_a_late_frame_does_not_shift_the_ones_after_it():
     # Frame 10 wakes 105 ms late: frames 11-15 are already due and leave at once (no wait), and from

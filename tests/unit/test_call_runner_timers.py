@@ -10,34 +10,7 @@ from emulator.media.call_runner import CallRunner
 from emulator.media.engine import CallMedia
 from emulator.media.library import build_stream_media
 from emulator.scenarios.loader import parse_scenario
-
-
-class FakeClock:
-    speed = 1.0
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waiting: list[tuple[float, asyncio.Future[None]]] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def media_deadline(self, t0: float, media_seconds: float) -> float:
-        return t0 + media_seconds
-
-    def aligned_start(self) -> float:
-        return self.now
-
-    def wake_at(self, deadline: float) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append((deadline, future))
-        return future
-
-    def advance_to(self, when: float) -> None:
-        self.now = when
-        for deadline, future in self.waiting:
-            if deadline <= when and not future.done():
-                future.set_result(None)
+from tests.unit.fake_clock import FakeClock, settle
 
 
 class Call:
@@ -56,11 +29,6 @@ class Observer:
         return lambda *args: None
 
 
-async def _settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
 def test_a_timer_set_four_seconds_into_a_quiet_sleep_fires_a_second_later_on_the_call():
     async def scenario() -> list[tuple[int, object]]:
         parsed = parse_scenario("at_end: stay\ninbound:\n  - silence: {ms: 10000}\n", "t.yaml", Path("."))
@@ -69,14 +37,14 @@ def test_a_timer_set_four_seconds_into_a_quiet_sleep_fires_a_second_later_on_the
         observer = Observer(call)
         runner = CallRunner(call, engine, clock, observer)  # type: ignore[arg-type]
         task = asyncio.create_task(runner.run())
-        await _settle()  # asleep through the 500 quiet ticks of the silence
+        await settle()  # asleep through the 500 quiet ticks of the silence
         clock.now = 4.0  # 200 ticks later, the app sets a timer of one second
         runner.catch_up()
         engine.add_timer(1000, "one second")
         runner.poke()
-        await _settle()
+        await settle()
         clock.advance_to(5.0)
-        await _settle()
+        await settle()
         runner.stop()
         clock.advance_to(100.0)
         await asyncio.wait_for(task, 1)

@@ -61,3 +61,29 @@ async def test_a_deadline_already_past_resolves_at_once():
     ticker = Ticker()
     async with asyncio.timeout(1):
         await ticker.wake_at(time.monotonic() - 1)
+
+
+async def test_callbacks_run_at_their_deadlines_and_one_that_fails_does_not_stop_the_others():
+    ticker = Ticker()
+    loop = asyncio.get_running_loop()
+    reported: list[BaseException] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+    now = time.monotonic()
+    called: list[tuple[str, float]] = []
+    done = loop.create_future()
+
+    def failing() -> None:
+        raise RuntimeError("a broken tick")
+
+    ticker.call_at(now + 0.010, lambda: called.append(("second", time.monotonic())))
+    ticker.call_at(now + 0.005, failing)
+    ticker.call_at(now + 0.005, lambda: called.append(("first", time.monotonic())))
+    ticker.call_at(now + 0.015, lambda: done.set_result(None))
+    try:
+        async with asyncio.timeout(5):
+            await done
+    finally:
+        loop.set_exception_handler(None)
+    assert [name for name, _ in called] == ["first", "second"]
+    assert called[0][1] >= now + 0.005 and called[1][1] >= now + 0.010  # never early
+    assert [str(exc) for exc in reported] == ["a broken tick"]
