@@ -43,6 +43,7 @@ from emulator.media.library import MediaLibrary
 from emulator.media.recording_files import URL_PREFIX as RECORDING_URL_PREFIX
 from emulator.media.recordings import RecordingStore
 from emulator.media.stream_watch import StreamLimits
+from emulator.media.workers import media_workers
 from emulator.runtime import Runtime, WebhookDefaults
 from emulator.scenarios.loader import Scenario, default_scenario_dir, load_scenarios
 from emulator.scenarios.number_map import ScenarioMap
@@ -114,6 +115,7 @@ def build_state(
         recordings=RecordingStore(directory=settings.recordings_dir),
         call_codec=settings.call_codec,
         media_dir=settings.media_dir,
+        workers=media_workers(settings.media_workers, ca_file=settings.ca_file, insecure_tls=settings.insecure_tls),
     )
     # Redirects are not followed: Telnyx counts a 3xx answer to a webhook as a failure.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=system_tls)
@@ -157,6 +159,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        workers = state.runtime.workers
+        if workers is not None and workers.takes(0):  # --media-workers N: ready before the first stream
+            await workers.start()
         try:
             yield
         finally:

@@ -35,7 +35,8 @@ COMMANDS = ("serve", "call", "load", "scenario", "ca", "public-key")
 
 
 # argparse's own int and float read those flags, so a bad value reads "invalid int value"; a string flag
-# takes its text as it is, and a setting of any other type is read by its environment variable's parser.
+# takes its text as it is, and a setting of any other type (or with a parser of its own, like
+# --media-workers' "auto") is read by its environment variable's parser.
 _FLAG_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "Path": Path}
 
 
@@ -59,7 +60,7 @@ def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         elif spec.option.repeat:
             how["action"] = "append"
         elif spec.type != "str":
-            how["type"] = _FLAG_TYPES.get(spec.type, spec.parse)
+            how["type"] = spec.option.parse or _FLAG_TYPES.get(spec.type, spec.parse)
         if spec.option.metavar is not None:
             how["metavar"] = spec.option.metavar
         if spec.option.choices is not None:

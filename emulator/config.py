@@ -37,12 +37,15 @@ def _default_scenario_dir() -> Path:
     return data_dir("scenarios")
 
 
+AUTO = -1  # media_workers: by core count, for the streams past the first AUTO_AFTER_STREAMS (media/workers.py)
+
 # Numeric settings and their lower bounds: (name, ">" or ">=", bound, what the message adds).
 _BOUNDS: tuple[tuple[str, str, int, str], ...] = (
     ("speed", ">=", 0, ""),
     ("connect_timeout", ">", 0, ""),
     ("max_body_bytes", ">", 0, ""),
     ("max_streams", ">=", 0, " (0: no limit)"),
+    ("media_workers", ">=", AUTO, " (0: none, auto: by core count)"),
     ("stream_max_duration", ">", 0, ""),
     ("stream_send_timeout", ">", 0, ""),
     ("history", ">=", 1, ""),
@@ -72,6 +75,12 @@ def _int(raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def count_or_auto(raw: str) -> int:
+    if raw.strip().lower() == "auto":
+        return AUTO
+    return _int(raw)
 
 
 def parse_delays(raw: str) -> tuple[float, ...]:
@@ -152,6 +161,15 @@ class Settings:
     max_body_bytes: int = setting(1024 * 1024, "largest request body accepted")
     # Streams running at once, across every API key; one more is answered 429 code 10011. 0: no limit.
     max_streams: int = setting(1000, "streams running at once, 0 = no limit")
+    # Worker processes that hold the streams' WebSockets (framing, socket I/O), each on a core of its own;
+    # 0: every stream runs in the main process (docs/scaling.md).
+    media_workers: int = setting(
+        0,
+        "processes that hold streams' WebSockets, for many streams on many cores; 0 = none, auto = one per core "
+        "past two, for the streams past the first 200",
+        parse=count_or_auto,
+        metavar="N|auto",
+    )
     # Wall-clock seconds a stream may run before the emulator ends it with stop (reason max_duration).
     # 14400 s (4 h) is the longest time_limit_secs Telnyx accepts for a call.
     stream_max_duration: float = setting(14_400.0, "seconds a stream may run before it is stopped")

@@ -56,6 +56,7 @@ from emulator.media.recording_files import RecordingFiles
 from emulator.media.recordings import RecordingStore
 from emulator.media.session import StreamSession
 from emulator.media.stream_watch import StreamLimits
+from emulator.media.workers import MediaWorkers
 from emulator.tasks import TaskFailure, Tasks
 from emulator.webhooks.sender import WebhookSender, WebhookTarget, build_event
 
@@ -88,7 +89,9 @@ class Runtime:
         recordings: RecordingStore | None = None,
         call_codec: str = "PCMU",
         media_dir: Path | None = None,
+        workers: MediaWorkers | None = None,
     ) -> None:
+        self.workers = workers  # --media-workers: the streams' WebSockets live in these processes
         self.library = library
         self.call_codec = call_codec  # the codec, and so the rate, of every call's media
         self.clock = clock
@@ -148,6 +151,8 @@ class Runtime:
         for session in list(self.sessions.values()):
             session.request_stop(StreamEndReason.SHUTDOWN)
         await self.tasks.aclose(grace)
+        if self.workers is not None:  # after the streams: their stop frames and closes went through them
+            await self.workers.aclose(grace)
         if self.webhooks is not None:
             await self.webhooks.aclose(grace)
 
@@ -249,6 +254,7 @@ class Runtime:
             connect_timeout=self.connect_timeout,
             limits=self.stream_limits,
             faults=self.faults_for(record.call),  # once per stream: its namespace's media faults
+            workers=self.workers if self.workers is not None and self.workers.takes(len(self.sessions)) else None,
         )
         self.sessions[spec.stream_id] = session
         self.recordings.add(session.recording)

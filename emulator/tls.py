@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+from pathlib import Path
 
 from emulator.config import ConfigError, Settings
 
@@ -32,15 +33,20 @@ def system_tls_context() -> ssl.SSLContext:
 
 def tls_context(settings: Settings, system: ssl.SSLContext) -> ssl.SSLContext:
     """The client TLS context for wss:// stream targets: ``system`` itself unless an option changes it."""
-    if settings.ca_file is None and not settings.insecure_tls:
+    return stream_tls_context(settings.ca_file, settings.insecure_tls, system)
+
+
+def stream_tls_context(ca_file: Path | None, insecure: bool, system: ssl.SSLContext) -> ssl.SSLContext:
+    """``tls_context`` from the two options that shape it (a media worker builds its own from them)."""
+    if ca_file is None and not insecure:
         return system
     context = system_tls_context()
-    if settings.ca_file is not None:
+    if ca_file is not None:
         try:  # in addition to the system's CAs
-            context.load_verify_locations(cafile=str(settings.ca_file))
+            context.load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
-            raise ConfigError(f"ca_file: cannot load {settings.ca_file}: {exc.strerror or exc}") from None
-    if settings.insecure_tls:
+            raise ConfigError(f"ca_file: cannot load {ca_file}: {exc.strerror or exc}") from None
+    if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context

@@ -48,12 +48,18 @@ class StreamEndReason(enum.StrEnum):
     SEND_TIMEOUT = "send_timeout"  # the target stopped reading
     TARGET_ERROR = "target_error"  # the emulator closed the connection because of what the target sent
     DISCONNECTED = "disconnected"  # the target closed or dropped the connection
+    MEDIA_WORKER_LOST = "media_worker_lost"  # the media worker holding the connection exited (docs/scaling.md)
 
 
-# A stream that never opened, whose target stopped reading, or that the emulator had to close because of
-# what the target sent, failed (streaming.failed); every other end is a stop (streaming.stopped).
+# A stream that never opened, whose target stopped reading, that the emulator had to close because of what
+# the target sent, or whose media worker died, failed (streaming.failed); every other end is a stop.
 FAILURE_REASONS = frozenset(
-    {StreamEndReason.CONNECTION_FAILED, StreamEndReason.SEND_TIMEOUT, StreamEndReason.TARGET_ERROR}
+    {
+        StreamEndReason.CONNECTION_FAILED,
+        StreamEndReason.SEND_TIMEOUT,
+        StreamEndReason.TARGET_ERROR,
+        StreamEndReason.MEDIA_WORKER_LOST,
+    }
 )
 
 

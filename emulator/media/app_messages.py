@@ -27,6 +27,7 @@ from emulator.clock import Clock
 from emulator.media import frames
 from emulator.media.app_audio import AppAudio, AppAudioDecoder, MediaRejected
 from emulator.media.playout import PlayoutQueue
+from emulator.media.workers import RemoteConnection
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class AppMessages:
         is still being decoded is dropped (it never counts as accepted)."""
         self._accepting = False
 
-    async def run(self, ws: ClientConnection) -> None:
+    async def run(self, ws: ClientConnection | RemoteConnection) -> None:
         """Read until the connection closes; handle what arrives beside it."""
         queue = self._queue = asyncio.Queue(QUEUE_MESSAGES)
         handler = asyncio.create_task(self._handle_all(ws, queue), name=f"stream-handle-{self.stream_id}")
@@ -88,7 +89,7 @@ class AppMessages:
             handler.cancel()
             await asyncio.gather(handler, return_exceptions=True)
 
-    async def _handle_all(self, ws: ClientConnection, queue: asyncio.Queue[_Arrival]) -> None:
+    async def _handle_all(self, ws: ClientConnection | RemoteConnection, queue: asyncio.Queue[_Arrival]) -> None:
         while True:
             arrival = await queue.get()
             if not self._accepting:

@@ -20,7 +20,7 @@ import time
 from typing import Protocol
 
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from emulator.calls.journal import redact_url
@@ -36,7 +36,8 @@ from emulator.media.recordings import Recording
 from emulator.media.stream_faults import MediaFaults
 from emulator.media.stream_watch import StreamLimits, watch
 from emulator.media.ticks import AppAudio, MediaTick
-from emulator.media.wire import FrameWriter
+from emulator.media.wire import FrameWriter, dial
+from emulator.media.workers import MediaWorkers, RemoteConnectFailed, RemoteConnection, WorkerLost
 from emulator.scenarios.cursor import Tick
 from emulator.scenarios.synth import resample, to_int16
 from emulator.timestamps import utc_now
@@ -45,10 +46,7 @@ from emulator.tls import describe_connect_error
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "telnyx-emulator"
-# Frames websockets buffers before it stops reading the socket: with messages of up to
-# MAX_MESSAGE_BYTES, a bound on the memory a flooding app can take.
-_MAX_QUEUE = 4
+Connection = ClientConnection | RemoteConnection  # here, or in a media worker (media/workers.py)
 _TRACKS = {
     StreamTrack.INBOUND: ("inbound",),
     StreamTrack.OUTBOUND: ("outbound",),
@@ -79,8 +77,10 @@ class StreamSession:
         connect_timeout: float = 10.0,
         limits: StreamLimits | None = None,
         faults: FaultBook | None = None,
+        workers: MediaWorkers | None = None,
     ) -> None:
         self.limits = limits or StreamLimits()
+        self.workers = workers  # --media-workers: the WebSocket lives in a worker process
         self._faults = MediaFaults(faults, record) if faults is not None else None  # docs/faults.md
         self._stalled = False  # set by the watchdog when it gave up on a target that stopped reading
         self.record = record
@@ -111,7 +111,7 @@ class StreamSession:
         self._encoders: dict[str, codecs.Encoder] = {}  # made on first use: most streams never encode live
         self._stop_reason: StreamEndReason | None = None
         self._done: asyncio.Future[None] | None = None
-        self._writer: FrameWriter | None = None
+        self._writer: FrameWriter | RemoteConnection | None = None
         self._writing: asyncio.Event | None = None  # clear while a slow write is awaited
         self._sequence = 0
         self._ticks = 0  # media ticks sent: chunk and timestamp count from here
@@ -153,7 +153,7 @@ class StreamSession:
                 self.record.state = StreamState.STREAMING
                 self.record.started_at = utc_now()
                 await self._send(ws, frames.start_frame(self._next_sequence(), spec, self.media.sample_rate))
-                self._writer = FrameWriter(ws)
+                self._writer = ws if isinstance(ws, RemoteConnection) else FrameWriter(ws)
                 self._writing = asyncio.Event()
                 self._writing.set()
                 self._done = asyncio.get_running_loop().create_future()
@@ -185,7 +185,7 @@ class StreamSession:
                 watchdog.cancel()
                 await asyncio.gather(reader, watchdog, return_exceptions=True)
 
-    def _connection_lost(self, ws: ClientConnection) -> None:
+    def _connection_lost(self, ws: Connection) -> None:
         """The reader saw the connection close while the stream waits for ticks (a call not yet answered,
         a silent caller): end it now rather than at a next write that may never come."""
         done = self._done
@@ -308,27 +308,23 @@ class StreamSession:
             encoder = self._encoders[track] = codecs.Encoder(self.media.codec)
         return base64.b64encode(encoder.encode(pcm)).decode()
 
-    async def _connect(self) -> ClientConnection | None:
-        """Open the WebSocket; None (and the stream finished) when that fails."""
+    async def _connect(self) -> Connection | None:
+        """Open the WebSocket (here, or in a media worker); None (and the stream finished) when that fails."""
         spec = self.record.spec
         headers = {frames.AUTH_TOKEN_KEY: spec.auth_token} if spec.auth_token is not None else None
         is_tls = spec.stream_url.lower().startswith("wss:")
+        timeouts = {"open_timeout": self.connect_timeout, "close_timeout": self.limits.send_timeout}
         try:
-            return await connect(
-                spec.stream_url,
-                additional_headers=headers,
-                ssl=(self.ssl_context or True) if is_tls else None,
-                open_timeout=self.connect_timeout,
-                close_timeout=self.limits.send_timeout,
-                compression=None,
-                proxy=None,
-                user_agent_header=USER_AGENT,
-                max_size=MAX_MESSAGE_BYTES,
-                max_queue=_MAX_QUEUE,
+            if self.workers is not None:
+                return await self.workers.connect(self.stream_id, spec.stream_url, headers, **timeouts)
+            return await dial(
+                spec.stream_url, headers=headers, ssl_context=self.ssl_context, max_size=MAX_MESSAGE_BYTES, **timeouts
             )
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError, RemoteConnectFailed) as exc:
             if self._stop_reason is not None:  # stopped before it could open: the stop is what happened
                 self._finish(self._stop_reason, None)
+            elif isinstance(exc, RemoteConnectFailed):
+                self._finish(StreamEndReason.CONNECTION_FAILED, exc.detail)
             else:
                 self._finish(StreamEndReason.CONNECTION_FAILED, describe_connect_error(exc, is_tls))
             return None
@@ -341,6 +337,9 @@ class StreamSession:
         if self._stalled:
             self.record.close_code = None
             self._finish(StreamEndReason.SEND_TIMEOUT, self._stall_detail())
+        elif isinstance(exc, WorkerLost):
+            self.record.close_code = None
+            self._finish(StreamEndReason.MEDIA_WORKER_LOST, exc.detail)
         elif exc.sent is not None and not exc.rcvd_then_sent:
             # The emulator closed first (websockets failed the connection): a message over the size
             # limit (1009), text that is not UTF-8 (1007), a protocol error (1002), no pong (1011).
@@ -355,7 +354,7 @@ class StreamSession:
             detail = dropped or "the stream target dropped the connection without a close frame"
             self._finish(StreamEndReason.DISCONNECTED, detail)
 
-    async def _watch(self, ws: ClientConnection) -> None:
+    async def _watch(self, ws: Connection) -> None:
         """The stream's limits (``media/stream_watch.py``); a stalled target's connection is dropped."""
         if await watch(ws.transport, self.limits, self.record, lambda: self.request_stop(StreamEndReason.MAX_DURATION)):
             self._stalled = True
@@ -363,11 +362,11 @@ class StreamSession:
             if self._done is not None and not self._done.done():  # nothing is being written: wake run()
                 self._done.set_exception(ConnectionClosed(None, None))
 
-    async def _send(self, ws: ClientConnection, message: str) -> None:
+    async def _send(self, ws: Connection, message: str) -> None:
         await ws.send(message)
         self.record.frames_sent += 1
 
-    async def _send_marks(self, ws: ClientConnection, due: list[str]) -> None:
+    async def _send_marks(self, ws: Connection, due: list[str]) -> None:
         names = due.copy()
         due.clear()  # in place: AppMessages appends to this same list
         for name in names:

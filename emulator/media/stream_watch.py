@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from emulator.calls.models import StreamRecord
 
@@ -21,9 +22,13 @@ class StreamLimits:
     max_duration: float = 14_400.0
 
 
-async def watch(
-    transport: asyncio.WriteTransport, limits: StreamLimits, record: StreamRecord, stop: Callable[[], None]
-) -> bool:
+class WriteBuffer(Protocol):
+    """A transport (or a media worker's stand-in for one, whose "buffer" is the batches not yet written)."""
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+async def watch(transport: WriteBuffer, limits: StreamLimits, record: StreamRecord, stop: Callable[[], None]) -> bool:
     """Call ``stop`` once the stream has run ``max_duration``; return True when the target has stalled.
 
     A target is stalled when the socket's write buffer has held data and no frame has left for

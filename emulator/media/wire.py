@@ -14,9 +14,10 @@ frame. Anything unusual (the connection not open, an extension negotiated) goes 
 
 from __future__ import annotations
 
+import ssl
 import struct
 
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
 from emulator import entropy
@@ -26,9 +27,39 @@ try:
 except ImportError:  # pragma: no cover - websockets without its C extension
     from websockets.utils import apply_mask
 
+USER_AGENT = "telnyx-emulator"
+# Frames websockets buffers before it stops reading the socket: with messages of up to the app's
+# message size limit, a bound on the memory a flooding app can take.
+MAX_QUEUE = 4
+
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
+
+
+async def dial(
+    url: str,
+    *,
+    headers: dict[str, str] | None,
+    ssl_context: ssl.SSLContext | None,
+    open_timeout: float,
+    close_timeout: float,
+    max_size: int,
+) -> ClientConnection:
+    """Open a stream's WebSocket to the app, as every stream does (in the main process or a media worker)."""
+    is_tls = url.lower().startswith("wss:")
+    return await connect(
+        url,
+        additional_headers=headers,
+        ssl=(ssl_context or True) if is_tls else None,
+        open_timeout=open_timeout,
+        close_timeout=close_timeout,
+        compression=None,  # FrameWriter's raw frames need a connection without extensions
+        proxy=None,
+        user_agent_header=USER_AGENT,
+        max_size=max_size,
+        max_queue=MAX_QUEUE,
+    )
 
 
 def text_frames(messages: list[str]) -> bytes:

@@ -151,8 +151,12 @@ def terminal_event(webhooks: WebhookReceiver, call: str) -> dict[str, Any] | Non
     return None
 
 
-async def test_stream_target_faults_give_the_documented_webhook_and_leave_nothing_behind(long_silence):
-    settings = emulator_settings(scenario=long_silence, stream_send_timeout=0.5, connect_timeout=2)
+@pytest.mark.parametrize("media_workers", [0, 1], ids=["in-process", "media-worker"])
+async def test_stream_target_faults_give_the_documented_webhook_and_leave_nothing_behind(long_silence, media_workers):
+    # The same outcomes whether the WebSocket lives in the main process or in a media worker (docs/scaling.md).
+    settings = emulator_settings(
+        scenario=long_silence, stream_send_timeout=0.5, connect_timeout=2, media_workers=media_workers
+    )
     async with WebhookReceiver().running() as webhooks, run_emulator(settings.replace(webhook_url=webhooks.url)) as emu:
         # A first, healthy stream opens the webhook client's keep-alive connection: the baseline includes it.
         async with WsReceiver().running() as healthy:

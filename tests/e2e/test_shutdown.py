@@ -54,6 +54,7 @@ async def emulator_process(*args: str, **env: str) -> AsyncIterator[tuple[asynci
         env=environ,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C sees it (with its media workers)
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -79,16 +80,24 @@ async def start_stream(url: str, stream_url: str, call: str) -> None:
         assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-async def test_a_signal_stops_every_stream_with_stop_and_1000_and_exits_0(sig):
+@pytest.mark.parametrize(
+    ("sig", "media_workers"),
+    [(signal.SIGTERM, "0"), (signal.SIGINT, "0"), (signal.SIGINT, "2")],
+    ids=["SIGTERM", "SIGINT", "Ctrl-C-to-the-group-with-media-workers"],
+)
+async def test_a_signal_stops_every_stream_with_stop_and_1000_and_exits_0(sig, media_workers):
     async with WebhookReceiver().running() as webhooks, WsReceiver().running() as target:
-        async with emulator_process("--speed", "1", "--webhook-url", webhooks.url) as (process, url):
+        options = ("--speed", "1", "--webhook-url", webhooks.url, "--media-workers", media_workers)
+        async with emulator_process(*options) as (process, url):
             for call in ("v3:one", "v3:two"):
                 await start_stream(url, target.url, call)
             await target.wait_for(
                 lambda: len(target.connections) == 2 and all(c.of("media") for c in target.connections)
             )
-            process.send_signal(sig)
+            if media_workers == "0":
+                process.send_signal(sig)
+            else:  # the workers get it too, and leave the shutdown to the main process
+                os.killpg(process.pid, sig)
             async with asyncio.timeout(timeout(10)):
                 status = await process.wait()
             stderr = (await process.stderr.read()).decode() if process.stderr else ""

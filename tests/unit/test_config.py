@@ -88,7 +88,8 @@ def test_every_setting_has_an_environment_variable_and_its_flag_help_names_it():
     # Docs, scripts and containers use these names: a renamed field must not rename them silently.
     assert sorted(spec.flag for spec in SETTINGS if spec.flag) == sorted(
         "--host --port --speed --scenario --scenario-dir --scenario-map --api-key --call-codec --ca-file "
-        "--insecure --connect-timeout --max-body-bytes --max-streams --stream-max-duration --stream-send-timeout "
+        "--insecure --connect-timeout --max-body-bytes --max-streams --media-workers --stream-max-duration "
+        "--stream-send-timeout "
         "--shutdown-grace --history --log-level --strict-calls --webhook-url --webhook-failover-url "
         "--webhook-timeout --texml-url --signing-key-file --cert-dir --tls-port --no-proxy --recordings-dir "
         "--media-dir --seed".split()

@@ -1,0 +1,362 @@
+"""Media workers, from the main process: the pool of worker processes, and each stream's connection in one.
+
+``MediaWorkers`` starts ``count`` processes (``media/worker.py``) and gives each new stream to the one with the
+fewest. A stream's ``RemoteConnection`` stands where its websockets ``ClientConnection`` would: ``send``,
+``close``, ``async for`` over the app's messages, ``protocol`` and ``transport`` for how it ended and how full
+it is, and a ``write`` that never awaits for the usual tick. So ``StreamSession`` runs the same code either way.
+
+Flow control: a connection may have ``WINDOW`` batches sent and not yet written by its worker; past that,
+``write`` refuses and the session awaits ``drain`` (at ``--speed 0`` this is what paces the call). A worker
+that exits ends its streams with ``WorkerLost`` (``streaming.failed``, reason ``media_worker_lost``) and is
+replaced. See docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from websockets.frames import Close
+from websockets.protocol import State
+
+from emulator.config import AUTO
+from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, WireError, pack
+
+log = logging.getLogger(__name__)
+
+# --media-workers auto: streams past this many go to workers. Measured: one process keeps p99 lateness under
+# 5 ms to about 300 both-track streams on the 2-vCPU dev machine and 400 on a 16-core server (docs/scaling.md).
+AUTO_AFTER_STREAMS = 200
+WINDOW = 8  # batches (ticks) a stream may have on their way to its worker's socket: 160 ms at speed 1
+
+
+class RemoteConnectFailed(Exception):
+    """The worker could not open the stream's WebSocket; ``detail`` says why, as a local connect would."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class WorkerLost(ConnectionClosedError):
+    """The worker holding the connection exited: the stream ends with ``media_worker_lost``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(None, None)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class RemoteState:
+    """What ``StreamSession`` reads of a connection's protocol state."""
+
+    def __init__(self) -> None:
+        self.state = State.OPEN
+        self.close_rcvd: Close | None = None
+        self.close_exc: ConnectionClosed | None = None
+        self.extensions: list[Any] = []
+
+
+class RemoteTransport:
+    """What the stream watchdog and the faults use of a transport."""
+
+    def __init__(self, connection: RemoteConnection) -> None:
+        self._connection = connection
+
+    def get_write_buffer_size(self) -> int:
+        return self._connection.unacked  # batches the worker has not yet written
+
+    def abort(self) -> None:
+        self._connection.abort()
+
+
+class RemoteConnection:
+    def __init__(self, worker: _Worker, stream_id: str) -> None:
+        self.worker = worker
+        self.stream_id = stream_id
+        self.protocol = RemoteState()
+        self.transport = RemoteTransport(self)
+        self.ws = self  # FrameWriter's attribute: the faults reach the transport through it
+        self.unacked = 0
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._readable = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._inbox: deque[str | bytes] = deque()
+        self._handled = 0
+
+    # -- writing (FrameWriter's interface, and ClientConnection's send) --------------------------
+
+    def write(self, messages: list[str]) -> bool:
+        """Hand a tick's frames to the worker now; False when the window is full or the connection is gone."""
+        if self.protocol.state is not State.OPEN or self.unacked >= WINDOW:
+            return False
+        self._post_send(messages)
+        return True
+
+    async def send(self, messages: str | list[str]) -> None:
+        """One message (ClientConnection.send), or a batch (FrameWriter.send); waits while the window is full."""
+        self._raise_if_closed()
+        self._post_send([messages] if isinstance(messages, str) else messages)
+        await self.drain()
+
+    async def drain(self) -> None:
+        while self.unacked >= WINDOW:
+            self._raise_if_closed()
+            self._writable.clear()
+            if self.unacked < WINDOW:
+                break
+            await self._writable.wait()
+        self._raise_if_closed()
+
+    def _post_send(self, messages: list[str]) -> None:
+        self.unacked += 1
+        self.worker.post(("send", self.stream_id, messages))
+
+    def _raise_if_closed(self) -> None:
+        if self.protocol.close_exc is not None:
+            raise self.protocol.close_exc
+
+    async def close(self, code: int = 1000) -> None:
+        if not self._closed.is_set():
+            self.worker.post(("close", self.stream_id, code))
+            await self._closed.wait()
+
+    def abort(self) -> None:
+        if not self._closed.is_set():
+            self.worker.post(("abort", self.stream_id))
+
+    async def __aenter__(self) -> RemoteConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+        self.worker.forget(self.stream_id)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __aiter__(self) -> RemoteConnection:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        while not self._inbox:
+            exc = self.protocol.close_exc
+            if exc is not None:
+                if isinstance(exc, ConnectionClosedOK):
+                    raise StopAsyncIteration
+                raise exc
+            self._readable.clear()
+            if not self._inbox and self.protocol.close_exc is None:
+                await self._readable.wait()
+        self._handled += 1
+        if self._handled == READ_CREDIT // 2:  # the worker may read that many more
+            self._handled = 0
+            self.worker.post(("credit", self.stream_id, READ_CREDIT // 2))
+        return self._inbox.popleft()
+
+    # -- from the worker -----------------------------------------------------------------------
+
+    def acked(self, count: int) -> None:
+        self.unacked -= count
+        if self.unacked < WINDOW:
+            self._writable.set()
+
+    def received(self, message: str | bytes) -> None:
+        self._inbox.append(message)
+        self._readable.set()
+
+    def closed(self, exc: ConnectionClosed) -> None:
+        state = self.protocol
+        state.state, state.close_exc, state.close_rcvd = State.CLOSED, exc, exc.rcvd
+        self.unacked = 0
+        for event in (self._closed, self._writable, self._readable):
+            event.set()
+
+
+class _Worker:
+    """One worker process and the streams it holds."""
+
+    def __init__(self, pool: MediaWorkers, process: asyncio.subprocess.Process) -> None:
+        self.pool = pool
+        self.process = process
+        self.connections: dict[str, RemoteConnection] = {}
+        self._outbox: Batch = []
+        self._scheduled = False
+        self.reader = asyncio.get_running_loop().create_task(self._read(), name=f"media-worker-{process.pid}")
+
+    def post(self, message: Message) -> None:
+        self._outbox.append(message)
+        if not self._scheduled:  # every stream's frames of this pass of the loop (a ticker slot) in one write
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._outbox = self._outbox, []
+        stdin = self.process.stdin
+        if batch and stdin is not None and not stdin.is_closing():
+            stdin.write(pack(batch))
+
+    def forget(self, stream_id: str) -> None:
+        if self.connections.pop(stream_id, None) is not None:
+            self.post(("forget", stream_id))
+
+    async def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        unpacker = Unpacker()
+        problem = ""
+        try:
+            while data := await stdout.read(1 << 20):
+                for batch in unpacker.feed(data):
+                    self._handle(batch)
+        except WireError as exc:
+            problem = f": {exc}"
+            self.process.kill()
+        code = await self.process.wait()
+        self.pool.lost(self, f"the media worker (pid {self.process.pid}) exited with code {code}{problem}")
+
+    def _handle(self, batch: Batch) -> None:
+        for message in batch:
+            kind, stream_id = message[0], message[1]
+            connection = self.connections.get(stream_id)
+            if connection is None:
+                continue  # a stream already forgotten
+            if kind == "acked":
+                connection.acked(message[2])
+            elif kind == "received":
+                connection.received(message[2])
+            elif kind == "opened":
+                if not connection.opened.done():
+                    connection.opened.set_result(None)
+            elif kind == "failed":
+                self.connections.pop(stream_id, None)
+                if not connection.opened.done():
+                    connection.opened.set_exception(RemoteConnectFailed(message[2]))
+            elif kind == "closed":
+                _, _, rcvd, sent, rcvd_then_sent, ok = message
+                frames = (None if rcvd is None else Close(*rcvd), None if sent is None else Close(*sent))
+                kind_of = ConnectionClosedOK if ok else ConnectionClosedError
+                connection.closed(kind_of(*frames, rcvd_then_sent))
+
+    def fail_all(self, detail: str) -> None:
+        for connection in self.connections.values():
+            if not connection.opened.done():
+                connection.opened.set_exception(RemoteConnectFailed(detail))
+            elif connection.protocol.close_exc is None:
+                connection.closed(WorkerLost(detail))
+        self.connections.clear()
+
+
+def media_workers(setting: int, *, ca_file: Path | None, insecure_tls: bool) -> MediaWorkers | None:
+    """The pool ``--media-workers`` asks for. ``auto``: one worker per core past two (one core for the main
+    process, one for the rest of the machine), taking the streams past the first ``AUTO_AFTER_STREAMS``; on a
+    machine of two cores or fewer, none: there a worker only competes with the main process (docs/scaling.md)."""
+    if setting == 0:
+        return None
+    if setting == AUTO:
+        count = max(0, (os.cpu_count() or 1) - 2)
+        if count == 0:
+            log.info("--media-workers auto: %d core(s), no media workers", os.cpu_count() or 1)
+            return None
+        return MediaWorkers(count, after=AUTO_AFTER_STREAMS, ca_file=ca_file, insecure_tls=insecure_tls)
+    return MediaWorkers(setting, ca_file=ca_file, insecure_tls=insecure_tls)
+
+
+class MediaWorkers:
+    """``count`` media worker processes; a stream's WebSocket lives in the one that holds fewest. Streams
+    started while fewer than ``after`` run stay in the main process; the workers start when first needed."""
+
+    def __init__(self, count: int, *, after: int = 0, ca_file: Path | None = None, insecure_tls: bool = False) -> None:
+        self.count = count
+        self.after = after
+        self.tls = (str(ca_file) if ca_file is not None else None, insecure_tls)
+        self.workers: list[_Worker] = []
+        self._closing = False
+        self._starting: asyncio.Task[None] | None = None
+        self.replaced = 0  # workers that exited and were started again
+
+    def takes(self, running_streams: int) -> bool:
+        """Whether a stream started now, with ``running_streams`` already running, goes to a worker."""
+        return running_streams >= self.after
+
+    async def start(self) -> None:
+        """Start the workers missing (all at first, or one that was lost); at most one start runs at a time."""
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.get_running_loop().create_task(self._start(), name="media-worker-start")
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        started = []
+        while len(self.workers) < self.count and not self._closing:
+            self.workers.append(_Worker(self, await self._spawn()))
+            started.append(self.workers[-1].process.pid)
+        if started:
+            log.info("media workers: %s started (pid %s)", len(started), ", ".join(map(str, started)))
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "emulator.media.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # this emulator package, as imported here
+        )
+
+    async def connect(
+        self, stream_id: str, url: str, headers: dict[str, str] | None, *, open_timeout: float, close_timeout: float
+    ) -> RemoteConnection:
+        from emulator.media.app_audio import MAX_MESSAGE_BYTES
+
+        if len(self.workers) < self.count:  # the first stream to need them, or one was lost
+            await self.start()
+        if not self.workers:
+            raise RemoteConnectFailed("no media worker is running")
+        worker = min(self.workers, key=lambda w: len(w.connections))
+        connection = worker.connections[stream_id] = RemoteConnection(worker, stream_id)
+        worker.post(("open", stream_id, url, headers, self.tls, open_timeout, close_timeout, MAX_MESSAGE_BYTES))
+        try:
+            await connection.opened
+        except BaseException:
+            worker.forget(stream_id)
+            raise
+        return connection
+
+    def lost(self, worker: _Worker, detail: str) -> None:
+        if worker in self.workers:
+            self.workers.remove(worker)
+        if self._closing:
+            worker.fail_all("the emulator is shutting down")
+            return
+        log.warning("%s; its %d stream(s) fail, and a new worker takes its place", detail, len(worker.connections))
+        worker.fail_all(detail)
+        self.replaced += 1
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.get_running_loop().create_task(self._start(), name="media-worker-start")
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """After the streams have ended: close each worker's stdin, so it exits; kill one that does not."""
+        self._closing = True
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+        workers, self.workers = list(self.workers), []
+        for worker in workers:
+            stdin = worker.process.stdin
+            if stdin is not None:
+                stdin.close()
+        for worker in workers:
+            try:
+                await asyncio.wait_for(worker.process.wait(), grace)
+            except TimeoutError:
+                worker.process.kill()
+            await asyncio.gather(worker.reader, return_exceptions=True)

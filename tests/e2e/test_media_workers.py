@@ -1,0 +1,119 @@
+"""--media-workers: streams' WebSockets held by worker processes. What the app receives and what it sends back
+are the same as with the stream in the main process; a worker that dies fails its streams and is replaced.
+(tests/e2e/test_robustness.py runs every stream-target fault both ways too.)"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+
+import httpx
+import numpy as np
+import pytest
+
+from emulator.media import codecs
+from tests.e2e.bots import RTP, bot, frames_seen, mark, media, session_of, start
+from tests.receivers import WebhookReceiver
+from tests.servers import WsReceiver, emulator_settings, run_emulator
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+AUTH = {"Authorization": "Bearer test-key"}
+
+
+async def stream(emulator, url: str, call: str, **body) -> None:
+    async with httpx.AsyncClient(base_url=emulator.api, headers=AUTH) as client:
+        response = await client.post(f"/calls/{call}/actions/streaming_start", json={"stream_url": url, **body})
+        assert response.status_code == 200, response.text
+
+
+def comparable(message: dict) -> dict:
+    """A message less what differs between any two runs: ids and wall-clock times."""
+    message = {k: v for k, v in message.items() if k not in ("stream_id", "occurred_at")}
+    if "start" in message:
+        message["start"] = {k: v for k, v in message["start"].items() if k != "call_session_id"}
+    return message
+
+
+async def test_the_app_receives_the_same_messages_from_a_worker_as_from_the_main_process():
+    received = []
+    for workers in (0, 2):
+        settings = emulator_settings(speed=0, scenario="default", media_workers=workers)
+        async with WsReceiver().running() as target, run_emulator(settings) as emulator:
+            await stream(emulator, target.url, "v3:same", stream_track="both_tracks", stream_codec="G722")
+            conn = await target.wait_closed()
+            assert conn.close_code == 1000
+            received.append(conn.messages)
+    plain, through_worker = (list(map(comparable, messages)) for messages in received)
+    assert through_worker == plain  # the same counters, payloads, digits and stop
+    assert [m["event"] for m in plain[:2]] == ["connected", "start"] and plain[-1]["event"] == "stop"
+    assert len([m for m in plain if m["event"] == "media"]) > 100
+
+
+async def test_the_apps_audio_and_marks_come_back_through_a_worker():
+    tone = (8000 * np.sin(2 * np.pi * 500 * np.arange(16000) / 16000)).astype(np.int16)  # 1 s at 16 kHz
+
+    async def speak(ws, conn):
+        await frames_seen(conn, 2)
+        for i in range(0, len(tone), 1600):
+            await ws.send(media(codecs.encode_l16(tone[i : i + 1600])))
+        await ws.send(mark("spoken"))
+        await ws.send('{"event": "bogus"}')
+
+    body = {**RTP, "stream_bidirectional_codec": "L16", "stream_bidirectional_sampling_rate": 16000}
+    settings = emulator_settings(speed=4, scenario="silence", media_workers=1)
+    async with bot(speak).running() as target, run_emulator(settings) as emulator:
+        await start(emulator, target, body)
+        conn = await target.wait_closed(seconds=10)
+        record, recording = session_of(emulator)
+    app, rate = recording.pcm("app")
+    assert rate == 16000 and app.tobytes() == tone.tobytes()  # byte exact, through the worker's pipe
+    assert [m["mark"]["name"] for m in conn.of("mark")] == ["spoken"]
+    assert [m["payload"]["code"] for m in conn.of("error")] == [100003] and record.errors_sent == 1
+    outbound = codecs.decode_ulaw(
+        b"".join(base64.b64decode(m["media"]["payload"]) for m in conn.of("media") if m["media"]["track"] == "outbound")
+    )
+    assert np.abs(outbound.astype(np.float64)).max() > 3000  # the caller heard the app's tone
+    assert conn.close_code == 1000
+
+
+async def test_a_worker_that_dies_fails_its_streams_and_a_new_one_takes_its_place():
+    settings = emulator_settings(speed=1, scenario="stay-on-line", media_workers=1)
+    async with (
+        WebhookReceiver().running() as hooks,
+        WsReceiver().running() as target,
+        run_emulator(settings.replace(webhook_url=hooks.url)) as emulator,
+    ):
+        workers = emulator.state.runtime.workers
+        assert workers is not None
+        (first,) = workers.workers
+        await stream(emulator, target.url, "v3:doomed")
+        conn = await target.wait_connection()
+        await frames_seen(conn, 5)
+        os.kill(first.process.pid, signal.SIGKILL)
+        await hooks.wait_until(lambda: "streaming.failed" in [r.event_type for r in hooks.requests])
+        failed = next(r.json["data"]["payload"] for r in hooks.requests if r.event_type == "streaming.failed")
+        assert failed["failure_reason"] == "media_worker_lost" and failed["call_control_id"] == "v3:doomed"
+        (record,) = emulator.store().calls["v3:doomed"].streams.values()
+        assert record.state == "failed" and f"pid {first.process.pid}) exited with code -9" in (record.error or "")
+
+        await stream(emulator, target.url, "v3:next")  # served by the worker that replaced it
+        second = await target.wait_connection(1)
+        await frames_seen(second, 5)
+        (replacement,) = workers.workers
+        assert replacement.process.pid != first.process.pid and workers.replaced == 1
+    # Shutdown: the stream still running gets stop and a clean close through the new worker, which then exits.
+    assert (await target.wait_closed(1)).close_code == 1000 and second.messages[-1]["event"] == "stop"
+    assert replacement.process.returncode == 0
+
+
+async def test_frames_through_a_worker_keep_the_20_ms_pace():
+    settings = emulator_settings(speed=1, scenario="tone", media_workers=1)
+    async with WsReceiver().running() as target, run_emulator(settings) as emulator:
+        await stream(emulator, target.url, "v3:paced")
+        conn = await target.wait_closed()
+    arrivals = [at for message, at in zip(conn.messages, conn.arrival, strict=True) if message["event"] == "media"]
+    assert len(arrivals) == 100  # the tone scenario: 2 s
+    span = arrivals[-1] - arrivals[0]
+    assert 1.9 <= span <= 2.2, span  # 99 periods of 20 ms, paced, not flushed at once
