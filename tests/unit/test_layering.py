@@ -31,6 +31,7 @@ PURE_MEDIA = (
     "rtp",
     "gather",
     "stream_faults",
+    "worker_wire",
 )
 
 
