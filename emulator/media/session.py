@@ -6,8 +6,8 @@ and writes it. A stream started mid-call hears the call from that tick; ``chunk`
 from the stream's own first frame. Each stream keeps one encoder per track for its whole life, so a stateful
 codec (G.722) is decoded continuously by the app; stateless codecs use the scenario's pre-encoded payloads.
 
-``AppMessages`` (``media/app_messages.py``) takes what the app sends back — audio into the stream's playout
-queue, which the call's engine mixes, marks and clears — and answers bad messages with ``error`` frames.
+``AppMessages`` (``media/app_messages.py``) takes what the app sends back (audio, marks, clears) and answers
+bad messages with ``error`` frames. With ``--media-workers`` the WebSocket lives in a worker (``workers.py``).
 """
 
 from __future__ import annotations
@@ -176,6 +176,8 @@ class StreamSession:
                 await ws.close(1000)  # waits send_timeout at most for the target's answer
                 # No answer in all that time: the kernel took the end of the stream, and nobody read it.
                 unread = ws.protocol.close_rcvd is None and time.monotonic() - closing >= self.limits.send_timeout
+                if isinstance(ws.protocol.close_exc, WorkerLost):  # it died with the stop frame on its way
+                    raise ws.protocol.close_exc
                 self.record.close_code = None if unread else 1000
                 self._finish(*((StreamEndReason.SEND_TIMEOUT, self._stall_detail()) if unread else (reason, None)))
             except ConnectionClosed as exc:
@@ -310,23 +312,22 @@ class StreamSession:
 
     async def _connect(self) -> Connection | None:
         """Open the WebSocket (here, or in a media worker); None (and the stream finished) when that fails."""
-        spec = self.record.spec
+        spec, url = self.record.spec, self.record.spec.stream_url
         headers = {frames.AUTH_TOKEN_KEY: spec.auth_token} if spec.auth_token is not None else None
-        is_tls = spec.stream_url.lower().startswith("wss:")
         timeouts = {"open_timeout": self.connect_timeout, "close_timeout": self.limits.send_timeout}
         try:
             if self.workers is not None:
-                return await self.workers.connect(self.stream_id, spec.stream_url, headers, **timeouts)
+                return await self.workers.connect(self.stream_id, url, headers, **timeouts)
             return await dial(
-                spec.stream_url, headers=headers, ssl_context=self.ssl_context, max_size=MAX_MESSAGE_BYTES, **timeouts
+                url, headers=headers, ssl_context=self.ssl_context, max_size=MAX_MESSAGE_BYTES, **timeouts
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError, RemoteConnectFailed) as exc:
             if self._stop_reason is not None:  # stopped before it could open: the stop is what happened
                 self._finish(self._stop_reason, None)
             elif isinstance(exc, RemoteConnectFailed):
-                self._finish(StreamEndReason.CONNECTION_FAILED, exc.detail)
+                self._finish(exc.reason, exc.detail)
             else:
-                self._finish(StreamEndReason.CONNECTION_FAILED, describe_connect_error(exc, is_tls))
+                self._finish(StreamEndReason.CONNECTION_FAILED, describe_connect_error(exc, url[:4].lower() == "wss:"))
             return None
 
     def _stall_detail(self) -> str:

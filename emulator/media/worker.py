@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidURI
 
 from emulator.media.wire import FrameWriter, dial
-from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, pack
+from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, pack, split
 from emulator.tls import describe_connect_error, shared_tls_context, stream_tls_context
 
 log = logging.getLogger("emulator.media.worker")
@@ -59,21 +60,27 @@ class Outbox:
         batch: Batch = [("acked", stream_id, count) for stream_id, count in self._acks.items()]
         batch += self._messages
         self._acks, self._messages = {}, []
-        if batch:
-            self._write(pack(batch))
+        for part in split(batch):  # the app's messages can be large: batches of a few MiB, not one huge one
+            self._write(pack(part))
 
 
 class Connection:
     """One stream's WebSocket in the worker."""
 
-    def __init__(self, stream_id: str, outbox: Outbox) -> None:
+    def __init__(self, stream_id: str, outbox: Outbox, forget: Callable[[Connection], None]) -> None:
         self.stream_id = stream_id
         self.outbox = outbox
+        self._forget = forget  # the worker drops it from its table (a failed open: the main process does too)
         self.ws: ClientConnection | None = None
         self.writer: FrameWriter | None = None
         self.waiting: deque[list[str]] = deque()  # batches behind a full socket buffer, in order
         self.draining: asyncio.Task[None] | None = None
-        self.credit = asyncio.Semaphore(READ_CREDIT)
+        # Read credit: how many more of the app's messages may be forwarded before the main process has handled
+        # them. Once the connection is closing it no longer counts: the main process may have stopped reading,
+        # and "closed" must still reach it (websockets' own max_queue bounds what is left to forward).
+        self.credit = READ_CREDIT
+        self.closing = False
+        self._may_read = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -90,14 +97,31 @@ class Connection:
             context = stream_tls_context(Path(ca_file) if ca_file else None, insecure, shared_tls_context())
             self.ws = await dial(url, headers=headers, ssl_context=context if is_tls else None, **dial_args)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
-            self.outbox.post(("failed", self.stream_id, describe_connect_error(exc, is_tls)))
+            self._failed(describe_connect_error(exc, is_tls))
             return
         except Exception as exc:  # anything else still ends the stream with a reason, and the worker goes on
-            self.outbox.post(("failed", self.stream_id, f"{type(exc).__name__}: {exc}"))
+            self._failed(f"{type(exc).__name__}: {exc}")
             return
         self.writer = FrameWriter(self.ws)
         self.outbox.post(("opened", self.stream_id))
         self.spawn(self._read(self.ws))
+        self.spawn(self._closing_when_closed(self.ws))
+
+    def _failed(self, detail: str) -> None:
+        self.outbox.post(("failed", self.stream_id, detail))
+        self._forget(self)
+
+    def grant(self, count: int) -> None:
+        self.credit += count
+        self._may_read.set()
+
+    def stop_counting(self) -> None:
+        self.closing = True
+        self._may_read.set()
+
+    async def _closing_when_closed(self, ws: ClientConnection) -> None:
+        await ws.wait_closed()
+        self.stop_counting()
 
     def send(self, messages: list[str]) -> None:
         writer = self.writer
@@ -124,19 +148,24 @@ class Connection:
             self.draining = None
 
     async def close(self, code: int) -> None:
+        self.stop_counting()
         if self.draining is not None:
             await asyncio.gather(self.draining, return_exceptions=True)  # what was sent goes out before the close
         if self.ws is not None:
             await self.ws.close(code)
 
     def abort(self) -> None:
+        self.stop_counting()
         if self.ws is not None:
             self.ws.transport.abort()
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for message in ws:
-                await self.credit.acquire()  # the main process handles the app's messages at its own pace
+                while self.credit <= 0 and not self.closing:  # the main process reads at its own pace
+                    self._may_read.clear()
+                    await self._may_read.wait()
+                self.credit -= 1
                 self.outbox.post(("received", self.stream_id, message))
         except ConnectionClosed:
             pass
@@ -169,7 +198,7 @@ class Worker:
                     connection.send(message[2])
             elif kind == "open":
                 _, _, url, headers, tls, open_timeout, close_timeout, max_size = message
-                connection = self.connections[stream_id] = Connection(stream_id, self.outbox)
+                connection = self.connections[stream_id] = Connection(stream_id, self.outbox, self._forget)
                 connection.spawn(
                     connection.open(
                         url, headers, tls, open_timeout=open_timeout, close_timeout=close_timeout, max_size=max_size
@@ -186,8 +215,7 @@ class Worker:
             elif kind == "credit":
                 connection = self.connections.get(stream_id)
                 if connection is not None:
-                    for _ in range(message[2]):
-                        connection.credit.release()
+                    connection.grant(message[2])
             elif kind == "forget":  # the stream has ended in the main process
                 connection = self.connections.pop(stream_id, None)
                 if connection is not None:
@@ -196,6 +224,10 @@ class Worker:
                         task.cancel()
             else:
                 log.error("media worker: unknown message %r", kind)
+
+    def _forget(self, connection: Connection) -> None:
+        if self.connections.get(connection.stream_id) is connection:
+            del self.connections[connection.stream_id]
 
     def abort_all(self) -> None:
         for connection in self.connections.values():

@@ -8,18 +8,19 @@ this package, and the pipes are the worker's own stdin and stdout.
 
 Main process -> worker::
 
-    ("open", stream_id, url, headers | None, tls | None, open_timeout, close_timeout)
+    ("open", stream_id, url, headers | None, (ca_file | None, insecure), open_timeout, close_timeout, max_size)
     ("send", stream_id, [text, ...])         # text frames, in order; acknowledged by "acked" once written
     ("close", stream_id, code)               # a close handshake; "closed" follows
-    ("abort", stream_id)                     # drop the connection without a close frame
+    ("abort", stream_id)                     # drop the connection without a close frame; "closed" follows
     ("credit", stream_id, count)             # the main process has handled ``count`` more of the app's messages
+    ("forget", stream_id)                    # the stream has ended: drop what is left of it
 
 Worker -> main process::
 
     ("opened", stream_id) | ("failed", stream_id, detail)
     ("acked", stream_id, count)              # ``count`` more "send" batches were handed to the kernel
     ("received", stream_id, text | bytes)    # a message from the app
-    ("closed", stream_id, rcvd, sent, rcvd_then_sent)   # the close frames as (code, reason), or None
+    ("closed", stream_id, rcvd, sent, rcvd_then_sent, ok)   # close frames as (code, reason) or None; ok: 1000/1001
 """
 
 from __future__ import annotations
@@ -32,15 +33,34 @@ Message = tuple[Any, ...]
 Batch = list[Message]
 
 _LENGTH = struct.Struct("!I")
-# Messages from the app are at most 1 MiB each (app_audio.MAX_MESSAGE_BYTES), and read credit bounds how
-# many a worker sends ahead: a batch larger than this is a broken pipe, not traffic.
-MAX_BATCH_BYTES = 256 * 1024 * 1024
+# A worker cuts what it sends into batches of about SPLIT_BYTES of the app's messages (each at most
+# app_audio.MAX_MESSAGE_BYTES): a batch larger than MAX_BATCH_BYTES is a broken pipe, not traffic.
+SPLIT_BYTES = 4 * 1024 * 1024
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 # How many of the app's messages a worker forwards before the main process has handled them.
 READ_CREDIT = 16
 
 
 class WireError(Exception):
     """The bytes on the pipe are not batches: the other end is not a media worker, or it broke."""
+
+
+def split(batch: Batch, limit: int = SPLIT_BYTES) -> list[Batch]:
+    """``batch`` in order, cut so that each part carries about ``limit`` bytes of text or binary at most (one
+    message larger than that is a part of its own). Empty: no part."""
+    parts: list[Batch] = []
+    part: Batch = []
+    size = 0
+    for message in batch:
+        weight = sum(len(item) for item in message[2:] if isinstance(item, str | bytes))
+        if part and size + weight > limit:
+            parts.append(part)
+            part, size = [], 0
+        part.append(message)
+        size += weight
+    if part:
+        parts.append(part)
+    return parts
 
 
 def pack(batch: Batch) -> bytes:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Conne
 from websockets.frames import Close
 from websockets.protocol import State
 
+from emulator.calls.models import StreamEndReason
 from emulator.config import AUTO
 from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, WireError, pack
 
@@ -33,15 +35,20 @@ log = logging.getLogger(__name__)
 # --media-workers auto: streams past this many go to workers. Measured: one process keeps p99 lateness under
 # 5 ms to about 300 both-track streams on the 2-vCPU dev machine and 400 on a 16-core server (docs/scaling.md).
 AUTO_AFTER_STREAMS = 200
+_CLOSE_MARGIN = 2.0  # seconds
+_QUICK_DEATH = 2.0  # seconds: a worker that exits sooner after its start is failing to start, not dying
+_GIVE_UP_AFTER = 3  # quick deaths in a row: streams run in the main process from then on
 WINDOW = 8  # batches (ticks) a stream may have on their way to its worker's socket: 160 ms at speed 1
 
 
 class RemoteConnectFailed(Exception):
-    """The worker could not open the stream's WebSocket; ``detail`` says why, as a local connect would."""
+    """The worker could not open the stream's WebSocket; ``detail`` says why, as a local connect would.
+    ``lost``: the worker itself exited while it was connecting."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, lost: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.reason = StreamEndReason.MEDIA_WORKER_LOST if lost else StreamEndReason.CONNECTION_FAILED
 
 
 class WorkerLost(ConnectionClosedError):
@@ -79,9 +86,10 @@ class RemoteTransport:
 
 
 class RemoteConnection:
-    def __init__(self, worker: _Worker, stream_id: str) -> None:
+    def __init__(self, worker: _Worker, stream_id: str, close_timeout: float) -> None:
         self.worker = worker
         self.stream_id = stream_id
+        self.close_timeout = close_timeout
         self.protocol = RemoteState()
         self.transport = RemoteTransport(self)
         self.ws = self  # FrameWriter's attribute: the faults reach the transport through it
@@ -127,9 +135,17 @@ class RemoteConnection:
             raise self.protocol.close_exc
 
     async def close(self, code: int = 1000) -> None:
-        if not self._closed.is_set():
-            self.worker.post(("close", self.stream_id, code))
-            await self._closed.wait()
+        if self._closed.is_set():
+            return
+        self.worker.post(("close", self.stream_id, code))
+        try:
+            # The worker's own close waits close_timeout at most: past that (and a margin for a busy worker)
+            # the connection is given up here, so a stream never waits on a worker forever.
+            await asyncio.wait_for(self._closed.wait(), self.close_timeout + _CLOSE_MARGIN)
+        except TimeoutError:
+            log.warning("stream %s: its media worker did not report the close; connection dropped", self.stream_id)
+            self.abort()
+            self.closed(ConnectionClosedError(None, None))
 
     def abort(self) -> None:
         if not self._closed.is_set():
@@ -139,8 +155,10 @@ class RemoteConnection:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-        self.worker.forget(self.stream_id)
+        try:
+            await self.close()
+        finally:
+            self.worker.forget(self.stream_id)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -188,6 +206,7 @@ class _Worker:
     def __init__(self, pool: MediaWorkers, process: asyncio.subprocess.Process) -> None:
         self.pool = pool
         self.process = process
+        self.started = time.monotonic()
         self.connections: dict[str, RemoteConnection] = {}
         self._outbox: Batch = []
         self._scheduled = False
@@ -219,11 +238,13 @@ class _Worker:
             while data := await stdout.read(1 << 20):
                 for batch in unpacker.feed(data):
                     self._handle(batch)
-        except WireError as exc:
+        except Exception as exc:  # a broken pipe (WireError) or a bug here: this worker cannot be trusted
             problem = f": {exc}"
+            log.error("media worker (pid %s): %s", self.process.pid, exc, exc_info=not isinstance(exc, WireError))
             self.process.kill()
-        code = await self.process.wait()
-        self.pool.lost(self, f"the media worker (pid {self.process.pid}) exited with code {code}{problem}")
+        finally:
+            code = await self.process.wait()
+            self.pool.lost(self, f"the media worker (pid {self.process.pid}) exited with code {code}{problem}")
 
     def _handle(self, batch: Batch) -> None:
         for message in batch:
@@ -251,7 +272,7 @@ class _Worker:
     def fail_all(self, detail: str) -> None:
         for connection in self.connections.values():
             if not connection.opened.done():
-                connection.opened.set_exception(RemoteConnectFailed(detail))
+                connection.opened.set_exception(RemoteConnectFailed(detail, lost=True))
             elif connection.protocol.close_exc is None:
                 connection.closed(WorkerLost(detail))
         self.connections.clear()
@@ -284,10 +305,12 @@ class MediaWorkers:
         self._closing = False
         self._starting: asyncio.Task[None] | None = None
         self.replaced = 0  # workers that exited and were started again
+        self._quick_deaths = 0  # in a row
+        self.broken = False  # they keep failing to start: new streams stay in the main process
 
     def takes(self, running_streams: int) -> bool:
         """Whether a stream started now, with ``running_streams`` already running, goes to a worker."""
-        return running_streams >= self.after
+        return not self.broken and running_streams >= self.after
 
     async def start(self) -> None:
         """Start the workers missing (all at first, or one that was lost); at most one start runs at a time."""
@@ -295,7 +318,9 @@ class MediaWorkers:
             self._starting = asyncio.get_running_loop().create_task(self._start(), name="media-worker-start")
         await asyncio.shield(self._starting)
 
-    async def _start(self) -> None:
+    async def _start(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         started = []
         while len(self.workers) < self.count and not self._closing:
             self.workers.append(_Worker(self, await self._spawn()))
@@ -323,7 +348,7 @@ class MediaWorkers:
         if not self.workers:
             raise RemoteConnectFailed("no media worker is running")
         worker = min(self.workers, key=lambda w: len(w.connections))
-        connection = worker.connections[stream_id] = RemoteConnection(worker, stream_id)
+        connection = worker.connections[stream_id] = RemoteConnection(worker, stream_id, close_timeout)
         worker.post(("open", stream_id, url, headers, self.tls, open_timeout, close_timeout, MAX_MESSAGE_BYTES))
         try:
             await connection.opened
@@ -338,11 +363,20 @@ class MediaWorkers:
         if self._closing:
             worker.fail_all("the emulator is shutting down")
             return
-        log.warning("%s; its %d stream(s) fail, and a new worker takes its place", detail, len(worker.connections))
+        streams = len(worker.connections)
         worker.fail_all(detail)
+        quick = time.monotonic() - worker.started < _QUICK_DEATH
+        self._quick_deaths = self._quick_deaths + 1 if quick else 0
+        if self._quick_deaths >= _GIVE_UP_AFTER:
+            self.broken = True
+            self.count = len(self.workers)
+            log.error("%s; media workers keep exiting as they start: new streams run in the main process", detail)
+            return
+        log.warning("%s; its %d stream(s) fail, and a new worker takes its place", detail, streams)
         self.replaced += 1
         if self._starting is None or self._starting.done():
-            self._starting = asyncio.get_running_loop().create_task(self._start(), name="media-worker-start")
+            delay = 0.5 * 2 ** (self._quick_deaths - 1) if quick else 0.0  # not a tight loop of failing starts
+            self._starting = asyncio.get_running_loop().create_task(self._start(delay), name="media-worker-start")
 
     async def aclose(self, grace: float = 5.0) -> None:
         """After the streams have ended: close each worker's stdin, so it exits; kill one that does not."""
@@ -354,9 +388,11 @@ class MediaWorkers:
             stdin = worker.process.stdin
             if stdin is not None:
                 stdin.close()
-        for worker in workers:
-            try:
-                await asyncio.wait_for(worker.process.wait(), grace)
-            except TimeoutError:
-                worker.process.kill()
-            await asyncio.gather(worker.reader, return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(worker.process.wait() for worker in workers)), grace)
+        except TimeoutError:
+            for worker in workers:
+                if worker.process.returncode is None:
+                    log.warning("media worker (pid %s) did not exit: killed", worker.process.pid)
+                    worker.process.kill()
+        await asyncio.gather(*(worker.reader for worker in workers), return_exceptions=True)

@@ -4,18 +4,22 @@ are the same as with the stream in the main process; a worker that dies fails it
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import signal
+import sys
 
 import httpx
 import numpy as np
 import pytest
+from websockets.asyncio.server import serve
 
 from emulator.media import codecs
+from emulator.media.workers import MediaWorkers
 from tests.e2e.bots import RTP, bot, frames_seen, mark, media, session_of, start
 from tests.receivers import WebhookReceiver
-from tests.servers import WsReceiver, emulator_settings, run_emulator
+from tests.servers import WsReceiver, emulator_settings, run_emulator, timeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -117,3 +121,66 @@ async def test_frames_through_a_worker_keep_the_20_ms_pace():
     assert len(arrivals) == 100  # the tone scenario: 2 s
     span = arrivals[-1] - arrivals[0]
     assert 1.9 <= span <= 2.2, span  # 99 periods of 20 ms, paced, not flushed at once
+
+
+async def test_a_connection_whose_app_floods_it_unread_still_closes():
+    # The main process never reads this connection's messages (a stream stopped while it connected does not):
+    # the worker's read credit runs out, and the close must still come back instead of waiting forever.
+    async def flood(ws, conn):
+        for _ in range(40):
+            await ws.send(mark("unread"))
+
+    pool = MediaWorkers(1)
+    try:
+        async with bot(flood).running() as target:
+            await pool.start()
+            connection = await pool.connect("s-flood", target.url, None, open_timeout=5, close_timeout=2)
+            await target.wait_for(lambda: len(target.connections) == 1)
+            await asyncio.sleep(0.3)  # the app's 40 messages are on their way; nobody reads them here
+            async with asyncio.timeout(timeout(5)):
+                await connection.close(1000)
+            assert connection.protocol.close_rcvd is not None and connection.protocol.close_rcvd.code == 1000
+    finally:
+        await pool.aclose()
+
+
+async def test_a_worker_lost_while_its_stream_connects_fails_it_as_lost():
+    release = asyncio.Event()
+
+    async def slow_handshake(connection, request):
+        await release.wait()  # the handshake hangs until the test is done
+
+    settings = emulator_settings(speed=1, scenario="stay-on-line", media_workers=1)
+    async with (
+        serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0, process_request=slow_handshake) as server,
+        run_emulator(settings) as emulator,
+    ):
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/stream"
+        (worker,) = emulator.state.runtime.workers.workers
+        await stream(emulator, url, "v3:connecting")
+        await asyncio.sleep(0.2)  # the worker is dialling
+        os.kill(worker.process.pid, signal.SIGKILL)
+        await emulator.state.runtime.wait_idle()
+        (record,) = emulator.store().calls["v3:connecting"].streams.values()
+        release.set()
+    assert record.end_reason == "media_worker_lost" and "exited with code -9" in record.error
+
+
+async def test_workers_that_keep_dying_as_they_start_leave_the_streams_to_the_main_process(monkeypatch, caplog):
+    pool = MediaWorkers(1)
+
+    async def broken_start() -> asyncio.subprocess.Process:  # a worker that cannot start (a broken install)
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "raise SystemExit(3)", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+
+    monkeypatch.setattr(pool, "_spawn", broken_start)
+    try:
+        await pool.start()
+        async with asyncio.timeout(timeout(10)):  # two restarts, after 0.5 s and 1 s, then it gives up
+            while not pool.broken:
+                await asyncio.sleep(0.05)
+        assert not pool.takes(0) and pool.replaced == 2
+        assert "media workers keep exiting as they start: new streams run in the main process" in caplog.text
+    finally:
+        await pool.aclose()

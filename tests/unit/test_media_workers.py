@@ -6,7 +6,7 @@ import pytest
 
 from emulator.config import AUTO, ConfigError, Settings, count_or_auto
 from emulator.media import workers
-from emulator.media.worker_wire import MAX_BATCH_BYTES, Unpacker, WireError, pack
+from emulator.media.worker_wire import MAX_BATCH_BYTES, Unpacker, WireError, pack, split
 
 
 def test_batches_come_out_whole_however_the_pipe_cuts_the_bytes():
@@ -53,3 +53,12 @@ def test_how_many_workers_each_setting_starts_and_which_streams_they_take(monkey
     auto = workers.media_workers(AUTO, **tls)
     assert auto is not None and auto.count == 14
     assert not auto.takes(workers.AUTO_AFTER_STREAMS - 1) and auto.takes(workers.AUTO_AFTER_STREAMS)
+
+
+def test_what_a_worker_sends_is_cut_into_batches_of_a_few_mib_in_order():
+    big = b"\x00" * (3 * 1024 * 1024)
+    batch = [("acked", "s1", 3), ("received", "s1", big), ("received", "s2", big), ("received", "s1", "mark")]
+    parts = split(batch, limit=4 * 1024 * 1024)
+    assert parts == [batch[:2], batch[2:]]  # the second 3 MiB starts a new part; order is kept
+    assert split([("received", "s", big * 3)], limit=1024) == [[("received", "s", big * 3)]]  # too big alone: alone
+    assert split([]) == []
