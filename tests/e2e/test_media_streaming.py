@@ -13,6 +13,7 @@ import pytest
 
 from emulator.media import codecs
 from tests.servers import WsReceiver, emulator_settings, run_emulator
+from tests.unit.fake_clock import FakeClock
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -174,24 +175,15 @@ async def test_frames_follow_the_real_time_schedule_at_speed_one():
         assert media_at[-1] - media_at[0] >= (len(media_at) - 1) * 0.020 / 4 * 0.98
 
 
-class SteppedClock:
+class SteppedClock(FakeClock):
     """Media time without real waiting: each wait jumps the clock to its deadline. ``stall`` adds a hiccup
     after the n-th wait, as a busy machine would, so the test sees exactly which deadlines are asked for."""
 
     def __init__(self, stall: dict[int, float]) -> None:
-        self.speed = 1.0
+        super().__init__()
         self.now = 1000.0
         self.stall = dict(stall)
         self.waits: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def media_deadline(self, t0: float, media_seconds: float) -> float:
-        return t0 + media_seconds
-
-    def aligned_start(self) -> float:
-        return self.now
 
     def wake_at(self, deadline: float) -> asyncio.Future[None]:
         self.waits.append(deadline)
