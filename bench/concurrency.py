@@ -145,7 +145,8 @@ def measure(streams: int, workers: int, args: argparse.Namespace, scenario_dir: 
     receiver = ReceiverProcess(expected=streams, timeout=duration + 90)
     options = ["--speed", "1", "--scenario-dir", scenario_dir, "--scenario", "concurrent"]
     try:
-        with Emulator([*options, "--media-workers", str(workers)]) as emulator:
+        # Without workers, no flag: the script also measures trees from before --media-workers existed.
+        with Emulator([*options, *(["--media-workers", str(workers)] if workers else [])]) as emulator:
             print(f"[{streams} streams] starting ...", file=sys.stderr, flush=True)
             began = time.monotonic()
             started = post_streams(emulator.port, streams, args.track, receiver.port)
