@@ -28,6 +28,7 @@ from websockets.protocol import State
 
 from emulator.calls.models import StreamEndReason
 from emulator.config import AUTO
+from emulator.media.app_audio import MAX_MESSAGE_BYTES
 from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, WireError, pack
 
 log = logging.getLogger(__name__)
@@ -341,8 +342,6 @@ class MediaWorkers:
     async def connect(
         self, stream_id: str, url: str, headers: dict[str, str] | None, *, open_timeout: float, close_timeout: float
     ) -> RemoteConnection:
-        from emulator.media.app_audio import MAX_MESSAGE_BYTES
-
         if len(self.workers) < self.count:  # the first stream to need them, or one was lost
             await self.start()
         if not self.workers:
