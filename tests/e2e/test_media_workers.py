@@ -126,17 +126,20 @@ async def test_frames_through_a_worker_keep_the_20_ms_pace():
 async def test_a_connection_whose_app_floods_it_unread_still_closes():
     # The main process never reads this connection's messages (a stream stopped while it connected does not):
     # the worker's read credit runs out, and the close must still come back instead of waiting forever.
+    flooded = asyncio.Event()
+
     async def flood(ws, conn):
         for _ in range(40):
             await ws.send(mark("unread"))
+        flooded.set()
 
     pool = MediaWorkers(1)
     try:
         async with bot(flood).running() as target:
             await pool.start()
             connection = await pool.connect("s-flood", target.url, None, open_timeout=5, close_timeout=2)
-            await target.wait_for(lambda: len(target.connections) == 1)
-            await asyncio.sleep(0.3)  # the app's 40 messages are on their way; nobody reads them here
+            async with asyncio.timeout(timeout(5)):
+                await flooded.wait()  # the app's 40 messages are on their way; nobody reads them here
             async with asyncio.timeout(timeout(5)):
                 await connection.close(1000)
             assert connection.protocol.close_rcvd is not None and connection.protocol.close_rcvd.code == 1000
@@ -145,9 +148,10 @@ async def test_a_connection_whose_app_floods_it_unread_still_closes():
 
 
 async def test_a_worker_lost_while_its_stream_connects_fails_it_as_lost():
-    release = asyncio.Event()
+    dialled, release = asyncio.Event(), asyncio.Event()
 
     async def slow_handshake(connection, request):
+        dialled.set()
         await release.wait()  # the handshake hangs until the test is done
 
     settings = emulator_settings(speed=1, scenario="stay-on-line", media_workers=1)
@@ -158,7 +162,8 @@ async def test_a_worker_lost_while_its_stream_connects_fails_it_as_lost():
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/stream"
         (worker,) = emulator.state.runtime.workers.workers
         await stream(emulator, url, "v3:connecting")
-        await asyncio.sleep(0.2)  # the worker is dialling
+        async with asyncio.timeout(timeout(5)):
+            await dialled.wait()  # the worker is in the middle of the handshake
         os.kill(worker.process.pid, signal.SIGKILL)
         await emulator.state.runtime.wait_idle()
         (record,) = emulator.store().calls["v3:connecting"].streams.values()
