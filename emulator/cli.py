@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -30,6 +30,9 @@ from emulator.config import ENV_PREFIX, SETTINGS, ConfigError, Settings, Setting
 from emulator.load import command as load_command
 from emulator.scenarios import cli as scenario_cli
 from emulator.scenarios.loader import ScenarioError
+
+if TYPE_CHECKING:  # the serve command imports the app itself, when it runs
+    from emulator.media.workers import MediaWorkers
 
 COMMANDS = ("serve", "call", "load", "scenario", "ca", "public-key")
 
@@ -182,6 +185,13 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         return 2
 
 
+def _workers_note(workers: MediaWorkers | None) -> str:
+    if workers is None:
+        return ""
+    after = f", for the streams past the first {workers.after}" if workers.after else ""
+    return f"\n  media workers: {workers.count}{after} (docs/scaling.md)"
+
+
 def serve(settings: Settings) -> int:
     from emulator.api.proxy import proxy_protocol
     from emulator.app import create_app
@@ -243,7 +253,8 @@ def serve(settings: Settings) -> int:
         f"call codec {settings.call_codec}; accepts {auth}\n"
         f"  webhooks to {settings.webhook_url or '(none: set --webhook-url or dial/answer webhook_url)'}\n"
         f"  webhook public key (TELNYX_PUBLIC_KEY): {state.signing_key.public_key_b64()}\n"
-        f"  dashboard: {dashboard_url(f'http://{settings.host}:{port}', settings.api_keys, os.environ)}{proxy_note}",
+        f"  dashboard: {dashboard_url(f'http://{settings.host}:{port}', settings.api_keys, os.environ)}{proxy_note}"
+        f"{_workers_note(state.runtime.workers)}",
         flush=True,
     )
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:

@@ -165,7 +165,7 @@ class Settings:
     # 0: every stream runs in the main process (docs/scaling.md).
     media_workers: int = setting(
         0,
-        "processes that hold streams' WebSockets, for many streams on many cores; 0 = none, auto = one per core "
+        "processes that hold streams' WebSockets, for many streams on many cores; 0 = none, auto = one per usable core "
         "past two, for the streams past the first 200",
         parse=count_or_auto,
         metavar="N|auto",

@@ -27,7 +27,7 @@ from emulator.clock import Clock
 from emulator.media import frames
 from emulator.media.app_audio import AppAudio, AppAudioDecoder, MediaRejected
 from emulator.media.playout import PlayoutQueue
-from emulator.media.workers import RemoteConnection
+from emulator.media.remote_connection import RemoteConnection
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,12 @@ from emulator.media.app_messages import AppMessages
 from emulator.media.library import StreamMedia
 from emulator.media.playout import PlayoutQueue
 from emulator.media.recordings import Recording
+from emulator.media.remote_connection import RemoteConnectFailed, RemoteConnection, WorkerLost
 from emulator.media.stream_faults import MediaFaults
 from emulator.media.stream_watch import StreamLimits, watch
 from emulator.media.ticks import AppAudio, MediaTick
 from emulator.media.wire import FrameWriter, dial
-from emulator.media.workers import MediaWorkers, RemoteConnectFailed, RemoteConnection, WorkerLost
+from emulator.media.workers import MediaWorkers
 from emulator.scenarios.cursor import Tick
 from emulator.scenarios.synth import resample, to_int16
 from emulator.timestamps import utc_now
@@ -46,7 +47,7 @@ from emulator.tls import describe_connect_error
 
 log = logging.getLogger(__name__)
 
-Connection = ClientConnection | RemoteConnection  # here, or in a media worker (media/workers.py)
+Connection = ClientConnection | RemoteConnection  # here, or in a media worker (media/remote_connection.py)
 _TRACKS = {
     StreamTrack.INBOUND: ("inbound",),
     StreamTrack.OUTBOUND: ("outbound",),
@@ -139,8 +140,7 @@ class StreamSession:
             return
         async with ws:
             if self._stop_reason is not None:
-                # Stopped (hangup, streaming_stop) while the handshake was in progress: the stream never
-                # starts. No frames and no streaming.started; a clean close, then streaming.stopped.
+                # Stopped while the handshake was in progress: no frames, no streaming.started; a clean close.
                 await ws.close(1000)
                 self.record.close_code = 1000
                 self._finish(self._stop_reason, None)

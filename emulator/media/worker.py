@@ -13,9 +13,11 @@ dropped and the worker exits.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +32,12 @@ from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, pa
 from emulator.tls import describe_connect_error, shared_tls_context, stream_tls_context
 
 log = logging.getLogger("emulator.media.worker")
+
+
+@functools.cache
+def _tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+    """The context for wss:// targets, as the main process builds it: loaded once per worker, not per stream."""
+    return stream_tls_context(Path(ca_file) if ca_file else None, insecure, shared_tls_context())
 
 
 class Outbox:
@@ -91,11 +99,9 @@ class Connection:
     async def open(
         self, url: str, headers: dict[str, str] | None, tls: tuple[str | None, bool], **dial_args: Any
     ) -> None:
-        ca_file, insecure = tls
         is_tls = url.lower().startswith("wss:")
         try:
-            context = stream_tls_context(Path(ca_file) if ca_file else None, insecure, shared_tls_context())
-            self.ws = await dial(url, headers=headers, ssl_context=context if is_tls else None, **dial_args)
+            self.ws = await dial(url, headers=headers, ssl_context=_tls_context(*tls) if is_tls else None, **dial_args)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
             self._failed(describe_connect_error(exc, is_tls))
             return
@@ -252,7 +258,12 @@ def main() -> None:
     # the workers, then closes their stdin, which is when a worker exits. It exits too if the main one dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=os.environ.get("TELNYX_EMULATOR_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)
+    logging.basicConfig(  # as the main process logs (cli.serve), at the level it runs at
+        level=os.environ.get("TELNYX_EMULATOR_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     # The batches own stdout: anything else printed (a library's warning) goes to stderr instead.
     stdout = os.dup(1)
     os.dup2(2, 1)

@@ -1,14 +1,9 @@
-"""Media workers, from the main process: the pool of worker processes, and each stream's connection in one.
+"""Media workers, from the main process: the pool of worker processes (``--media-workers``).
 
 ``MediaWorkers`` starts ``count`` processes (``media/worker.py``) and gives each new stream to the one with the
-fewest. A stream's ``RemoteConnection`` stands where its websockets ``ClientConnection`` would: ``send``,
-``close``, ``async for`` over the app's messages, ``protocol`` and ``transport`` for how it ended and how full
-it is, and a ``write`` that never awaits for the usual tick. So ``StreamSession`` runs the same code either way.
-
-Flow control: a connection may have ``WINDOW`` batches sent and not yet written by its worker; past that,
-``write`` refuses and the session awaits ``drain`` (at ``--speed 0`` this is what paces the call). A worker
-that exits ends its streams with ``WorkerLost`` (``streaming.failed``, reason ``media_worker_lost``) and is
-replaced. See docs/scaling.md.
+fewest; the stream talks to it through a ``RemoteConnection`` (``media/remote_connection.py``). A worker that
+exits ends its streams with ``media_worker_lost`` and is replaced; one that keeps exiting as it starts is given
+up on, and new streams run in the main process. See docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -18,187 +13,24 @@ import logging
 import os
 import sys
 import time
-from collections import deque
 from pathlib import Path
-from typing import Any
 
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.frames import Close
-from websockets.protocol import State
 
-from emulator.calls.models import StreamEndReason
 from emulator.config import AUTO
 from emulator.media.app_audio import MAX_MESSAGE_BYTES
-from emulator.media.worker_wire import READ_CREDIT, Batch, Message, Unpacker, WireError, pack
+from emulator.media.remote_connection import RemoteConnectFailed, RemoteConnection, WorkerLost
+from emulator.media.worker_wire import Batch, Message, Unpacker, WireError, pack
 
 log = logging.getLogger(__name__)
 
 # --media-workers auto: streams past this many go to workers. Measured: one process keeps p99 lateness under
-# 5 ms to about 300 both-track streams on the 2-vCPU dev machine and 400 on a 16-core server (docs/scaling.md).
+# 5 ms to about 300 both-track streams on the 2-vCPU dev machine, and to 400 on a 16-core server measured
+# earlier (docs/scaling.md).
 AUTO_AFTER_STREAMS = 200
-_CLOSE_MARGIN = 2.0  # seconds
 _QUICK_DEATH = 2.0  # seconds: a worker that exits sooner after its start is failing to start, not dying
 _GIVE_UP_AFTER = 3  # quick deaths in a row: streams run in the main process from then on
-WINDOW = 8  # batches (ticks) a stream may have on their way to its worker's socket: 160 ms at speed 1
-
-
-class RemoteConnectFailed(Exception):
-    """The worker could not open the stream's WebSocket; ``detail`` says why, as a local connect would.
-    ``lost``: the worker itself exited while it was connecting."""
-
-    def __init__(self, detail: str, *, lost: bool = False) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.reason = StreamEndReason.MEDIA_WORKER_LOST if lost else StreamEndReason.CONNECTION_FAILED
-
-
-class WorkerLost(ConnectionClosedError):
-    """The worker holding the connection exited: the stream ends with ``media_worker_lost``."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(None, None)
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return self.detail
-
-
-class RemoteState:
-    """What ``StreamSession`` reads of a connection's protocol state."""
-
-    def __init__(self) -> None:
-        self.state = State.OPEN
-        self.close_rcvd: Close | None = None
-        self.close_exc: ConnectionClosed | None = None
-        self.extensions: list[Any] = []
-
-
-class RemoteTransport:
-    """What the stream watchdog and the faults use of a transport."""
-
-    def __init__(self, connection: RemoteConnection) -> None:
-        self._connection = connection
-
-    def get_write_buffer_size(self) -> int:
-        return self._connection.unacked  # batches the worker has not yet written
-
-    def abort(self) -> None:
-        self._connection.abort()
-
-
-class RemoteConnection:
-    def __init__(self, worker: _Worker, stream_id: str, close_timeout: float) -> None:
-        self.worker = worker
-        self.stream_id = stream_id
-        self.close_timeout = close_timeout
-        self.protocol = RemoteState()
-        self.transport = RemoteTransport(self)
-        self.ws = self  # FrameWriter's attribute: the faults reach the transport through it
-        self.unacked = 0
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._readable = asyncio.Event()
-        self._closed = asyncio.Event()
-        self._inbox: deque[str | bytes] = deque()
-        self._handled = 0
-
-    # -- writing (FrameWriter's interface, and ClientConnection's send) --------------------------
-
-    def write(self, messages: list[str]) -> bool:
-        """Hand a tick's frames to the worker now; False when the window is full or the connection is gone."""
-        if self.protocol.state is not State.OPEN or self.unacked >= WINDOW:
-            return False
-        self._post_send(messages)
-        return True
-
-    async def send(self, messages: str | list[str]) -> None:
-        """One message (ClientConnection.send), or a batch (FrameWriter.send); waits while the window is full."""
-        self._raise_if_closed()
-        self._post_send([messages] if isinstance(messages, str) else messages)
-        await self.drain()
-
-    async def drain(self) -> None:
-        while self.unacked >= WINDOW:
-            self._raise_if_closed()
-            self._writable.clear()
-            if self.unacked < WINDOW:
-                break
-            await self._writable.wait()
-        self._raise_if_closed()
-
-    def _post_send(self, messages: list[str]) -> None:
-        self.unacked += 1
-        self.worker.post(("send", self.stream_id, messages))
-
-    def _raise_if_closed(self) -> None:
-        if self.protocol.close_exc is not None:
-            raise self.protocol.close_exc
-
-    async def close(self, code: int = 1000) -> None:
-        if self._closed.is_set():
-            return
-        self.worker.post(("close", self.stream_id, code))
-        try:
-            # The worker's own close waits close_timeout at most: past that (and a margin for a busy worker)
-            # the connection is given up here, so a stream never waits on a worker forever.
-            await asyncio.wait_for(self._closed.wait(), self.close_timeout + _CLOSE_MARGIN)
-        except TimeoutError:
-            log.warning("stream %s: its media worker did not report the close; connection dropped", self.stream_id)
-            self.abort()
-            self.closed(ConnectionClosedError(None, None))
-
-    def abort(self) -> None:
-        if not self._closed.is_set():
-            self.worker.post(("abort", self.stream_id))
-
-    async def __aenter__(self) -> RemoteConnection:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        try:
-            await self.close()
-        finally:
-            self.worker.forget(self.stream_id)
-
-    # -- reading -------------------------------------------------------------------------------
-
-    def __aiter__(self) -> RemoteConnection:
-        return self
-
-    async def __anext__(self) -> str | bytes:
-        while not self._inbox:
-            exc = self.protocol.close_exc
-            if exc is not None:
-                if isinstance(exc, ConnectionClosedOK):
-                    raise StopAsyncIteration
-                raise exc
-            self._readable.clear()
-            if not self._inbox and self.protocol.close_exc is None:
-                await self._readable.wait()
-        self._handled += 1
-        if self._handled == READ_CREDIT // 2:  # the worker may read that many more
-            self._handled = 0
-            self.worker.post(("credit", self.stream_id, READ_CREDIT // 2))
-        return self._inbox.popleft()
-
-    # -- from the worker -----------------------------------------------------------------------
-
-    def acked(self, count: int) -> None:
-        self.unacked -= count
-        if self.unacked < WINDOW:
-            self._writable.set()
-
-    def received(self, message: str | bytes) -> None:
-        self._inbox.append(message)
-        self._readable.set()
-
-    def closed(self, exc: ConnectionClosed) -> None:
-        state = self.protocol
-        state.state, state.close_exc, state.close_rcvd = State.CLOSED, exc, exc.rcvd
-        self.unacked = 0
-        for event in (self._closed, self._writable, self._readable):
-            event.set()
 
 
 class _Worker:
@@ -279,16 +111,24 @@ class _Worker:
         self.connections.clear()
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (taskset and cpusets count; a container's CPU quota does not)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def media_workers(setting: int, *, ca_file: Path | None, insecure_tls: bool) -> MediaWorkers | None:
-    """The pool ``--media-workers`` asks for. ``auto``: one worker per core past two (one core for the main
+    """The pool ``--media-workers`` asks for. ``auto``: one worker per usable core past two (one core for the main
     process, one for the rest of the machine), taking the streams past the first ``AUTO_AFTER_STREAMS``; on a
     machine of two cores or fewer, none: there a worker only competes with the main process (docs/scaling.md)."""
     if setting == 0:
         return None
     if setting == AUTO:
-        count = max(0, (os.cpu_count() or 1) - 2)
+        cores = usable_cores()
+        count = max(0, cores - 2)
         if count == 0:
-            log.info("--media-workers auto: %d core(s), no media workers", os.cpu_count() or 1)
+            log.info("--media-workers auto: %d core(s), no media workers", cores)
             return None
         return MediaWorkers(count, after=AUTO_AFTER_STREAMS, ca_file=ca_file, insecure_tls=insecure_tls)
     return MediaWorkers(setting, ca_file=ca_file, insecure_tls=insecure_tls)
@@ -323,9 +163,14 @@ class MediaWorkers:
         if delay:
             await asyncio.sleep(delay)
         started = []
-        while len(self.workers) < self.count and not self._closing:
-            self.workers.append(_Worker(self, await self._spawn()))
-            started.append(self.workers[-1].process.pid)
+        while len(self.workers) < self.count and not self._closing and not self.broken:
+            try:
+                process = await self._spawn()
+            except OSError as exc:  # no process at all (out of memory, out of processes)
+                self._give_up(f"cannot start a media worker: {exc}")
+                break
+            self.workers.append(_Worker(self, process))
+            started.append(process.pid)
         if started:
             log.info("media workers: %s started (pid %s)", len(started), ", ".join(map(str, started)))
 
@@ -336,7 +181,12 @@ class MediaWorkers:
             "emulator.media.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # this emulator package, as imported here
+            # This emulator package, as imported here; its log level, however it was set.
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(sys.path),
+                "TELNYX_EMULATOR_LOG_LEVEL": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+            },
         )
 
     async def connect(
@@ -366,16 +216,21 @@ class MediaWorkers:
         worker.fail_all(detail)
         quick = time.monotonic() - worker.started < _QUICK_DEATH
         self._quick_deaths = self._quick_deaths + 1 if quick else 0
+        if self.broken:
+            return
         if self._quick_deaths >= _GIVE_UP_AFTER:
-            self.broken = True
-            self.count = len(self.workers)
-            log.error("%s; media workers keep exiting as they start: new streams run in the main process", detail)
+            self._give_up(f"{detail}; media workers keep exiting as they start")
             return
         log.warning("%s; its %d stream(s) fail, and a new worker takes its place", detail, streams)
         self.replaced += 1
         if self._starting is None or self._starting.done():
             delay = 0.5 * 2 ** (self._quick_deaths - 1) if quick else 0.0  # not a tight loop of failing starts
             self._starting = asyncio.get_running_loop().create_task(self._start(delay), name="media-worker-start")
+
+    def _give_up(self, why: str) -> None:
+        self.broken = True
+        self.count = len(self.workers)
+        log.error("%s: new streams run in the main process", why)
 
     async def aclose(self, grace: float = 5.0) -> None:
         """After the streams have ended: close each worker's stdin, so it exits; kill one that does not."""

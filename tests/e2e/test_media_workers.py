@@ -189,3 +189,18 @@ async def test_workers_that_keep_dying_as_they_start_leave_the_streams_to_the_ma
         assert "media workers keep exiting as they start: new streams run in the main process" in caplog.text
     finally:
         await pool.aclose()
+
+
+async def test_when_no_worker_process_can_start_the_emulator_still_serves_streams_itself(monkeypatch, caplog):
+    async def no_processes() -> asyncio.subprocess.Process:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(MediaWorkers, "_spawn", lambda self: no_processes())
+    settings = emulator_settings(speed=0, scenario="tone", media_workers=2)
+    async with WsReceiver().running() as target, run_emulator(settings) as emulator:
+        workers = emulator.state.runtime.workers
+        assert workers is not None and workers.broken and not workers.takes(0)
+        await stream(emulator, target.url, "v3:in-process")
+        conn = await target.wait_closed()
+    assert conn.close_code == 1000 and len(conn.of("media")) == 100  # streamed by the main process
+    assert "cannot start a media worker: [Errno 11] Resource temporarily unavailable" in caplog.text

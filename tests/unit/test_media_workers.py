@@ -47,9 +47,9 @@ def test_how_many_workers_each_setting_starts_and_which_streams_they_take(monkey
     assert workers.media_workers(0, **tls) is None
     fixed = workers.media_workers(3, **tls)
     assert fixed is not None and fixed.count == 3 and fixed.takes(0)  # every stream, from the first
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(workers, "usable_cores", lambda: 2)
     assert workers.media_workers(AUTO, **tls) is None  # two cores: a worker would only compete with the main process
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(workers, "usable_cores", lambda: 16)
     auto = workers.media_workers(AUTO, **tls)
     assert auto is not None and auto.count == 14
     assert not auto.takes(workers.AUTO_AFTER_STREAMS - 1) and auto.takes(workers.AUTO_AFTER_STREAMS)
@@ -62,3 +62,7 @@ def test_what_a_worker_sends_is_cut_into_batches_of_a_few_mib_in_order():
     assert parts == [batch[:2], batch[2:]]  # the second 3 MiB starts a new part; order is kept
     assert split([("received", "s", big * 3)], limit=1024) == [[("received", "s", big * 3)]]  # too big alone: alone
     assert split([]) == []
+
+
+def test_usable_cores_are_those_the_process_may_run_on():
+    assert 1 <= workers.usable_cores() <= (workers.os.cpu_count() or 1)
