@@ -120,7 +120,7 @@ async def test_frames_through_a_worker_keep_the_20_ms_pace():
     arrivals = [at for message, at in zip(conn.messages, conn.arrival, strict=True) if message["event"] == "media"]
     assert len(arrivals) == 100  # the tone scenario: 2 s
     span = arrivals[-1] - arrivals[0]
-    assert 1.9 <= span <= 2.2, span  # 99 periods of 20 ms, paced, not flushed at once
+    assert 1.9 <= span <= 3.0, span  # 99 periods of 20 ms: paced, not flushed at once (a busy CI may run late)
 
 
 async def test_a_connection_whose_app_floods_it_unread_still_closes():
