@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulator.media import clip_audio
-from tests.e2e.test_scenario_docs import missing_tools, run_block, sandbox, sections
+from tests.e2e.test_scenario_docs import run_example, sections
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -53,11 +53,6 @@ def test_the_voice_table_is_the_emulators():
 
 @pytest.mark.parametrize(("heading", "block"), SH_BLOCKS, ids=[f"{i}-{h}" for i, (h, _) in enumerate(SH_BLOCKS)])
 async def test_shell_example_runs(tmp_path, monkeypatch, heading, block):
-    missing = missing_tools(block)
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    cwd = sandbox(tmp_path, PAGE, PAGE_FILES)
-    monkeypatch.chdir(cwd)  # the servers started in this process resolve the examples' relative paths here
-    printed = await run_block(block, cwd)
+    printed = await run_example(tmp_path, monkeypatch, PAGE, block, PAGE_FILES)
     if block in OUTPUTS:
         assert printed.rstrip().endswith(OUTPUTS[block].rstrip()), printed

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from emulator.api.schemas import default_schema_dir
-from tests.e2e.test_scenario_docs import commands, missing_tools, run_block, sandbox, sections
+from tests.e2e.test_scenario_docs import commands, run_example, sections
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -62,11 +62,6 @@ def test_the_field_tables_are_the_schemas():
 
 @pytest.mark.parametrize(("heading", "block"), SH_BLOCKS, ids=[f"{i}-{h}" for i, (h, _) in enumerate(SH_BLOCKS)])
 async def test_shell_example_runs(tmp_path, monkeypatch, heading, block):
-    missing = missing_tools(block)
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    cwd = sandbox(tmp_path, PAGE, ())
-    monkeypatch.chdir(cwd)  # the servers started in this process resolve --recordings-dir here
-    printed = await run_block(block, cwd)
+    printed = await run_example(tmp_path, monkeypatch, PAGE, block)
     if block in OUTPUTS:
         assert printed.rstrip().endswith(OUTPUTS[block].rstrip()), printed

@@ -124,6 +124,20 @@ def missing_tools(block: str) -> list[str]:
     return [tool for tool in TOOLS if re.search(rf"(^|[\s|(]){tool}\s", block) and not shutil.which(tool)]
 
 
+async def run_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: Path, block: str, files: tuple[str, ...] = ()
+) -> str:
+    """Run a page's shell block as a reader would, in a sandbox holding the page's files (skipped when a tool it
+    needs is not installed). The sandbox is the working folder too: servers started in this process resolve the
+    examples' relative paths there. Returns what bash printed."""
+    missing = missing_tools(block)
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    cwd = sandbox(tmp_path, page, files)
+    monkeypatch.chdir(cwd)
+    return await run_block(block, cwd)
+
+
 async def run_block(block: str, cwd: Path, check: Callable[[RunningEmulator], None] | None = None) -> str:
     """Run a shell block in ``cwd``: its serve lines start emulators, the rest runs in bash against the latest one
     (one on the defaults if the block talks to a server without starting one). ``check`` sees the last emulator

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_scenario_docs import missing_tools, run_block, sandbox, sections
+from tests.e2e.test_scenario_docs import run_example, sections
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -24,10 +24,5 @@ def test_the_page_has_a_runnable_example_with_its_output():
 
 @pytest.mark.parametrize("block", RUNNABLE)
 async def test_shell_example_runs(tmp_path, monkeypatch, block):
-    missing = missing_tools(block)
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    cwd = sandbox(tmp_path, PAGE, ())
-    monkeypatch.chdir(cwd)
-    printed = await run_block(block, cwd)
+    printed = await run_example(tmp_path, monkeypatch, PAGE, block)
     assert printed.rstrip().endswith(OUTPUTS[block].rstrip()), printed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_scenario_docs import missing_tools, run_block, sandbox, sections
+from tests.e2e.test_scenario_docs import run_example, sections
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -20,10 +20,5 @@ OUTPUTS = {code: after for (lang, code), (next_lang, after) in pairwise(BLOCKS) 
 
 @pytest.mark.parametrize("block", SH_BLOCKS, ids=[f"block-{i}" for i in range(len(SH_BLOCKS))])
 async def test_shell_example_runs(tmp_path, monkeypatch, block):
-    missing = missing_tools(block)
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    cwd = sandbox(tmp_path, PAGE, ())
-    monkeypatch.chdir(cwd)
-    printed = await run_block(block, cwd)
+    printed = await run_example(tmp_path, monkeypatch, PAGE, block)
     assert printed.rstrip().endswith(OUTPUTS[block].rstrip()), printed
